@@ -1,0 +1,40 @@
+# rcap front door. `make report` and `make test` do all the set-up on a fresh machine.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.rcap-installed
+TARGET_LOAD ?= data/targets/example.yaml
+
+.PHONY: setup report test bench lab clean down
+
+$(STAMP): pyproject.toml scripts/install-system.sh
+	@bash scripts/install-system.sh
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q --upgrade pip
+	@$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+## The main job: benchmark on an embedded local Redis, fit the models, write reports/<target>/.
+report: setup
+	$(BIN)/rcap suite --target-load $(TARGET_LOAD)
+
+## The test suite (real redis-server processes on loopback).
+test: setup
+	$(BIN)/python -m pytest -q
+
+## Benchmarks side by side with redis-benchmark; results go to BENCHMARKS.md by hand.
+bench: setup
+	$(BIN)/python benchmarks/run.py
+
+## JupyterLab with the project installed.
+lab: setup
+	$(BIN)/jupyter lab notebooks/
+
+down: setup
+	$(BIN)/rcap down --all
+
+clean:
+	-$(BIN)/rcap down --all 2>/dev/null
+	rm -rf .rcap reports

