@@ -1,0 +1,209 @@
+"""Run directories (``data/runs/<run-id>/``, schema in ``data/README.md``) as pandas DataFrames.
+
+Reads files only. ``load_run(path)`` gives a :class:`Run`; ``load_runs(paths)`` several;
+``load_sweep(path)`` a :class:`Sweep` written by ``rcap sweep``; ``runs_frame(runs)`` one row per run
+and operation (parameters + summary), the input of the throughput model.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Iterable
+
+import pandas as pd
+
+from loadgen.histograms import decode
+from loadgen.recorder.summary import PERCENTILES, latency_stats, read_latency_lines
+
+MANIFEST, SUMMARY, LATENCY, EVENTS, COUNTERS, SERVER_DIR, SWEEP = (
+    "manifest.json", "summary.json", "latency.jsonl", "events.jsonl", "counters.json", "server", "sweep.json")
+
+
+def _read_json(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    out = []
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                try:
+                    out.append(json.loads(line))
+                except json.JSONDecodeError:  # a torn last line after a hard kill
+                    continue
+    return out
+
+
+def _flatten(prefix: str, obj: Any, out: dict) -> None:
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            _flatten(f"{prefix}.{k}" if prefix else str(k), v, out)
+    elif not isinstance(obj, list):
+        out[prefix] = obj
+
+
+def server_record_row(rec: dict) -> dict:
+    """One server sample as a flat row: INFO and derived fields by their own names
+    (``used_memory``, ``repl_lag_bytes_max``), ``cmd.<command>.<field>``, ``memory_stats.<name>``,
+    ``keyspace.<db>.<field>``."""
+    row: dict[str, Any] = {"t": rec["t"], "node": rec["node"], "role": rec.get("role")}
+    row.update(rec.get("info", {}))
+    row.update({k: v for k, v in rec.get("derived", {}).items() if not isinstance(v, (dict, list))})
+    for section in ("cmd", "memory_stats", "keyspace"):
+        _flatten(section, rec.get(section, {}), row)
+    return row
+
+
+@dataclass
+class Run:
+    """One run directory. DataFrames are built on first access.
+
+    - ``latency``: one row per second × op × kind (``measured``/``corrected``): ``t`` (epoch s),
+      ``elapsed_s``, ``op``, ``kind``, ``count``, ``errors``, ``ops_per_s``, ``p50_us`` … ``p999_us``,
+      ``max_us``, ``mean_us``.
+    - ``server``: one row per node × sample (≈ 1 s): ``t``, ``elapsed_s``, ``node``, ``role`` and the
+      fields of :func:`server_record_row`.
+    - ``events``: ``t``, ``elapsed_s``, ``kind`` and the event's own fields.
+    """
+
+    path: Path
+    manifest: dict = field(repr=False)
+    summary: dict = field(repr=False)
+    counters: dict = field(repr=False)
+
+    @property
+    def id(self) -> str:
+        return self.manifest.get("run_id", self.path.name)
+
+    @property
+    def status(self) -> str | None:
+        return self.manifest.get("status")
+
+    @property
+    def start_t(self) -> float | None:
+        """Epoch seconds when the load started (the origin of ``elapsed_s``)."""
+        return self.manifest.get("load_start_t") or self.manifest.get("start_t")
+
+    def _elapsed(self, df: pd.DataFrame) -> pd.DataFrame:
+        if not df.empty and "t" in df and self.start_t:
+            df.insert(1, "elapsed_s", df["t"] - self.start_t)
+        return df
+
+    @cached_property
+    def latency(self) -> pd.DataFrame:
+        rows = []
+        for rec in read_latency_lines(self.path / LATENCY):
+            hist = decode(rec["hdr"]) if rec.get("hdr") else None
+            stats = latency_stats(hist) if hist is not None else {}
+            rows.append({"t": rec["t"], "op": rec["op"], "kind": rec.get("kind", "measured"),
+                         "count": rec.get("count", 0), "errors": rec.get("errors", 0), **stats})
+        cols = ["t", "op", "kind", "count", "errors", *PERCENTILES, "max_us", "mean_us"]
+        df = pd.DataFrame(rows, columns=cols)
+        df["ops_per_s"] = df["count"].astype(float)  # one row is one second
+        return self._elapsed(df.sort_values(["t", "op", "kind"], ignore_index=True))
+
+    @cached_property
+    def server(self) -> pd.DataFrame:
+        rows = []
+        for path in sorted((self.path / SERVER_DIR).glob("*.jsonl")):
+            rows.extend(server_record_row(rec) for rec in _read_jsonl(path))
+        df = pd.DataFrame(rows)
+        if df.empty:
+            return pd.DataFrame(columns=["t", "node", "role"])
+        return self._elapsed(df.sort_values(["t", "node"], ignore_index=True))
+
+    @cached_property
+    def events(self) -> pd.DataFrame:
+        df = pd.DataFrame(_read_jsonl(self.path / EVENTS))
+        if df.empty:
+            return pd.DataFrame(columns=["t", "kind"])
+        return self._elapsed(df.sort_values("t", ignore_index=True))
+
+    @cached_property
+    def ops(self) -> pd.DataFrame:
+        """``summary.json``'s per-operation figures, one row per op (index: op)."""
+        df = pd.DataFrame.from_dict(self.summary.get("ops", {}), orient="index")
+        df.index.name = "op"
+        return df
+
+    @cached_property
+    def locust_stats(self) -> pd.DataFrame:
+        """Locust's own ``locust_stats.csv`` (milliseconds, rounded by Locust)."""
+        path = self.path / "locust_stats.csv"
+        return pd.read_csv(path) if path.exists() else pd.DataFrame()
+
+    def params(self) -> dict[str, Any]:
+        """The run's parameters (users, rate, duration_s, processes, scenario name, topology)."""
+        p = self.manifest.get("parameters", {})
+        return {"run_id": self.id, "scenario": self.manifest.get("scenario", {}).get("name"),
+                "topology": self.manifest.get("target", {}).get("topology"), "status": self.status,
+                "loadgen_bound": self.manifest.get("loadgen_bound"),
+                **{k: p.get(k) for k in ("users", "rate", "duration_s", "processes")}}
+
+
+def load_run(path: str | Path) -> Run:
+    """Read one run directory (raises ``FileNotFoundError`` if it has no ``manifest.json``)."""
+    path = Path(path)
+    if not (path / MANIFEST).exists():
+        raise FileNotFoundError(f"{path} is not a run directory (no {MANIFEST})")
+    return Run(path=path, manifest=_read_json(path / MANIFEST), summary=_read_json(path / SUMMARY),
+               counters=_read_json(path / COUNTERS))
+
+
+def load_runs(paths: Iterable[str | Path]) -> list[Run]:
+    """Read several run directories, in the order given."""
+    return [load_run(p) for p in paths]
+
+
+def runs_frame(runs: Iterable[Run], op: str | None = "total") -> pd.DataFrame:
+    """One row per run (and per op; ``op="total"`` = all ops merged, ``None`` = every op):
+    the run's parameters plus that op's ``count``, ``errors``, ``ops_per_s`` and percentiles (µs)."""
+    rows = []
+    for run in runs:
+        entries = {"total": run.summary.get("total", {})} if op == "total" else run.summary.get("ops", {})
+        for name, figures in entries.items():
+            if op not in (None, "total") and name != op:
+                continue
+            rows.append({**run.params(), "op": name, **figures})
+    return pd.DataFrame(rows)
+
+
+@dataclass
+class Sweep:
+    """A sweep directory: ``manifest`` (``sweep.json``) and its runs, in sweep order."""
+
+    path: Path
+    manifest: dict = field(repr=False)
+    runs: list[Run] = field(repr=False)
+
+    @property
+    def param(self) -> str:
+        """``users`` or ``rate``: what the sweep varies."""
+        return self.manifest["param"]
+
+    def frame(self, op: str | None = "total") -> pd.DataFrame:
+        """:func:`runs_frame` of the sweep's runs, with the swept value in column ``value``."""
+        df = runs_frame(self.runs, op=op)
+        values = {entry["run_id"]: entry["value"] for entry in self.manifest.get("runs", [])}
+        if not df.empty:
+            df.insert(0, "value", df["run_id"].map(values))
+        return df
+
+
+def load_sweep(path: str | Path) -> Sweep:
+    """Read a sweep directory and the runs it lists (runs that never started are skipped)."""
+    path = Path(path)
+    manifest = _read_json(path / SWEEP)
+    if not manifest:
+        raise FileNotFoundError(f"{path} is not a sweep directory (no {SWEEP})")
+    runs = [load_run(path / e["run_id"]) for e in manifest.get("runs", []) if (path / e["run_id"] / MANIFEST).exists()]
+    return Sweep(path=path, manifest=manifest, runs=runs)
+
+
+__all__ = ["Run", "Sweep", "load_run", "load_runs", "load_sweep", "runs_frame", "server_record_row"]

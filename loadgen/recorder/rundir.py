@@ -1,0 +1,137 @@
+"""The run directory ``data/runs/<run-id>/``: the one writer of its files.
+
+Schema: ``data/README.md``. A run directory is written once; :meth:`RunDir.seal` makes every
+file read-only when the run ends, whatever its status.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import stat
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+MANIFEST = "manifest.json"
+SUMMARY = "summary.json"
+LATENCY = "latency.jsonl"
+COUNTERS = "counters.json"
+EVENTS = "events.jsonl"
+SERVER_DIR = "server"
+LOCUST_CSV_PREFIX = "locust"  # Locust's --csv writes locust_stats.csv, locust_stats_history.csv, ...
+SWEEP = "sweep.json"
+
+_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def utc_iso(epoch_s: float) -> str:
+    """ISO-8601 UTC timestamp (second resolution) for an epoch time in seconds."""
+    return datetime.fromtimestamp(epoch_s, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def new_id(label: str, now_s: float | None = None) -> str:
+    """A sortable, unique id: ``20261125T171928Z-<label>-<4 hex>``."""
+    stamp = datetime.fromtimestamp(now_s or time.time(), tz=timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return f"{stamp}-{_SAFE.sub('_', label)[:40]}-{secrets.token_hex(2)}"
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, (set, frozenset, tuple)):
+        return list(obj)
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, bytes):
+        return obj.decode("utf-8", "replace")
+    return str(obj)
+
+
+def dumps(obj: Any, indent: int | None = None) -> str:
+    return json.dumps(obj, default=_json_default, indent=indent, sort_keys=indent is not None)
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Write JSON atomically (temporary file + rename), so a reader never sees half a file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(dumps(obj, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+@dataclass
+class RunDir:
+    """One run's directory. Appends are thread-safe (the sampler and progress threads share it)."""
+
+    path: Path
+    secrets_to_scrub: list[str] = field(default_factory=list, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @classmethod
+    def create(cls, out: str | Path, label: str, secrets_to_scrub: Iterable[str] = ()) -> "RunDir":
+        """Create ``out/<new id>/`` (and ``out``); the id starts with the UTC time, so runs sort."""
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        while True:
+            path = out / new_id(label)
+            try:
+                path.mkdir()
+                break
+            except FileExistsError:
+                continue
+        (path / SERVER_DIR).mkdir()
+        return cls(path=path, secrets_to_scrub=[s for s in secrets_to_scrub if s])
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    def write_json(self, name: str, obj: Any) -> None:
+        write_json(self.path / name, obj)
+
+    def append_jsonl(self, name: str, record: dict) -> None:
+        line = dumps(record) + "\n"
+        with self._lock, open(self.path / name, "a", encoding="utf-8") as fh:
+            fh.write(line)
+
+    def event(self, kind: str, t: float | None = None, **fields: Any) -> dict:
+        """Append one event to ``events.jsonl``: ``{"t": epoch s, "kind": ..., **fields}``."""
+        record = {"t": round(t if t is not None else time.time(), 3), "kind": kind, **fields}
+        self.append_jsonl(EVENTS, record)
+        return record
+
+    def scrub_secrets(self) -> list[str]:
+        """Replace any secret found in the directory's files by ``***``; return the files fixed.
+
+        Nothing rcap writes holds a password; this is the last guard before sealing, because
+        Locust or a server error message could echo one.
+        """
+        fixed = []
+        needles = [s.encode() for s in self.secrets_to_scrub if len(s) >= 1]
+        if not needles:
+            return fixed
+        for path in sorted(p for p in self.path.rglob("*") if p.is_file()):
+            data = path.read_bytes()
+            if any(n in data for n in needles):
+                for n in needles:
+                    data = data.replace(n, b"***")
+                path.write_bytes(data)
+                fixed.append(str(path.relative_to(self.path)))
+        return fixed
+
+    def seal(self) -> None:
+        """Make the run directory read-only: files 0444, directories 0555."""
+        ro_file = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
+        ro_dir = ro_file | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH
+        for tmp in self.path.rglob(".*.tmp"):
+            tmp.unlink()
+        for path in sorted(self.path.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+            path.chmod(ro_dir if path.is_dir() else ro_file)
+        self.path.chmod(ro_dir)
+
+
+def node_file_name(host: str, port: int) -> str:
+    """File stem of a node's server series: ``127.0.0.1_6379`` (stable across failovers)."""
+    return f"{_SAFE.sub('_', host)}_{port}"
