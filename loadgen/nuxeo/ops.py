@@ -32,3 +32,8 @@ def to_bytes(value: Any) -> bytes:
     if isinstance(value, int):
         return str(value).encode()
     raise TypeError(f"cannot send {type(value).__name__} to Redis")
+
+
+def parse_int_reply(reply: Any) -> int:
+    """An integer reply (e.g. PUBLISH's receiver count)."""
+    return int(reply)

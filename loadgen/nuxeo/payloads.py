@@ -55,6 +55,11 @@ class WorkType:
     mean_extra_cmds: float = 0.0
     source: str = "spec §1.5"
 
+    def mean_size_bytes(self, extra_cmds: float | None = None) -> float:
+        """Mean serialized size in bytes, with ``extra_cmds`` extra commands (default: the type's mean)."""
+        extra = self.mean_extra_cmds if extra_cmds is None else extra_cmds
+        return self.size_bytes + self.extra_cmd_bytes * extra
+
 
 # Sizes from the spec's §1.5 table (2021 variants, which add the traceContext field).
 WORK_TYPES: dict[str, WorkType] = {

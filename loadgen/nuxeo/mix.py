@@ -1,0 +1,263 @@
+"""Business load → Redis traffic (spec §7): what a Nuxeo cluster sends to Redis per second.
+
+``derive_mix(BusinessLoad(nodes=4, docs_per_s=200))`` gives works/s per queue with payload sizes,
+idle ``pop-work`` polls, PubSub messages and deliveries per channel, and KV round trips, all as rates
+(per second, cluster-wide). Request names match the builders' ``Op.name`` so a load generator can
+weight its operations with :meth:`RedisMix.ops_per_s_by_name`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from loadgen.errors import BadInput
+from loadgen.nuxeo.keys import DEFAULT_PREFIX, cacheinval_channel, dbs_channel, vcs_channel
+from loadgen.nuxeo.kv import nominal_steps
+from loadgen.nuxeo.pubsub import (CACHEINVAL_MAX_BYTES, CACHEINVAL_MIN_BYTES, DBS_ID_BYTES,
+                                  VCS_EXTRA_DOC_BYTES, VCS_ONE_DOC_BYTES)
+from loadgen.nuxeo.queues import MEAN_POLL_INTERVAL_S, QueueSpec, default_queues, queue_spec
+from loadgen.nuxeo.payloads import work_type
+from loadgen.nuxeo.transientstore import batch_upload, transient_store
+
+EVALSHA_PER_WORK = 4
+INNER_COMMANDS_PER_WORK = 32
+LIFECYCLE_OPS = ("EVALSHA scheduling-work", "EVALSHA pop-work", "EVALSHA running-work",
+                 "EVALSHA completed-work")
+
+
+@dataclass(frozen=True)
+class WorkShare:
+    """``works_per_doc`` works of type ``work_type`` (see ``payloads.WORK_TYPES``) into ``queue_id``."""
+
+    queue_id: str
+    works_per_doc: float
+    work_type: str
+
+
+@dataclass(frozen=True)
+class BusinessLoad:
+    """What the Nuxeo cluster does, cluster-wide, per second.
+
+    ``works_per_doc`` counts async works per created/updated document; unless ``work_shares`` is
+    given it is split as: 1 ES ``IndexingWorker`` per transaction (if ``elasticsearch``), then one
+    ``FulltextExtractorWork`` per document, the rest ``ListenerWork``\\ s, the last two in ``default``.
+    ``update_fraction`` is the share of transactions that update/delete (DBS publishes only those).
+    ``work_processing_s`` is the mean time a worker thread spends on a work (it then does not poll).
+    """
+
+    nodes: int = 1
+    docs_per_s: float = 0.0
+    works_per_doc: float = 3.0
+    uploads_per_s: float = 0.0
+    cache_invalidations_per_s: float = 0.0
+    docs_per_transaction: float = 1.0
+    update_fraction: float = 0.5
+    storage: str = "vcs"
+    repository: str = "default"
+    elasticsearch: bool = True
+    lock_checks_per_doc: float = 1.0
+    work_processing_s: float = 0.02
+    metrics_reads_per_s_per_node: float = 0.0
+    node_id_chars: int = 1
+    work_shares: tuple[WorkShare, ...] | None = None
+    queues: tuple[QueueSpec, ...] | None = None
+    prefix: str = DEFAULT_PREFIX
+
+    def __post_init__(self) -> None:
+        if self.nodes < 1:
+            raise BadInput(f"nodes must be >= 1, got {self.nodes}")
+        for name in ("docs_per_s", "works_per_doc", "uploads_per_s", "cache_invalidations_per_s",
+                     "lock_checks_per_doc", "work_processing_s", "metrics_reads_per_s_per_node"):
+            if getattr(self, name) < 0:
+                raise BadInput(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.docs_per_transaction < 1:
+            raise BadInput(f"docs_per_transaction must be >= 1, got {self.docs_per_transaction}")
+        if not 0 <= self.update_fraction <= 1:
+            raise BadInput(f"update_fraction must be in [0, 1], got {self.update_fraction}")
+        if self.storage not in ("vcs", "dbs"):
+            raise BadInput(f"storage must be 'vcs' or 'dbs', got {self.storage!r}")
+
+
+@dataclass(frozen=True)
+class QueueTraffic:
+    """One queue's works: 4 EVALSHAs (32 inner commands) each; payload sent twice, received once."""
+
+    queue_id: str
+    work_type: str
+    works_per_s: float
+    payload_bytes: float
+    threads_per_node: int
+    busy_threads_per_node: float
+
+    @property
+    def evalsha_per_s(self) -> float:
+        return EVALSHA_PER_WORK * self.works_per_s
+
+    @property
+    def inner_commands_per_s(self) -> float:
+        return INNER_COMMANDS_PER_WORK * self.works_per_s
+
+    @property
+    def payload_bytes_to_redis_per_s(self) -> float:
+        return 2 * self.payload_bytes * self.works_per_s
+
+    @property
+    def payload_bytes_from_redis_per_s(self) -> float:
+        return self.payload_bytes * self.works_per_s
+
+    @property
+    def saturated(self) -> bool:
+        """More work arrives than the threads can process: the backlog (and Redis memory) grows."""
+        return self.busy_threads_per_node >= self.threads_per_node
+
+
+@dataclass(frozen=True)
+class ChannelTraffic:
+    """One PubSub channel: messages published (cluster-wide) and delivered (× nodes, sender included)."""
+
+    channel: str
+    messages_per_s: float
+    message_bytes: float
+    deliveries_per_s: float
+
+    @property
+    def delivered_bytes_per_s(self) -> float:
+        return self.message_bytes * self.deliveries_per_s
+
+
+@dataclass(frozen=True)
+class KVTraffic:
+    """KV round trips of one request name (``GET``, ``EVALSHA compare-and-set`` …) for one purpose."""
+
+    purpose: str
+    op: str
+    ops_per_s: float
+
+
+@dataclass(frozen=True)
+class RedisMix:
+    """The Redis traffic of a :class:`BusinessLoad` (all rates per second, cluster-wide)."""
+
+    load: BusinessLoad
+    queues: tuple[QueueTraffic, ...]
+    idle_pops_per_s: float
+    metrics_reads_per_s: float
+    channels: tuple[ChannelTraffic, ...]
+    kv: tuple[KVTraffic, ...]
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def works_per_s(self) -> float:
+        return sum(q.works_per_s for q in self.queues)
+
+    @property
+    def publishes_per_s(self) -> float:
+        return sum(c.messages_per_s for c in self.channels)
+
+    @property
+    def deliveries_per_s(self) -> float:
+        return sum(c.deliveries_per_s for c in self.channels)
+
+    def ops_per_s_by_name(self) -> dict[str, float]:
+        """Round trips per second by request name (the builders' ``Op.name``)."""
+        ops: Counter[str] = Counter()
+        for q in self.queues:
+            for name in LIFECYCLE_OPS:
+                ops[name] += q.works_per_s
+        ops["EVALSHA pop-work"] += self.idle_pops_per_s
+        if self.metrics_reads_per_s:
+            ops["EVALSHA metrics-work-queue"] += self.metrics_reads_per_s
+        for c in self.channels:
+            ops[f"PUBLISH {c.channel[len(self.load.prefix):].split(':')[0]}"] += c.messages_per_s
+        for k in self.kv:
+            ops[k.op] += k.ops_per_s
+        return {name: rate for name, rate in ops.items() if rate > 0}
+
+    @property
+    def ops_per_s(self) -> float:
+        """All round trips per second (commands sent by clients; PubSub deliveries not included)."""
+        return sum(self.ops_per_s_by_name().values())
+
+
+@lru_cache(maxsize=1)
+def batch_upload_ops() -> dict[str, int]:
+    """Round trips of one §2.3 batch upload by request name (1 + 22 + 11 + 16 = 50)."""
+    return dict(Counter(op.name for op in nominal_steps(batch_upload(transient_store(), "batchId-mix"))))
+
+
+def _shares(load: BusinessLoad) -> tuple[WorkShare, ...]:
+    if load.work_shares is not None:
+        return load.work_shares
+    shares = []
+    remaining = load.works_per_doc
+    if load.elasticsearch and remaining > 0:
+        es = min(remaining, 1.0 / load.docs_per_transaction)
+        shares.append(WorkShare("elasticSearchIndexing", es, "indexing"))
+        remaining -= es
+    fulltext = min(remaining, 1.0)
+    if fulltext > 0:
+        shares.append(WorkShare("default", fulltext, "fulltextExtractor"))
+        remaining -= fulltext
+    if remaining > 1e-12:
+        shares.append(WorkShare("default", remaining, "listener"))
+    return tuple(shares)
+
+
+def derive_mix(load: BusinessLoad) -> RedisMix:
+    """Follow the spec's §7 recipe: per transaction, per upload, per cache fill, plus idle polling."""
+    node_queues = {q.queue_id: q for q in (load.queues if load.queues is not None else default_queues())}
+    tx_per_s = load.docs_per_s / load.docs_per_transaction
+    notes = []
+
+    queues = []
+    busy_by_queue: dict[str, float] = {}
+    for share in _shares(load):
+        wtype = work_type(share.work_type)
+        works = load.docs_per_s * share.works_per_doc
+        if share.work_type == "indexing":  # one command per document of the transaction
+            size = wtype.mean_size_bytes(extra_cmds=load.docs_per_transaction - 1)
+        else:
+            size = wtype.mean_size_bytes()
+        spec = node_queues.get(share.queue_id) or queue_spec(share.queue_id)
+        node_queues.setdefault(spec.queue_id, spec)
+        busy = works / load.nodes * load.work_processing_s
+        busy_by_queue[spec.queue_id] = busy_by_queue.get(spec.queue_id, 0.0) + busy
+        queues.append(QueueTraffic(spec.queue_id, share.work_type, works, size, spec.threads, busy))
+    # a queue shared by several work types is saturated by their sum
+    queues = [QueueTraffic(q.queue_id, q.work_type, q.works_per_s, q.payload_bytes, q.threads_per_node,
+                           busy_by_queue[q.queue_id]) for q in queues]
+    for q in {q.queue_id: q for q in queues}.values():
+        if q.saturated:
+            notes.append(f"queue {q.queue_id}: {q.busy_threads_per_node:.1f} busy threads needed per node "
+                         f"for {q.threads_per_node}: the backlog grows")
+
+    idle_threads = sum(max(0.0, q.threads - busy_by_queue.get(q.queue_id, 0.0))
+                       for q in node_queues.values() if q.processing)
+    idle_pops_per_s = load.nodes * idle_threads / MEAN_POLL_INTERVAL_S
+    metrics_reads = load.nodes * load.metrics_reads_per_s_per_node
+
+    head = load.node_id_chars + 1  # "<nodeId>:"
+    channels = []
+    if load.storage == "vcs" and tx_per_s:
+        size = head + VCS_ONE_DOC_BYTES + VCS_EXTRA_DOC_BYTES * (load.docs_per_transaction - 1)
+        channels.append(ChannelTraffic(vcs_channel(load.repository, load.prefix), tx_per_s, size,
+                                       tx_per_s * load.nodes))
+    if load.storage == "dbs" and tx_per_s and load.update_fraction:
+        rate = tx_per_s * load.update_fraction
+        size = head + DBS_ID_BYTES * load.docs_per_transaction
+        channels.append(ChannelTraffic(dbs_channel(load.repository, load.prefix), rate, size, rate * load.nodes))
+    if load.cache_invalidations_per_s:
+        size = head + (CACHEINVAL_MIN_BYTES + CACHEINVAL_MAX_BYTES) / 2
+        channels.append(ChannelTraffic(cacheinval_channel(load.prefix), load.cache_invalidations_per_s, size,
+                                       load.cache_invalidations_per_s * load.nodes))
+
+    kv = []
+    if load.docs_per_s and load.lock_checks_per_doc:
+        kv.append(KVTraffic("document lock checks", "GET", load.docs_per_s * load.lock_checks_per_doc))
+    if load.uploads_per_s:
+        for name, count in sorted(batch_upload_ops().items()):
+            kv.append(KVTraffic("batch upload (transient store)", name, count * load.uploads_per_s))
+
+    return RedisMix(load, tuple(queues), idle_pops_per_s, metrics_reads, tuple(channels), tuple(kv), tuple(notes))

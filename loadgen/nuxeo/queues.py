@@ -1,0 +1,73 @@
+"""Nuxeo's default work queues, their worker threads, and the idle poll interval (spec §1.4)."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from loadgen.errors import BadInput
+
+POLL_INTERVAL_MS = 1000  # REMOTE_POLL_INTERVAL_MS
+POLL_JITTER_MS = 200  # REMOTE_POLL_INTERVAL_STDEV_MS: the wait is 1000 ± random(200) ms
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    """One work queue of a node: ``threads`` workers, each polling when idle if ``processing``."""
+
+    queue_id: str
+    threads: int
+    processing: bool = True
+    addon: bool = False
+    contributed_by: str = ""
+
+
+DEFAULT_QUEUES: tuple[QueueSpec, ...] = (
+    QueueSpec("default", 4, contributed_by="nuxeo-core-event"),
+    QueueSpec("elasticSearchIndexing", 4, contributed_by="nuxeo-elasticsearch-core"),
+    QueueSpec("updateThumbListener", 4, contributed_by="common-base template"),
+    QueueSpec("common", 4, processing=False, contributed_by="common-base template (disabled)"),
+    QueueSpec("raclupdate", 4, processing=False, contributed_by="common-base template (disabled)"),
+    QueueSpec("pictureViewsGeneration", 2, contributed_by="nuxeo-platform-imaging-core"),
+    QueueSpec("renditionBuilder", 2, contributed_by="nuxeo-platform-rendition-core"),
+    QueueSpec("blobs", 2, contributed_by="nuxeo-automation-core"),
+    QueueSpec("computeDigest", 2, contributed_by="nuxeo-core"),
+    QueueSpec("collections", 1, contributed_by="various"),
+    QueueSpec("updateACEStatus", 1, contributed_by="various"),
+    QueueSpec("transientStorageGC", 1, contributed_by="various"),
+    QueueSpec("permissionsPurge", 1, contributed_by="various"),
+    QueueSpec("escalation", 4, contributed_by="nuxeo-routing-core"),
+    QueueSpec("videoConversion", 2, addon=True, contributed_by="addon"),
+    QueueSpec("threeDConversion", 1, addon=True, contributed_by="addon"),
+    QueueSpec("quota", 1, addon=True, contributed_by="addon"),
+    QueueSpec("csvImporter", 1, addon=True, contributed_by="addon"),
+    QueueSpec("blobProviderDocumentUpdate", 2, addon=True, contributed_by="addon"),
+)
+
+
+def default_queues(addons: bool = False) -> tuple[QueueSpec, ...]:
+    """The queues of a node with the core server modules (and the listed addons if ``addons``)."""
+    return tuple(q for q in DEFAULT_QUEUES if addons or not q.addon)
+
+
+def queue_spec(queue_id: str, threads: int | None = None) -> QueueSpec:
+    """The default spec of ``queue_id``; an unknown id is a custom queue with 4 threads (Nuxeo's default)."""
+    for q in DEFAULT_QUEUES:
+        if q.queue_id == queue_id:
+            return q if threads is None else QueueSpec(q.queue_id, threads, q.processing, q.addon, q.contributed_by)
+    if threads is not None and threads < 0:
+        raise BadInput(f"queue {queue_id!r}: threads must be >= 0, got {threads}")
+    return QueueSpec(queue_id, 4 if threads is None else threads, contributed_by="custom")
+
+
+def polling_threads(queues: tuple[QueueSpec, ...] | None = None) -> int:
+    """Worker threads that poll Redis when idle (processing-enabled queues) on one node."""
+    return sum(q.threads for q in (default_queues() if queues is None else queues) if q.processing)
+
+
+def idle_poll_interval_s(rng: random.Random) -> float:
+    """The wait of an idle worker after an empty ``pop-work``: uniform 0.8–1.2 s."""
+    return (POLL_INTERVAL_MS + rng.uniform(-POLL_JITTER_MS, POLL_JITTER_MS)) / 1000.0
+
+
+MEAN_POLL_INTERVAL_S = POLL_INTERVAL_MS / 1000.0
