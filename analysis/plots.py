@@ -1,0 +1,325 @@
+"""Figures of the sizing report (matplotlib), made to stay readable in print.
+
+Every function takes plain numbers or DataFrames whose column names carry their units
+(``_us``, ``_bytes``, ``_ops_per_s``, ``_s``) and returns a :class:`matplotlib.figure.Figure`
+with labelled axes (units in the labels), a title and a legend. Colours come from a
+colour-blind-safe palette, and each series also differs by marker or line style, so a
+black-and-white print keeps them apart.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
+
+# Okabe-Ito: distinguishable for colour-blind readers and in greyscale with the markers below.
+PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X")
+LINESTYLES = ("-", "--", "-.", ":")
+
+REPORT_STYLE = {
+    "figure.figsize": (7.0, 3.8),
+    "figure.dpi": 110,
+    "savefig.dpi": 150,
+    "font.size": 10,
+    "axes.titlesize": 11,
+    "axes.labelsize": 10,
+    "legend.fontsize": 9,
+    "axes.grid": True,
+    "grid.alpha": 0.35,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "lines.linewidth": 1.8,
+    "lines.markersize": 5,
+}
+
+
+def use_report_style() -> None:
+    """Apply the report's matplotlib settings (figure size in inches, fonts in points)."""
+    plt.rcParams.update(REPORT_STYLE)
+
+
+def human_bytes(n: float) -> str:
+    """``1536`` → ``'1.5 KiB'``; binary units, as Redis's ``used_memory_human``."""
+    n = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")
+
+
+def _bytes_axis(ax, axis: str = "y") -> None:
+    fmt = FuncFormatter(lambda v, _pos: human_bytes(v) if v >= 0 else "")
+    (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(fmt)
+
+
+def _new(nrows: int = 1, ncols: int = 1, **kw) -> tuple[Figure, np.ndarray]:
+    use_report_style()
+    fig, axes = plt.subplots(nrows, ncols, squeeze=False, layout="constrained", **kw)
+    return fig, axes.ravel()
+
+
+def _done(fig: Figure) -> Figure:
+    plt.close(fig)  # the caller displays it; closing avoids a second copy from the inline backend
+    return fig
+
+
+def throughput_latency(
+    measured: pd.DataFrame,
+    *,
+    workload: str,
+    load_column: str = "users",
+    load_label: str = "concurrent users",
+    fitted: pd.DataFrame | None = None,
+    ceiling_ops_per_s: float | None = None,
+    slo_us: float | None = None,
+) -> Figure:
+    """Throughput against load (left) and latency against throughput (right) for one workload.
+
+    ``measured``: one row per sweep step with ``load_column``, ``ops_per_s``, ``p50_us``, ``p99_us``.
+    ``fitted``: the model curve, columns ``load_column`` and ``ops_per_s`` (e.g. the USL fit),
+    optionally ``ops_per_s_low``/``ops_per_s_high`` for its confidence band.
+    ``ceiling_ops_per_s``: a predicted single-shard ceiling, drawn as a horizontal line.
+    ``slo_us``: the p99 latency objective, drawn on the latency panel.
+    """
+    fig, (ax1, ax2) = _new(1, 2, figsize=(7.5, 3.6))
+    m = measured.sort_values(load_column)
+    ax1.plot(m[load_column], m["ops_per_s"], MARKERS[0], color=PALETTE[0], label="measured")
+    if fitted is not None and len(fitted):
+        f = fitted.sort_values(load_column)
+        ax1.plot(f[load_column], f["ops_per_s"], LINESTYLES[1], color=PALETTE[1], label="fitted model")
+        if {"ops_per_s_low", "ops_per_s_high"} <= set(f.columns):
+            ax1.fill_between(f[load_column], f["ops_per_s_low"], f["ops_per_s_high"],
+                             color=PALETTE[1], alpha=0.15, label="model 95% interval")
+    if ceiling_ops_per_s:
+        ax1.axhline(ceiling_ops_per_s, color=PALETTE[2], linestyle=LINESTYLES[2],
+                    label=f"predicted ceiling {ceiling_ops_per_s:,.0f} ops/s")
+    ax1.set_xlabel(load_label)
+    ax1.set_ylabel("throughput (ops/s)")
+    ax1.set_ylim(bottom=0)
+    ax1.set_title(f"{workload}: throughput")
+    ax1.legend(loc="lower right")
+
+    m = measured.sort_values("ops_per_s")
+    ax2.plot(m["ops_per_s"], m["p50_us"], marker=MARKERS[0], color=PALETTE[0], label="p50")
+    ax2.plot(m["ops_per_s"], m["p99_us"], marker=MARKERS[1], linestyle=LINESTYLES[1],
+             color=PALETTE[1], label="p99")
+    if slo_us:
+        ax2.axhline(slo_us, color=PALETTE[6], linestyle=LINESTYLES[3], label=f"p99 objective {slo_us:,.0f} µs")
+    ax2.set_xlabel("throughput (ops/s)")
+    ax2.set_ylabel("latency (µs)")
+    ax2.set_yscale("log")
+    ax2.set_title(f"{workload}: latency")
+    ax2.legend(loc="upper left")
+    return _done(fig)
+
+
+def memory_vs_backlog(
+    measured: pd.DataFrame,
+    *,
+    fitted: pd.DataFrame | None = None,
+    target_backlog_works: float | None = None,
+    target_used_memory_bytes: float | None = None,
+    maxmemory_bytes: float | None = None,
+    label: str = "",
+) -> Figure:
+    """Redis memory against the number of pending works, with the fit and its projection.
+
+    ``measured``: ``backlog_works``, ``used_memory_bytes`` (one row per server sample).
+    ``fitted``: ``backlog_works``, ``used_memory_bytes`` and optionally ``low_bytes``/``high_bytes``,
+    spanning from the measurements to the target.
+    The target point (``target_backlog_works``, ``target_used_memory_bytes``) is marked. When it lies
+    more than 10 times beyond the measurements, both axes are logarithmic so both stay visible.
+    """
+    fig, (ax,) = _new()
+    ax.plot(measured["backlog_works"], measured["used_memory_bytes"], MARKERS[0], color=PALETTE[0],
+            markersize=3, alpha=0.7, label="measured (1 s samples)")
+    if fitted is not None and len(fitted):
+        f = fitted.sort_values("backlog_works")
+        ax.plot(f["backlog_works"], f["used_memory_bytes"], LINESTYLES[1], color=PALETTE[1],
+                label="fitted model")
+        if {"low_bytes", "high_bytes"} <= set(f.columns):
+            ax.fill_between(f["backlog_works"], f["low_bytes"], f["high_bytes"], color=PALETTE[1],
+                            alpha=0.15, label="95% interval")
+    if target_backlog_works and target_used_memory_bytes:
+        ax.plot([target_backlog_works], [target_used_memory_bytes], MARKERS[2], color=PALETTE[2],
+                markersize=9, label=f"target peak: {target_backlog_works:,.0f} works, "
+                                    f"{human_bytes(target_used_memory_bytes)}")
+    if maxmemory_bytes:
+        ax.axhline(maxmemory_bytes, color=PALETTE[6], linestyle=LINESTYLES[3],
+                   label=f"recommended maxmemory {human_bytes(maxmemory_bytes)}")
+    max_measured = float(measured["backlog_works"].max()) if len(measured) else 0.0
+    if target_backlog_works and max_measured > 0 and target_backlog_works > 10 * max_measured:
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+    _bytes_axis(ax)
+    ax.set_xlabel("pending works in the queues (works)")
+    ax.set_ylabel("Redis used_memory (bytes)")
+    ax.set_title(f"Memory against backlog{': ' + label if label else ''}")
+    ax.legend(loc="lower right")
+    return _done(fig)
+
+
+def mass_operation_timeline(
+    predicted: pd.DataFrame,
+    *,
+    maxmemory_bytes: float | None = None,
+    measured: pd.DataFrame | None = None,
+    oom_at_s: float | None = None,
+    title: str = "Mass operation",
+) -> Figure:
+    """Backlog (top) and Redis memory (bottom) over time during a mass operation.
+
+    ``predicted``: ``t_s``, ``backlog_works``, ``used_memory_bytes`` from the backlog model.
+    ``measured``: the same columns from a recorded run, drawn as points when given.
+    ``oom_at_s``: the moment memory reaches maxmemory (new works fail with OOM), marked on both panels.
+    """
+    fig, (ax1, ax2) = _new(2, 1, figsize=(7.0, 5.2), sharex=True)
+    scale, unit = (3600.0, "h") if predicted["t_s"].max() > 4 * 3600 else (
+        (60.0, "min") if predicted["t_s"].max() > 300 else (1.0, "s"))
+    t = predicted["t_s"] / scale
+    ax1.plot(t, predicted["backlog_works"], color=PALETTE[0], label="predicted backlog")
+    ax2.plot(t, predicted["used_memory_bytes"], color=PALETTE[0], label="predicted used_memory")
+    if measured is not None and len(measured):
+        tm = measured["t_s"] / scale
+        ax1.plot(tm, measured["backlog_works"], MARKERS[1], color=PALETTE[1], markersize=3, label="measured")
+        ax2.plot(tm, measured["used_memory_bytes"], MARKERS[1], color=PALETTE[1], markersize=3,
+                 label="measured")
+    if maxmemory_bytes:
+        ax2.axhline(maxmemory_bytes, color=PALETTE[6], linestyle=LINESTYLES[1],
+                    label=f"maxmemory {human_bytes(maxmemory_bytes)}")
+    if oom_at_s is not None:
+        for ax in (ax1, ax2):
+            ax.axvline(oom_at_s / scale, color=PALETTE[1], linestyle=LINESTYLES[3],
+                       label="maxmemory reached: new works fail (OOM)")
+    ax1.set_ylabel("pending works (works)")
+    ax1.set_ylim(bottom=0)
+    ax1.set_title(title)
+    ax1.legend(loc="upper right")
+    ax2.set_ylabel("used_memory (bytes)")
+    ax2.set_ylim(bottom=0)
+    _bytes_axis(ax2)
+    ax2.set_xlabel(f"time since the operation started ({unit})")
+    ax2.legend(loc="upper right")
+    return _done(fig)
+
+
+def pubsub_fanout(measured: pd.DataFrame, *, fitted: pd.DataFrame | None = None) -> Figure:
+    """PubSub fan-out: deliveries per second (left) and delivery latency (right) against subscribers.
+
+    ``measured``: ``subscribers``, ``published_per_s``, ``delivered_per_s``, ``p50_us``, ``p99_us``
+    (one row per run or step). ``fitted``: ``subscribers``, ``delivered_per_s`` from the network model.
+    """
+    fig, (ax1, ax2) = _new(1, 2, figsize=(7.5, 3.6))
+    m = measured.sort_values("subscribers")
+    ax1.plot(m["subscribers"], m["delivered_per_s"], marker=MARKERS[0], color=PALETTE[0], label="delivered")
+    ax1.plot(m["subscribers"], m["published_per_s"], marker=MARKERS[1], linestyle=LINESTYLES[1],
+             color=PALETTE[1], label="published")
+    if fitted is not None and len(fitted):
+        ax1.plot(fitted["subscribers"], fitted["delivered_per_s"], LINESTYLES[2], color=PALETTE[2],
+                 label="model: published × subscribers")
+    ax1.set_xlabel("subscribed Nuxeo nodes")
+    ax1.set_ylabel("messages per second (msg/s)")
+    ax1.set_ylim(bottom=0)
+    ax1.set_title("PubSub fan-out")
+    ax1.legend(loc="upper left")
+    ax2.plot(m["subscribers"], m["p50_us"], marker=MARKERS[0], color=PALETTE[0], label="p50")
+    ax2.plot(m["subscribers"], m["p99_us"], marker=MARKERS[1], linestyle=LINESTYLES[1], color=PALETTE[1],
+             label="p99")
+    ax2.set_xlabel("subscribed Nuxeo nodes")
+    ax2.set_ylabel("publish→delivery latency (µs)")
+    ax2.set_yscale("log")
+    ax2.set_title("Delivery latency")
+    ax2.legend(loc="upper left")
+    return _done(fig)
+
+
+def latency_over_time(series: pd.DataFrame, *, ops: Sequence[str] | None = None, title: str = "") -> Figure:
+    """p99 latency per second for a few operations.
+
+    ``series``: ``t_s`` (seconds since the run started), ``op``, ``p99_us``.
+    """
+    fig, (ax,) = _new()
+    names = list(ops) if ops else sorted(series["op"].unique())
+    for i, op in enumerate(names):
+        s = series[series["op"] == op].sort_values("t_s")
+        ax.plot(s["t_s"], s["p99_us"], color=PALETTE[i % len(PALETTE)],
+                linestyle=LINESTYLES[i % len(LINESTYLES)], marker=MARKERS[i % len(MARKERS)],
+                markersize=3, label=op)
+    ax.set_xlabel("time since the run started (s)")
+    ax.set_ylabel("p99 latency (µs)")
+    ax.set_yscale("log")
+    ax.set_title(title or "p99 latency per second")
+    ax.legend(loc="upper right", ncol=2)
+    return _done(fig)
+
+
+def failover_timeline(
+    throughput: pd.DataFrame,
+    *,
+    events: pd.DataFrame | None = None,
+    fault_at_s: float | None = None,
+    unavailable_from_s: float | None = None,
+    unavailable_to_s: float | None = None,
+    title: str = "Failover",
+) -> Figure:
+    """Successful and failed operations per second around a fault, with the failover events.
+
+    ``throughput``: ``t_s`` (seconds since the run started), ``ok_per_s``, ``errors_per_s``.
+    ``events``: ``t_s`` and ``kind`` (e.g. ``+sdown``, ``+odown``, ``+switch-master``), drawn as
+    labelled vertical lines. The client's unavailability window is shaded.
+    """
+    fig, (ax,) = _new(figsize=(7.0, 3.8))
+    th = throughput.sort_values("t_s")
+    ax.plot(th["t_s"], th["ok_per_s"], color=PALETTE[0], label="successful ops/s")
+    ax.plot(th["t_s"], th["errors_per_s"], color=PALETTE[1], linestyle=LINESTYLES[1], label="failed ops/s")
+    if unavailable_from_s is not None and unavailable_to_s is not None:
+        ax.axvspan(unavailable_from_s, unavailable_to_s, color=PALETTE[1], alpha=0.15,
+                   label=f"unavailable {1000 * (unavailable_to_s - unavailable_from_s):,.0f} ms")
+    if fault_at_s is not None:
+        ax.axvline(fault_at_s, color=PALETTE[6], linestyle=LINESTYLES[0], linewidth=1.2, label="fault injected")
+    if events is not None and len(events):
+        top = ax.get_ylim()[1] if len(th) else 1.0
+        for i, (t, kind) in enumerate(zip(events["t_s"], events["kind"])):
+            ax.axvline(t, color=PALETTE[2], linestyle=LINESTYLES[3], linewidth=1)
+            ax.text(t, top * (0.95 - 0.08 * (i % 4)), f" {kind}", fontsize=8, color=PALETTE[2], va="top")
+    ax.set_xlabel("time since the run started (s)")
+    ax.set_ylabel("operations per second (ops/s)")
+    ax.set_ylim(bottom=0)
+    ax.set_title(title)
+    ax.legend(loc="lower right")
+    return _done(fig)
+
+
+def validation_errors(errors: pd.DataFrame) -> Figure:
+    """Each model's prediction error on runs its fit did not use, against its goal.
+
+    ``errors``: ``check`` (a short label), ``error_pct`` (signed, %: predicted vs measured) and
+    optionally ``goal_pct`` (the tolerance, ± %).
+    """
+    fig, (ax,) = _new(figsize=(7.0, 0.6 + 0.45 * max(len(errors), 2)))
+    e = errors.reset_index(drop=True)
+    y = np.arange(len(e))
+    ok = e["error_pct"].abs() <= e["goal_pct"] if "goal_pct" in e else pd.Series(True, index=e.index)
+    ax.barh(y, e["error_pct"], color=[PALETTE[0] if k else PALETTE[1] for k in ok],
+            hatch=None, edgecolor="black", linewidth=0.5)
+    for i, row in e.iterrows():
+        if "goal_pct" in e and pd.notna(row.get("goal_pct")):
+            ax.plot([-row["goal_pct"], row["goal_pct"]], [i, i], "|", color=PALETTE[6], markersize=14)
+        ax.text(row["error_pct"], i, f" {row['error_pct']:+.1f}%", va="center",
+                ha="left" if row["error_pct"] >= 0 else "right", fontsize=8)
+    ax.set_yticks(y, e["check"])
+    ax.axvline(0, color="black", linewidth=0.8)
+    lim = max(float(e["error_pct"].abs().max()) if len(e) else 1.0,
+              float(e["goal_pct"].max()) if "goal_pct" in e and len(e) else 0.0) * 1.35 + 0.5
+    ax.set_xlim(-lim, lim)
+    ax.set_xlabel("prediction error (%, predicted vs measured; ticks = goal)")
+    ax.set_title("Model validation on runs the fit did not use")
+    ax.invert_yaxis()
+    return _done(fig)

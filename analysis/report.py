@@ -1,0 +1,330 @@
+"""The sizing report: executes the notebooks headless (papermill) and exports them.
+
+``build_report`` runs ``notebooks/01…05`` with the same parameters, keeps the executed notebooks,
+writes ``sizing.json`` and exports ``05-sizing-report`` as a self-contained HTML file (figures embedded
+as ``data:image/png;base64``, code hidden, no external scripts) and as a PDF (weasyprint renders that
+HTML; nbconvert's ``webpdf`` needs a browser download that is not available everywhere).
+
+Layout of ``<out>/<target-name>/``::
+
+    sizing-report.html   sizing-report.pdf   sizing.json
+    notebooks/01-benchmark.ipynb … 05-sizing-report.ipynb   (executed, with outputs)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from loadgen.errors import BadInput, RcapError
+
+NOTEBOOKS = ("01-benchmark", "02-memory-growth", "03-throughput-latency", "04-failover", "05-sizing-report")
+REPORT_NOTEBOOK = "05-sizing-report"
+KERNEL = "python3"
+REFERENCE_RUNS = Path("data/reference")
+
+# Print layout for weasyprint and browsers' print dialog; the screen layout stays nbconvert's.
+PRINT_CSS = """
+<style>
+@page { size: A4; margin: 15mm 13mm 16mm 13mm;
+        @bottom-right { content: counter(page) " / " counter(pages); font-size: 8pt; color: #555; } }
+@media print {
+  body { font-size: 10pt; }
+  .jp-Cell, .jp-OutputArea-output { break-inside: avoid; }
+  h1, h2, h3 { break-after: avoid; }
+}
+img { max-width: 100%; height: auto; }
+table.dataframe { font-size: 9pt; border-collapse: collapse; }
+table.dataframe td, table.dataframe th { padding: 2px 6px; }
+.jp-OutputArea-output pre { white-space: pre-wrap; }
+</style>
+"""
+
+_EXTERNAL_SCRIPT = re.compile(r"<script[^>]*\bsrc=\"https?://[^\"]*\"[^>]*>\s*</script>\s*", re.I)
+_EXTERNAL_LINK = re.compile(r"<link[^>]*\bhref=\"https?://[^\"]*\"[^>]*>\s*", re.I)
+
+
+def project_root() -> Path:
+    """The rcap checkout (the directory holding ``pyproject.toml`` and ``notebooks/``)."""
+    return Path(__file__).resolve().parent.parent
+
+
+def resolve(path: str | os.PathLike) -> Path:
+    """A path as given, or relative to the project root when it does not exist from the cwd.
+
+    Notebooks run with ``notebooks/`` as their cwd while users pass paths relative to the root.
+    """
+    p = Path(path).expanduser()
+    if p.is_absolute() or p.exists():
+        return p.resolve()
+    return (project_root() / p).resolve()
+
+
+def target_name(target_load: Path) -> str:
+    """The report's directory name: the target file's ``name:`` field, else its file stem."""
+    import yaml
+
+    try:
+        doc = yaml.safe_load(Path(target_load).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        doc = None
+    name = doc.get("name") if isinstance(doc, dict) else None
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", str(name or Path(target_load).stem)).strip("-") or "target"
+
+
+@dataclass(frozen=True)
+class ReportRequest:
+    """What to report on. Paths may be relative to the project root."""
+
+    target_load: Path
+    run_dirs: tuple[Path, ...] = ()  # empty: the committed reference runs in data/reference/
+    out_root: Path = Path("reports")
+    topology: str | None = None  # None: the topology the target file asks for
+    secrets: tuple[str, ...] = field(default=(), repr=False)  # must never appear in the output
+    cell_timeout_s: int = 300
+
+    def resolved(self) -> "ReportRequest":
+        target = resolve(self.target_load)
+        if not target.is_file():
+            raise BadInput(f"target-load file not found: {self.target_load}")
+        runs = tuple(resolve(r) for r in (self.run_dirs or (REFERENCE_RUNS,)))
+        for r in runs:
+            if not r.is_dir():
+                raise BadInput(f"run directory not found: {r}")
+        out = Path(self.out_root).expanduser().resolve()
+        return ReportRequest(target, runs, out, self.topology, self.secrets, self.cell_timeout_s)
+
+    def parameters(self, report_dir: Path) -> dict:
+        """The papermill parameters every notebook receives (plain JSON types)."""
+        return {
+            "target_load": str(self.target_load),
+            "run_dirs": [str(r) for r in self.run_dirs],
+            "topology": self.topology,
+            "report_dir": str(report_dir),
+        }
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    """What ``build_report`` wrote."""
+
+    dir: Path
+    html: Path
+    pdf: Path
+    sizing_json: Path
+    notebooks: tuple[Path, ...]
+    seconds: float
+
+
+def execute_notebook(source: Path, dest: Path, parameters: dict, cell_timeout_s: int = 300) -> None:
+    """Run one notebook headless with papermill, cwd = its folder; a failing cell → ``RcapError``."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        papermill.execute_notebook(
+            str(source), str(dest), parameters=parameters, kernel_name=KERNEL, cwd=str(source.parent),
+            progress_bar=False, log_output=False, execution_timeout=cell_timeout_s,
+        )
+    except PapermillExecutionError as exc:
+        raise RcapError(f"notebook {source.stem} failed in cell {exc.exec_count}: {exc.ename}: "
+                        f"{str(exc.evalue).splitlines()[0] if exc.evalue else ''} (see {dest})") from None
+
+
+def export_html(executed: Path, title: str) -> str:
+    """The executed notebook as one self-contained HTML page: code and prompts hidden,
+    figures embedded as base64 PNG, no script or stylesheet fetched from the network."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.read(str(executed), as_version=4)
+    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
+                            embed_images=True)
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
+    body = _EXTERNAL_SCRIPT.sub("", body)
+    body = _EXTERNAL_LINK.sub("", body)
+    return body.replace("</head>", PRINT_CSS + "</head>", 1)
+
+
+def write_pdf(html: str, dest: Path, base_url: Path | None = None) -> None:
+    """Render the HTML page to PDF with weasyprint (A4, page numbers)."""
+    import logging
+
+    import weasyprint
+
+    logging.getLogger("weasyprint").setLevel(logging.ERROR)  # unsupported screen-only CSS is expected
+    logging.getLogger("fontTools").setLevel(logging.ERROR)
+    weasyprint.HTML(string=html, base_url=str(base_url) if base_url else None).write_pdf(str(dest))
+
+
+def scrub_secrets(directory: Path, secrets: tuple[str, ...]) -> list[Path]:
+    """Replace any secret found in the report's files by ``***``; return the files fixed.
+
+    The notebooks read run directories, which hold no password; this is the last guard.
+    """
+    needles = [s.encode() for s in secrets if s]
+    fixed = []
+    if not needles:
+        return fixed
+    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+        data = path.read_bytes()
+        if any(n in data for n in needles):
+            for n in needles:
+                data = data.replace(n, b"***")
+            path.write_bytes(data)
+            fixed.append(path)
+    return fixed
+
+
+def build_report(request: ReportRequest, *, notebook_dir: Path | None = None,
+                 progress: Callable[[str], None] | None = None) -> ReportFiles:
+    """Execute the notebooks and write the report directory (see the module docstring)."""
+    started = time.monotonic()
+    req = request.resolved()
+    say = progress or (lambda _msg: None)
+    notebook_dir = notebook_dir or project_root() / "notebooks"
+    report_dir = req.out_root / target_name(req.target_load)
+    executed_dir = report_dir / "notebooks"
+    executed_dir.mkdir(parents=True, exist_ok=True)
+    params = req.parameters(report_dir)
+    executed = []
+    for i, name in enumerate(NOTEBOOKS, 1):
+        source = notebook_dir / f"{name}.ipynb"
+        if not source.is_file():
+            raise RcapError(f"notebook missing: {source}")
+        say(f"[{i}/{len(NOTEBOOKS)}] executing {name}")
+        t0 = time.monotonic()
+        dest = executed_dir / source.name
+        execute_notebook(source, dest, params, req.cell_timeout_s)
+        executed.append(dest)
+        say(f"      done in {time.monotonic() - t0:.1f} s")
+    sizing_json = report_dir / "sizing.json"
+    if not sizing_json.is_file():
+        raise RcapError(f"{REPORT_NOTEBOOK} did not write {sizing_json}")
+    say("exporting HTML and PDF")
+    html = export_html(executed_dir / f"{REPORT_NOTEBOOK}.ipynb",
+                       f"Redis sizing report: {target_name(req.target_load)}")
+    html_path = report_dir / "sizing-report.html"
+    html_path.write_text(html, encoding="utf-8")
+    pdf_path = report_dir / "sizing-report.pdf"
+    write_pdf(html, pdf_path, base_url=report_dir)
+    for path in scrub_secrets(report_dir, req.secrets):
+        say(f"warning: removed a secret from {path}")
+    return ReportFiles(report_dir, html_path, pdf_path, sizing_json, tuple(executed),
+                       round(time.monotonic() - started, 1))
+
+
+def write_sizing_json(recommendation: dict, report_dir: str | os.PathLike) -> Path:
+    """Write the machine-readable recommendation (``Recommendation.to_dict()``) to ``sizing.json``."""
+    path = Path(report_dir) / "sizing.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(".sizing.json.tmp")
+    tmp.write_text(json.dumps(recommendation, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# What the notebooks show: the run set, and the tables every notebook shares.
+# ---------------------------------------------------------------------------------------------
+
+SWEEP_FILE, MANIFEST_FILE = "sweep.json", "manifest.json"
+
+
+@dataclass
+class RunSet:
+    """The recorded runs a report rests on: single runs, sweeps (their runs included in ``runs``)
+    and failover results, found under the given directories."""
+
+    runs: list = field(default_factory=list)  # analysis.runs.Run
+    sweeps: list = field(default_factory=list)  # analysis.runs.Sweep
+
+    @classmethod
+    def discover(cls, paths) -> "RunSet":
+        """Load every run and sweep directory at or below ``paths`` (two levels deep at most)."""
+        from analysis.runs import load_run, load_sweep
+
+        found = cls()
+        seen: set[Path] = set()
+
+        def visit(path: Path, depth: int) -> None:
+            path = path.resolve()
+            if path in seen or not path.is_dir():
+                return
+            seen.add(path)
+            if (path / SWEEP_FILE).is_file():
+                sweep = load_sweep(path)
+                found.sweeps.append(sweep)
+                for run in sweep.runs:
+                    seen.add(run.path.resolve())
+                found.runs.extend(sweep.runs)
+            elif (path / MANIFEST_FILE).is_file():
+                found.runs.append(load_run(path))
+            elif depth < 2:
+                for child in sorted(path.iterdir()):
+                    visit(child, depth + 1)
+
+        for p in paths:
+            visit(resolve(p), 0)
+        return found
+
+    @staticmethod
+    def workload(run) -> str | None:
+        """The run's workload (``workmanager``, ``kv``, ``pubsub``, ``mass-operation``…)."""
+        sc = run.manifest.get("scenario", {})
+        return sc.get("workload") or sc.get("name")
+
+    def of(self, workload: str) -> list:
+        """The complete runs of one workload, oldest first."""
+        return [r for r in self.runs if self.workload(r) == workload and r.status == "complete"]
+
+    def sweeps_of(self, workload: str) -> list:
+        return [s for s in self.sweeps if s.runs and self.workload(s.runs[0]) == workload]
+
+    def inventory(self):
+        """One row per run: id, workload, topology, users, rate, duration, status, ops/s, p99."""
+        import pandas as pd
+
+        rows = []
+        for run in self.runs:
+            total = run.summary.get("total", {})
+            p = run.params()
+            rows.append({"run": run.id, "workload": self.workload(run), "topology": p.get("topology"),
+                         "users": p.get("users"), "rate (ops/s)": p.get("rate"),
+                         "duration (s)": p.get("duration_s"), "status": run.status,
+                         "ops/s": total.get("ops_per_s"), "p99 (µs)": total.get("p99_us"),
+                         "loadgen-bound": bool(p.get("loadgen_bound"))})
+        return pd.DataFrame(rows)
+
+    def environment(self):
+        """Where the measurements came from: host, CPU, RAM, Redis and software versions (one row
+        per distinct environment)."""
+        import pandas as pd
+
+        rows = []
+        for run in self.runs:
+            m = run.manifest
+            h, sw, srv = m.get("host", {}), m.get("software", {}), m.get("redis", {})
+            rows.append({
+                "host CPU": h.get("cpu_model"),
+                "logical cores": h.get("cpu_logical_cores"),
+                "host RAM": _gib(h.get("ram_bytes")),
+                "OS": h.get("os"),
+                "Redis": srv.get("redis_version") or srv.get("version"),
+                "allocator": srv.get("mem_allocator") or srv.get("allocator"),
+                "topology": m.get("target", {}).get("topology"),
+                "rcap": f"{sw.get('rcap')} ({str(sw.get('rcap_git_sha') or '')[:12]})",
+                "Python / Locust / redis-py": f"{sw.get('python')} / {sw.get('locust')} / {sw.get('redis_py')}",
+            })
+        df = pd.DataFrame(rows)
+        return df.drop_duplicates(ignore_index=True) if not df.empty else df
+
+
+def _gib(n) -> str | None:
+    return None if n is None else f"{n / 2**30:.1f} GiB"

@@ -1,0 +1,97 @@
+"""``rcap report`` (notebooks → HTML, PDF, sizing.json) and ``rcap suite`` (benchmarks, then the report)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from loadgen.errors import BadInput
+
+DEFAULT_TARGET_LOAD = "data/targets/example.yaml"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    rep = sub.add_parser(
+        "report", help="execute the notebooks on recorded runs and write the sizing report",
+        description="Execute notebooks 01-05 headless on recorded runs and write "
+                    "OUT/<target-name>/sizing-report.html, sizing-report.pdf, sizing.json and the executed notebooks.")
+    rep.add_argument("--target-load", required=True, metavar="FILE", help="target-load YAML (data/targets/*.yaml)")
+    rep.add_argument("--runs", nargs="+", default=[], metavar="DIR",
+                     help="run or sweep directories, or folders holding them (default: data/reference/)")
+    rep.add_argument("--out", default="reports", metavar="DIR", help="output folder (default: reports/)")
+    rep.add_argument("--topology", choices=("standalone", "sentinel", "enterprise"),
+                     help="size for this topology instead of the one the target file asks for")
+    rep.set_defaults(handler=_report)
+
+    suite = sub.add_parser(
+        "suite", help="benchmark (embedded local Redis by default), fit the models and write the report",
+        description="Bring up the topology the target asks for (unless --target is given), run the benchmark "
+                    "scenarios briefly with progress shown, then write the sizing report as `rcap report` does.")
+    suite.add_argument("--target-load", default=DEFAULT_TARGET_LOAD, metavar="FILE",
+                       help=f"target-load YAML (default: {DEFAULT_TARGET_LOAD})")
+    suite.add_argument("--target", metavar="URL",
+                       help="an existing Redis (redis://, rediss://, redis+sentinel://); "
+                            "password from --password-file or RCAP_PASSWORD")
+    suite.add_argument("--password-file", metavar="FILE", help="file holding the target's password")
+    suite.add_argument("--tls-ca", metavar="FILE")
+    suite.add_argument("--tls-cert", metavar="FILE")
+    suite.add_argument("--tls-key", metavar="FILE")
+    suite.add_argument("--runs-out", default="data/runs", metavar="DIR", help="where runs are recorded (default: data/runs/)")
+    suite.add_argument("--out", default="reports", metavar="DIR", help="report folder (default: reports/)")
+    suite.add_argument("--scale", type=float, default=1.0, metavar="X",
+                       help="multiply every benchmark duration by X (default 1: about 3 minutes of load)")
+    suite.set_defaults(handler=_suite)
+
+
+def _password(args: argparse.Namespace) -> str | None:
+    if getattr(args, "password_file", None):
+        try:
+            return Path(args.password_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise BadInput(f"cannot read --password-file {args.password_file}: {exc.strerror}") from None
+    return os.environ.get("RCAP_PASSWORD") or None
+
+
+def _say(msg: str) -> None:
+    sys.stderr.write(f"rcap: {msg}\n")
+    sys.stderr.flush()
+
+
+def _print_files(files) -> None:
+    print(f"HTML        {files.html}")
+    print(f"PDF         {files.pdf}")
+    print(f"sizing.json {files.sizing_json}")
+    print(f"notebooks   {files.notebooks[0].parent}")
+    print(files.dir)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from analysis.report import ReportRequest, build_report
+
+    if not args.runs:
+        _say("no --runs given: reporting on the committed reference runs in data/reference/")
+    files = build_report(ReportRequest(Path(args.target_load), tuple(Path(r) for r in args.runs),
+                                       Path(args.out), args.topology), progress=_say)
+    _say(f"report written in {files.seconds:.0f} s")
+    _print_files(files)
+    return 0
+
+
+def _suite(args: argparse.Namespace) -> int:
+    from analysis.report import ReportRequest, build_report
+    from loadgen import suite
+
+    if args.scale <= 0:
+        raise BadInput(f"--scale must be positive, not {args.scale}")
+    password = _password(args)
+    result = suite.run_suite(Path(args.target_load), target_url=args.target, password=password,
+                             tls=(args.tls_ca, args.tls_cert, args.tls_key), runs_out=Path(args.runs_out),
+                             scale=args.scale, progress=_say)
+    _say(f"benchmarks done in {result.seconds:.0f} s; writing the report")
+    files = build_report(ReportRequest(Path(args.target_load), tuple(result.run_dirs), Path(args.out),
+                                       result.topology, secrets=(password,) if password else ()), progress=_say)
+    _say(f"report written in {files.seconds:.0f} s (total {result.seconds + files.seconds:.0f} s)")
+    _print_files(files)
+    return 0
