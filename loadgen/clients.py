@@ -1,0 +1,356 @@
+"""Locust's pattern for non-HTTP systems, for Redis: a client that owns the I/O and times every call.
+
+:class:`RedisClient` sends RESP commands on its own gevent sockets (one connection per user and per
+node, no pipelining: Nuxeo borrows a pooled connection per call) and parses replies with hiredis.
+redis-py's client layer costs more per call than a Redis round trip on loopback, so it is used only
+to resolve the target (URL, sentinel, cluster nodes, TLS settings) through
+:func:`loadgen.topology.targets.connect`.
+
+Each call is timed with ``time.perf_counter_ns`` around send + reply and recorded in µs into the
+process's :class:`loadgen.histograms.LatencyRecorder` (measured, and corrected in open loop). Failures
+fire Locust's ``request`` event at once; successes reach Locust's stats in bulk once per second
+(:func:`loadgen.histograms.feed_locust_stats`), because a per-request event costs about as much as
+the round trip itself. Locust's stats, CSV and web UI keep working, in ms.
+
+A lost connection is a failed request (recorded as an error), the socket is dropped and the next
+call reconnects; a ``NOSCRIPT`` reply loads the script and retries once, as Nuxeo's executor does.
+"""
+
+from __future__ import annotations
+
+import ssl as _ssl
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import gevent
+import hiredis
+from gevent import socket as gsocket
+from locust import User
+from redis.crc import key_slot
+
+from loadgen.histograms import LatencyRecorder
+from loadgen.nuxeo.ops import Op
+from loadgen.nuxeo.scripts import SCRIPTS_BY_SHA
+
+REQUEST_TYPE = "redis"
+pack_command = hiredis.pack_command
+ReplyError = hiredis.ReplyError
+_perf_ns = time.perf_counter_ns
+
+
+class RequestFailed(Exception):
+    """A request did not get a normal reply: connection lost, timeout or a Redis error reply.
+
+    It has already been counted as a failed request; the user decides how to go on.
+    """
+
+
+class ConnectionLost(RequestFailed):
+    """The socket failed or closed; the client reconnects on its next call."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where and how to open one Redis connection (password never logged: ``repr`` hides it)."""
+
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = None
+    db: int = 0
+    ssl_context: Any = None
+    timeout_s: float = 10.0
+
+    def __repr__(self) -> str:
+        return f"Endpoint({self.host}:{self.port}, db={self.db}, tls={self.ssl_context is not None})"
+
+
+def _ssl_context(target: Any) -> Any:
+    if not target.tls:
+        return None
+    ctx = _ssl.create_default_context(cafile=target.tls_ca)
+    if target.tls_cert:
+        ctx.load_cert_chain(target.tls_cert, target.tls_key)
+    ctx.check_hostname = False  # lab certificates name 127.0.0.1 loosely; the CA is still verified
+    return ctx
+
+
+def resolver_for(target: Any) -> tuple[Callable[[], Endpoint] | None, list[Endpoint]]:
+    """``(resolver, cluster_seeds)`` for a :class:`loadgen.topology.targets.Target`.
+
+    Standalone: a fixed endpoint. Sentinel: asks the sentinels for the current master at every
+    (re)connection, so a user follows a failover. Cluster: seed endpoints, routing by slot.
+    """
+    ctx = _ssl_context(target)
+    timeout = 5.0
+
+    def endpoint(host: str, port: int) -> Endpoint:
+        return Endpoint(host, int(port), target.username, target.password, target.db, ctx, timeout)
+
+    if target.kind == "cluster":
+        return None, [Endpoint(h, p, target.username, target.password, 0, ctx, timeout) for h, p in target.hosts]
+    if target.kind == "sentinel":
+        from loadgen.topology.targets import connect  # noqa: PLC0415
+
+        sentinel = connect(target).sentinel
+        service = target.service_name
+
+        def current_master() -> Endpoint:
+            try:
+                host, port = sentinel.discover_master(service)
+            except Exception as exc:  # noqa: BLE001  (redis-py raises several types; all mean "no master now")
+                raise ConnectionLost(f"no master for {service}: {exc}") from None
+            return endpoint(host, port)
+
+        return current_master, []
+    host, port = target.hosts[0]
+    fixed = endpoint(host, port)
+    return (lambda: fixed), []
+
+
+class Connection:
+    """One RESP connection on a gevent socket; replies parsed by hiredis (errors come back as values)."""
+
+    __slots__ = ("endpoint", "sock", "reader", "_recv")
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self.endpoint = endpoint
+        sock = gsocket.create_connection((endpoint.host, endpoint.port), timeout=endpoint.timeout_s)
+        sock.setsockopt(gsocket.IPPROTO_TCP, gsocket.TCP_NODELAY, 1)
+        if endpoint.ssl_context is not None:
+            from gevent import ssl as gssl  # noqa: PLC0415
+
+            ctx = endpoint.ssl_context
+            sock = gssl.SSLContext.wrap_socket(ctx, sock, server_hostname=endpoint.host)  # type: ignore[arg-type]
+        self.sock = sock
+        self._recv = sock.recv
+        self.reader = hiredis.Reader()
+        if endpoint.password:
+            auth = ("AUTH", endpoint.username, endpoint.password) if endpoint.username else ("AUTH", endpoint.password)
+            self._handshake(auth)
+        if endpoint.db:
+            self._handshake(("SELECT", str(endpoint.db)))
+
+    def _handshake(self, args: tuple) -> None:
+        reply = self.call(pack_command(args))
+        if type(reply) is ReplyError:
+            self.close()
+            raise ConnectionLost(f"{args[0]} refused by {self.endpoint.host}:{self.endpoint.port}: "
+                                 f"{str(reply).split(chr(10))[0]}")
+
+    def call(self, packed: bytes) -> Any:
+        """Send one packed command and return its reply (a ``ReplyError`` value for error replies)."""
+        self.sock.sendall(packed)
+        return self.read()
+
+    def read(self) -> Any:
+        reader = self.reader
+        reply = reader.gets()
+        while reply is False:
+            data = self._recv(65536)
+            if not data:
+                raise ConnectionResetError("connection closed by server")
+            reader.feed(data)
+            reply = reader.gets()
+        return reply
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+class RedisClient:
+    """Times each Redis call, records µs, fires Locust ``request`` events; owns this user's connections.
+
+    ``resolver`` returns the :class:`Endpoint` to use (standalone or the current sentinel master);
+    for a cluster, ``cluster_seeds`` lists seed endpoints and commands are routed by key slot.
+    """
+
+    def __init__(self, environment: Any, recorder: LatencyRecorder, resolver: Callable[[], Endpoint] | None = None,
+                 *, cluster_seeds: Sequence[Endpoint] = (), reconnect_backoff_s: float = 0.1) -> None:
+        self._fire = environment.events.request.fire if environment is not None else None
+        self._record = recorder.record
+        self._record_error = recorder.record_error
+        self._resolver = resolver
+        self._cluster = bool(cluster_seeds)
+        self._seeds = list(cluster_seeds)
+        self._conn: Connection | None = None
+        self._nodes: dict[tuple[str, int], Connection] = {}
+        self._slots: list[tuple[str, int] | None] = []
+        self._backoff_s = reconnect_backoff_s
+        self.lag_ns = 0
+        """Open loop: how late the current iteration started (ns); adds to the corrected latency."""
+        self.open_loop = False
+
+    # -- connections -------------------------------------------------------------------------
+    def _connection(self, key: bytes | None) -> Connection:
+        if not self._cluster:
+            conn = self._conn
+            if conn is None:
+                conn = self._conn = Connection(self._resolver())  # type: ignore[misc]
+            return conn
+        if not self._slots:
+            self._refresh_slots()
+        addr = self._slots[key_slot(key)] if key is not None else None
+        if addr is None:
+            addr = next(iter(a for a in self._slots if a is not None))
+        return self._node(addr)
+
+    def _node(self, addr: tuple[str, int]) -> Connection:
+        conn = self._nodes.get(addr)
+        if conn is None:
+            seed = self._seeds[0]
+            conn = self._nodes[addr] = Connection(Endpoint(addr[0], addr[1], seed.username, seed.password, 0,
+                                                           seed.ssl_context, seed.timeout_s))
+        return conn
+
+    def _refresh_slots(self) -> None:
+        last: Exception | None = None
+        for seed in list(self._seeds) + [conn.endpoint for conn in self._nodes.values()]:
+            try:
+                conn = Connection(seed)
+                try:
+                    reply = conn.call(pack_command(("CLUSTER", "SLOTS")))
+                finally:
+                    conn.close()
+            except OSError as exc:
+                last = exc
+                continue
+            if type(reply) is ReplyError:
+                raise ConnectionLost(f"CLUSTER SLOTS failed: {reply}")
+            slots: list[tuple[str, int] | None] = [None] * 16384
+            for start, end, master, *_ in reply:
+                host = master[0].decode() if master[0] else seed.host
+                for s in range(start, end + 1):
+                    slots[s] = (host, int(master[1]))
+            self._slots = slots
+            return
+        raise ConnectionLost(f"no cluster node reachable: {last}")
+
+    def drop_connections(self) -> None:
+        """Close every socket (after an error, or at user stop); the next call reconnects."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        for conn in self._nodes.values():
+            conn.close()
+        self._nodes.clear()
+
+    def connection_for(self, key: bytes | None = None) -> Connection:
+        """A fresh dedicated connection (e.g. for PSUBSCRIBE), not timed and not shared."""
+        if self._cluster:
+            if not self._slots:
+                self._refresh_slots()
+            addr = self._slots[key_slot(key)] if key is not None else next(a for a in self._slots if a)
+            seed = self._seeds[0]
+            return Connection(Endpoint(addr[0], addr[1], seed.username, seed.password, 0, seed.ssl_context,
+                                       seed.timeout_s))
+        return Connection(self._resolver())  # type: ignore[misc]
+
+    # -- requests ----------------------------------------------------------------------------
+    def execute(self, op: str, packed: bytes, key: bytes | None = None) -> Any:
+        """Send one pre-packed command as request ``op`` and return its raw reply.
+
+        ``key`` routes the command in a cluster. Raises :class:`RequestFailed` (already recorded)
+        on an error reply or a lost connection.
+        """
+        try:
+            conn = self._conn
+            if conn is None or self._cluster:
+                conn = self._connection(key)
+            t0 = _perf_ns()
+            conn.sock.sendall(packed)
+            reply = conn.read()
+            t1 = _perf_ns()
+        except (OSError, ConnectionLost) as exc:
+            self._failed(op, 0.0, exc)
+            self.drop_connections()
+            gevent.sleep(self._backoff_s)
+            raise ConnectionLost(f"{op}: {exc}") from None
+        if type(reply) is ReplyError:
+            return self._error_reply(op, packed, key, reply, t0, t1)
+        us = (t1 - t0) // 1000
+        if self.open_loop:
+            self._record(op, us, us + self.lag_ns // 1000)
+        else:
+            self._record(op, us)
+        return reply
+
+    def call(self, op: Op) -> Any:
+        """Run one :class:`loadgen.nuxeo.ops.Op` (a W1 command builder's output) and parse its reply.
+
+        ``EVALSHA`` that gets ``NOSCRIPT`` is followed by ``SCRIPT LOAD`` (its own request) and one retry.
+        """
+        args = op.args
+        packed = pack_command(args)
+        evalsha = args[0] == "EVALSHA"
+        key = _route_key(args, evalsha) if self._cluster else None
+        try:
+            return op.parse(self.execute(op.name, packed, key))
+        except RequestFailed as exc:
+            if not evalsha or "NOSCRIPT" not in str(exc):
+                raise
+        script = SCRIPTS_BY_SHA[_bytes(args[1])]
+        self.execute("SCRIPT LOAD", pack_command(("SCRIPT", "LOAD", script.source)), key)
+        return op.parse(self.execute(op.name, packed, key))
+
+    def command(self, op: str, *args: Any) -> Any:
+        """Pack and :meth:`execute` a command given as arguments (raw reply); routes by ``args[1]``."""
+        return self.execute(op, pack_command(args), _bytes(args[1]) if self._cluster and len(args) > 1 else None)
+
+    def _error_reply(self, op: str, packed: bytes, key: bytes | None, reply: Any, t0: int, t1: int) -> Any:
+        text = str(reply)
+        if self._cluster and text.startswith(("MOVED", "ASK")):
+            self._slots = []
+            if text.startswith("MOVED"):
+                return self.execute(op, packed, key)
+            host, port = text.split()[2].rsplit(":", 1)
+            conn = self._node((host, int(port)))
+            conn.call(pack_command(("ASKING",)))
+            t0 = _perf_ns()
+            reply = conn.call(packed)
+            t1 = _perf_ns()
+            if type(reply) is not ReplyError:
+                self._record(op, (t1 - t0) // 1000)
+                return reply
+            text = str(reply)
+        exc = RequestFailed(f"{op}: {text}")
+        self._failed(op, (t1 - t0) / 1e6, exc)
+        raise exc
+
+    def _failed(self, op: str, response_time_ms: float, exc: Exception) -> None:
+        self._record_error(op)
+        if self._fire is not None:
+            self._fire(request_type=REQUEST_TYPE, name=op, response_time=response_time_ms, response_length=0,
+                       exception=exc, context=None)
+
+
+def _route_key(args: tuple, evalsha: bool) -> bytes | None:
+    if evalsha:
+        return _bytes(args[3]) if len(args) > 3 and int(args[2]) > 0 else None
+    return _bytes(args[1]) if len(args) > 1 else None
+
+
+def _bytes(value: Any) -> bytes:
+    return value if isinstance(value, bytes) else str(value).encode()
+
+
+class RedisUser(User):
+    """Abstract Locust User that owns a :class:`RedisClient` (``self.redis``).
+
+    The run context (target, recorder, scenario, counters) comes from ``environment.rcap``, set by
+    ``loadgen/locustfile.py`` (or a test) before users start.
+    """
+
+    abstract = True
+
+    def __init__(self, environment: Any) -> None:
+        super().__init__(environment)
+        self.ctx = environment.rcap
+        self.redis: RedisClient = self.ctx.new_client()
+
+    def on_stop(self) -> None:
+        self.redis.drop_connections()
