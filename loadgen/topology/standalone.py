@@ -1,0 +1,17 @@
+"""``standalone``: one redis-server."""
+
+from __future__ import annotations
+
+from loadgen.topology.launcher import Launcher
+from loadgen.topology.targets import Target
+
+
+def build(lab: Launcher, *, tls: bool, timeout_s: float, **_) -> Target:
+    if tls:
+        lab.make_tls([lab.host(0)])
+    node = lab.start_redis("redis-1", "master", 0)
+    scheme = "rediss" if tls else "redis"
+    target = Target.parse(f"{scheme}://{node.host}:{node.port}", password=lab.opts.password,
+                          tls_ca=lab.opts.tls.ca if tls else None, topology="standalone")
+    lab.topo.target = target
+    return target
