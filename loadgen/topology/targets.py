@@ -111,19 +111,18 @@ class Target:
         kind, tls = _KINDS[scheme]
         if not tls and (tls_ca or tls_cert):
             raise BadInput(f"TLS options given for a plain-text URL {redact(url)!r}: use {scheme.replace('redis', 'rediss', 1)}://")
+        if password is None:
+            password = _split_netloc(url.split("://", 1)[1].split("/", 1)[0])[1]
         target = cls(url=redact(url), password=password, tls_ca=tls_ca, tls_cert=tls_cert, tls_key=tls_key,
                      kind=kind, topology=topology)
-        parts = target._parts()  # validates hosts, db, service name
-        if password is None and parts["password"] is not None:
-            target = cls(url=redact(url), password=parts["password"], tls_ca=tls_ca, tls_cert=tls_cert,
-                         tls_key=tls_key, kind=kind, topology=topology)
+        target._parts()  # validates hosts, db, service name
         return target
 
     def _parts(self) -> dict:
         split = urlsplit(self.url.split("://", 1)[0].lower() + "://" + self.url.split("://", 1)[1])
         if split.query or split.fragment:
             raise BadInput(f"malformed target URL {self.url!r}: query strings and fragments are not supported")
-        user, password, hosts = _split_netloc(split.netloc)
+        user, _, hosts = _split_netloc(split.netloc)
         if not hosts:
             raise BadInput(f"malformed target URL {self.url!r}: missing host")
         addresses = _parse_hosts(hosts, self.url)
@@ -143,7 +142,7 @@ class Target:
             db = int(segments[0])
             if self.kind == "cluster" and db:
                 raise BadInput(f"malformed target URL {self.url!r}: Redis Cluster has only database 0")
-        return {"user": user, "password": password, "hosts": addresses, "db": db, "service": service}
+        return {"user": user, "hosts": addresses, "db": db, "service": service}
 
     @property
     def hosts(self) -> tuple[tuple[str, int], ...]:
