@@ -328,3 +328,65 @@ class RunSet:
 
 def _gib(n) -> str | None:
     return None if n is None else f"{n / 2**30:.1f} GiB"
+
+
+# ---------------------------------------------------------------------------------------------
+# Measured series: runs → the DataFrames analysis.plots draws.
+# ---------------------------------------------------------------------------------------------
+
+SCHEDULE_OP, COMPLETE_OP = "EVALSHA scheduling-work", "EVALSHA completed-work"
+
+
+def sweep_points(sweep, op: str = "total"):
+    """One row per sweep step: ``users`` (or ``rate``), ``ops_per_s``, ``p50_us``, ``p99_us``, ``loadgen_bound``."""
+    df = sweep.frame(op=op)
+    if df.empty:
+        return df
+    df = df.rename(columns={"value": sweep.param})
+    cols = [sweep.param, "ops_per_s", "p50_us", "p99_us", "loadgen_bound", "run_id"]
+    return df[[c for c in cols if c in df.columns]].sort_values(sweep.param, ignore_index=True)
+
+
+def backlog_series(run):
+    """Per second of a WorkManager run: ``t_s`` (since the load started), ``backlog_works`` and the
+    master's ``used_memory_bytes``.
+
+    The backlog is counted by the client: works whose scheduling succeeded minus works completed,
+    cumulated from the start of the run (the run starts on an empty prefix).
+    """
+    import numpy as np
+    import pandas as pd
+
+    lat = run.latency
+    lat = lat[(lat["kind"] == "measured") & lat["op"].isin([SCHEDULE_OP, COMPLETE_OP])]
+    if lat.empty:
+        return pd.DataFrame(columns=["t_s", "backlog_works", "used_memory_bytes"])
+    per_s = lat.pivot_table(index="t", columns="op", values="count", aggfunc="sum").fillna(0)
+    for op in (SCHEDULE_OP, COMPLETE_OP):
+        if op not in per_s:
+            per_s[op] = 0
+    backlog = (per_s[SCHEDULE_OP] - per_s[COMPLETE_OP]).cumsum().clip(lower=0)
+    out = pd.DataFrame({"t": backlog.index.astype(float) + 1.0, "backlog_works": backlog.values})
+    srv = run.server
+    if "used_memory" in srv and not srv.empty:
+        master = srv[srv["role"] == "master"].sort_values("t")
+        mem = np.interp(out["t"], master["t"], master["used_memory"].astype(float)) if len(master) else np.nan
+        out["used_memory_bytes"] = mem
+    else:
+        out["used_memory_bytes"] = float("nan")
+    start = run.start_t or float(out["t"].iloc[0]) - 1.0
+    out.insert(0, "t_s", out.pop("t") - start)
+    return out.reset_index(drop=True)
+
+
+def latency_series(run, ops=None, kind: str = "measured"):
+    """``t_s``, ``op``, ``p99_us`` per second for ``ops`` (default: the run's three busiest)."""
+    lat = run.latency
+    lat = lat[lat["kind"] == kind]
+    if lat.empty:
+        return lat.assign(t_s=[])
+    if ops is None:
+        ops = lat.groupby("op")["count"].sum().sort_values(ascending=False).index[:3].tolist()
+    lat = lat[lat["op"].isin(ops) & lat["p99_us"].notna()]
+    t0 = run.start_t or float(lat["t"].min())
+    return lat.assign(t_s=lat["t"] - t0)[["t_s", "op", "p99_us"]]

@@ -1,0 +1,113 @@
+"""The benchmark suite behind ``rcap suite`` and ``make report``: brief runs of every scenario the report needs.
+
+On one target (an existing Redis, or the embedded topology the target file asks for, started once), the
+suite runs a throughput sweep per workload, a PubSub fan-out run, a mass operation that grows a backlog,
+and, for an HA topology, one failover experiment. Each step writes its run (or sweep) directory under
+``<runs_out>/<suite-id>/``; the report reads that folder. Durations are short on purpose (the whole suite
+takes about three minutes at ``scale=1``); ``scale`` multiplies them for steadier numbers.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from loadgen.errors import BadInput
+from loadgen.recorder.rundir import new_id
+
+
+@dataclass(frozen=True)
+class Step:
+    """One benchmark of the suite. ``duration_s`` is per run (seconds); ``users`` with several values is a sweep."""
+
+    label: str
+    scenario: str
+    duration_s: float
+    users: tuple[int, ...] = ()
+    rate: float | None = None
+    overrides: dict[str, str] = field(default_factory=dict)
+    failover: bool = False
+
+
+@dataclass(frozen=True)
+class SuiteResult:
+    """What the suite recorded: the suite folder, each step's run or sweep directory, the topology."""
+
+    dir: Path
+    run_dirs: tuple[Path, ...]
+    topology: str
+    seconds: float
+
+
+def plan(topology: str, nuxeo_nodes: int = 4) -> tuple[Step, ...]:
+    """The suite's steps for a target topology (``standalone``, ``sentinel`` or ``enterprise``)."""
+    steps = [
+        Step("WorkManager throughput sweep", "workmanager", 8, users=(1, 4, 16)),
+        Step("KeyValue throughput sweep", "kv", 6, users=(1, 4, 16)),
+        Step("PubSub fan-out", "pubsub", 8, overrides={"nodes": str(nuxeo_nodes)}),
+        Step("mass operation: backlog and memory growth", "mass-operation", 25),
+    ]
+    if topology in ("sentinel", "enterprise"):
+        steps.append(Step("failover: master killed under WorkManager load", "workmanager", 30, failover=True))
+    return tuple(steps)
+
+
+def run_suite(target_load: Path, *, target_url: str | None = None, password: str | None = None,
+              tls: tuple[str | None, str | None, str | None] = (None, None, None),
+              runs_out: Path = Path("data/runs"), scale: float = 1.0,
+              progress: Callable[[str], None] = print) -> SuiteResult:
+    """Run the suite's steps for the target file and return where they were recorded."""
+    from analysis.targets import load_target
+    from loadgen import bench
+
+    if scale <= 0:
+        raise BadInput(f"scale must be positive, not {scale}")
+    started = time.monotonic()
+    target = load_target(target_load)
+    kind = target.topology if target_url is None else "external"
+    steps = plan(target.topology, target.nuxeo_nodes)
+    suite_dir = Path(runs_out) / new_id("suite")
+    tls_ca, tls_cert, tls_key = tls
+    run_dirs: list[Path] = []
+
+    def run_steps(url: str, pw: str | None, ca: str | None) -> None:
+        for i, step in enumerate(steps, 1):
+            if step.failover:
+                continue  # needs its own topology, below
+            progress(f"[{i}/{len(steps)}] {step.label} ({_describe(step, scale)})")
+            common = dict(target=url, password=pw, tls_ca=ca, tls_cert=tls_cert, tls_key=tls_key,
+                          duration_s=step.duration_s * scale, overrides=dict(step.overrides), out=suite_dir)
+            if len(step.users) > 1:
+                run_dirs.append(bench.run_sweep(step.scenario, users=list(step.users), **common))
+            else:
+                run_dirs.append(bench.run_bench(step.scenario, users=step.users[0] if step.users else None,
+                                                rate=step.rate, **common))
+
+    if target_url is not None:
+        run_steps(target_url, password, tls_ca)
+    else:
+        from loadgen import topology
+
+        pw = password or (secrets.token_urlsafe(18) if target.topology == "enterprise" else None)
+        progress(f"starting an embedded {target.topology} topology")
+        with topology.running(target.topology, password=pw) as topo:
+            run_steps(topo.target.url, topo.target.password, topo.target.tls_ca)
+    for i, step in enumerate(steps, 1):
+        if step.failover and target_url is None:
+            from loadgen.failover import run_failover
+
+            progress(f"[{i}/{len(steps)}] {step.label} ({_describe(step, scale)})")
+            result = run_failover(topology=target.topology, fault="kill", duration_s=step.duration_s * scale,
+                                  at_s=step.duration_s * scale / 3, out=suite_dir)
+            run_dirs.append(Path(result).parent if Path(result).is_file() else Path(result))
+    return SuiteResult(suite_dir, tuple(run_dirs), target.topology, round(time.monotonic() - started, 1))
+
+
+def _describe(step: Step, scale: float) -> str:
+    d = f"{step.duration_s * scale:.0f} s"
+    if len(step.users) > 1:
+        return f"users {','.join(map(str, step.users))}, {d} each"
+    return d
