@@ -3,6 +3,7 @@ NOSCRIPT reload, cancel/reschedule, audit, and memory per pending work."""
 
 from __future__ import annotations
 
+import pytest
 import redis
 from redis.crc import key_slot
 
@@ -203,3 +204,22 @@ def test_memory_per_pending_work_is_in_the_spec_ballpark(standalone_client):
     per_work = (standalone_client.info("memory")["used_memory"] - before) / n
     print(f"\nRedis memory per pending {size} B work: {per_work:.0f} B ({per_work / size:.2f} × payload)")
     assert size < per_work < 2 * size
+
+
+def test_hashtagged_lifecycle_runs_on_a_cluster(topology_factory):
+    topo = topology_factory("cluster")
+    client = topo.client()
+    wm = WorkManagerClient(client, hashtag=True)
+    wm.load_scripts()
+    factory = PayloadFactory(seed=10)
+    ids = []
+    for _ in range(3):
+        work_id, payload = factory.work("fulltextExtractor")
+        ids.append(work_id)
+        _lifecycle(wm, work_id, payload)
+    assert wm.counters(Q) == Counters(0, 0, 3, 0)
+    assert {a.status for a in wm.audit(Q, ids).values()} == {"absent"}
+    # Nuxeo's own (untagged) keys span several slots: a cluster refuses the script
+    with pytest.raises((redis.exceptions.RedisError, redis.exceptions.RedisClusterException), match="same key slot|CROSSSLOT"):
+        WorkManagerClient(client).schedule(Q, *factory.work("fulltextExtractor"))
+    client.close()

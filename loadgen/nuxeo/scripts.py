@@ -57,10 +57,12 @@ def load_scripts(execute: Callable[..., Any], names: Iterable[str] = tuple(SCRIP
     loaded = {}
     for name in names:
         script = SCRIPTS[name]
-        sha = execute("SCRIPT", "LOAD", script.source)
-        sha = sha.decode() if isinstance(sha, bytes) else sha
-        if sha != script.sha:
-            raise RuntimeError(f"server SHA1 {sha} differs from local {script.sha} for {name}")
+        reply = execute("SCRIPT", "LOAD", script.source)
+        # a cluster client loads on every primary and answers {node: sha}
+        for sha in (reply.values() if isinstance(reply, dict) else (reply,)):
+            sha = sha.decode() if isinstance(sha, bytes) else sha
+            if sha != script.sha:
+                raise RuntimeError(f"server SHA1 {sha} differs from local {script.sha} for {name}")
         loaded[name] = sha
     return loaded
 
