@@ -90,6 +90,17 @@ class Launcher:
         finally:
             client.close()
 
+    def pingable_target(self, target) -> bool:
+        from loadgen.topology.targets import connect  # noqa: PLC0415
+
+        client = connect(target, socket_connect_timeout=PROBE_TIMEOUT_S, socket_timeout=1.0)
+        try:
+            return bool(client.ping())
+        except (redis.RedisError, OSError):
+            return False
+        finally:
+            client.close()
+
     def run(self, name: str, role: str, host: str, port: int, argv: list[str], ready, *,
             timeout_s: float = NODE_START_TIMEOUT_S) -> Node:
         """Spawn ``argv`` as node ``name`` and wait until ``ready()``; the node is recorded (and saved)

@@ -11,6 +11,7 @@ or ``RCAP_PASSWORD``):
 
 from __future__ import annotations
 
+import os
 import re
 import ssl
 from dataclasses import dataclass, field
@@ -61,6 +62,20 @@ def _parse_hosts(hosts: str, url: str) -> tuple[tuple[str, int], ...]:
             raise BadInput(f"malformed target URL {redact(url)!r}: port {number} out of range")
         out.append((host, number))
     return tuple(out)
+
+
+def read_password(password_file: str | None = None) -> str | None:
+    """The password from ``password_file`` (its first line), else ``RCAP_PASSWORD``, else None."""
+    if password_file:
+        try:
+            with open(password_file, encoding="utf-8") as fh:
+                password = fh.readline().rstrip("\r\n")
+        except OSError as exc:
+            raise BadInput(f"cannot read --password-file {password_file}: {exc.strerror}") from None
+        if not password:
+            raise BadInput(f"--password-file {password_file} is empty")
+        return password
+    return os.environ.get("RCAP_PASSWORD") or None
 
 
 def redact(url: str) -> str:
@@ -262,6 +277,11 @@ def check(target: Target) -> dict:
                 pass
 
 
+def _host_port(addr: str) -> tuple[str, int]:
+    host, _, port = addr.rpartition(":")
+    return host, int(port.split("@")[0])
+
+
 def server_nodes(target: Target) -> list[tuple[str, str, int]]:
     """``(role, host, port)`` of every data node to sample: ``master``/``replica`` for a standalone
     endpoint or a Sentinel group, ``master``/``replica`` per cluster node."""
@@ -278,9 +298,10 @@ def server_nodes(target: Target) -> list[tuple[str, str, int]]:
             return nodes
         client = connect(target)
         try:
-            if target.kind == "cluster":
-                return sorted(("master" if n.server_type == "primary" else "replica", n.host, int(n.port))
-                              for n in client.get_nodes())
+            if target.kind == "cluster":  # CLUSTER NODES lists replicas that CLUSTER SLOTS may still omit
+                nodes = client.cluster_nodes()
+                return sorted(("master" if "master" in info["flags"] else "replica", *_host_port(addr))
+                              for addr, info in nodes.items() if "noaddr" not in info["flags"])
             host, port = target.hosts[0]
             role = client.info("replication").get("role", "master")
             return [("master" if role == "master" else "replica", host, port)]
