@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 
 from loadgen.nuxeo.keys import kv_namespace
-from loadgen.nuxeo.kv import KVClient, KVCommands, compare_and_set, drive, nominal_steps
+from loadgen.nuxeo.kv import KVClient, KVCommands, compare_and_set, drive, lock_commands, nominal_steps
 from loadgen.nuxeo.transientstore import (BLOBSIZE_KEY, PHASES, batch_upload, batch_upload_phases,
                                           transient_store)
 
@@ -18,6 +18,7 @@ def test_store_namespaces_follow_nuxeo_rule():
     assert kv_namespace("bulk", "nuxeo:") == "nuxeo:bulk:"
     assert transient_store(prefix="nuxeo:").namespace == "nuxeo:transient_BatchManagerCache:"
     assert KVCommands("bulk", "rcap:").get("status:1").args == ("GET", b"rcap:bulk:status:1")
+    assert lock_commands(prefix="nuxeo:").get("doc-1").args == ("GET", b"nuxeo:lock:default:doc-1")
 
 
 def test_plain_operations(standalone_client):

@@ -35,6 +35,10 @@ def test_four_nodes_200_docs_per_s():
     kv_total = sum(k.ops_per_s for k in mix.kv)
     assert kv_total == pytest.approx(5 * upload_ops + 200 * load.lock_checks_per_doc)
     assert not mix.notes
+    payload_in = sum(2 * q.payload_bytes * q.works_per_s for q in mix.queues) + sum(
+        c.message_bytes * c.messages_per_s for c in mix.channels)
+    assert mix.payload_bytes_to_redis_per_s == pytest.approx(payload_in)
+    assert mix.payload_bytes_from_redis_per_s > sum(q.payload_bytes * q.works_per_s for q in mix.queues)
 
 
 def test_idle_cluster_polls_25_to_30_times_per_second_per_node():

@@ -162,6 +162,8 @@ def test_init_queue_recomputes_counters_from_the_sets(standalone_client):
     standalone_client.hset(keys.count, keys.sched, 99)  # e.g. counters left by a crashed node
     assert wm.init_queue(Q) == Counters(2, 1, 0, 0)
     assert wm.counters(Q) == Counters(2, 1, 0, 0)
+    assert wm.run_one(Q) is not None and wm.run_one(Q) is not None and wm.run_one(Q) is None
+    assert wm.counters(Q) == Counters(0, 1, 2, 0)  # the first popped work is still running
 
 
 def test_audit_tells_where_each_work_is(standalone_client):

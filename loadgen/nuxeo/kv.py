@@ -101,6 +101,12 @@ class KVCommands:
         return Op("EVALSHA compare-null-and-set", self._cns + (self.key(key), to_bytes(value)), parse_cas)
 
 
+def lock_commands(repository: str = "default", prefix: str = DEFAULT_PREFIX) -> KVCommands:
+    """Builders on the Redis lock manager's keys ``<prefix>lock:<repo>:<docId>`` (``get(doc_id)`` is the
+    per-write-permission check of spec §4.2)."""
+    return KVCommands(f"lock:{repository}", prefix)
+
+
 def put(kv: KVCommands, key, value, ttl_s: int = 0) -> Pattern:
     """``put(key, value, ttl)``: ``SET``, ``SETEX`` (ttl > 0) or ``DEL`` (value ``None``); one round trip."""
     if value is None:

@@ -160,6 +160,18 @@ class RedisMix:
     def deliveries_per_s(self) -> float:
         return sum(c.deliveries_per_s for c in self.channels)
 
+    @property
+    def payload_bytes_to_redis_per_s(self) -> float:
+        """Work payloads (sent twice) and published messages, in bytes/s (command framing excluded)."""
+        return (sum(q.payload_bytes_to_redis_per_s for q in self.queues)
+                + sum(c.message_bytes * c.messages_per_s for c in self.channels))
+
+    @property
+    def payload_bytes_from_redis_per_s(self) -> float:
+        """Popped work payloads and PubSub deliveries, in bytes/s (command framing excluded)."""
+        return (sum(q.payload_bytes_from_redis_per_s for q in self.queues)
+                + sum(c.delivered_bytes_per_s for c in self.channels))
+
     def ops_per_s_by_name(self) -> dict[str, float]:
         """Round trips per second by request name (the builders' ``Op.name``)."""
         ops: Counter[str] = Counter()

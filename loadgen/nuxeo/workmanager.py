@@ -191,6 +191,15 @@ class WorkManagerClient:
     def metrics(self, queue_id: str) -> Counters:
         return self.execute(self.commands(queue_id).metrics())
 
+    def run_one(self, queue_id: str) -> str | None:
+        """One worker iteration without processing time: pop, running, completed; the id or ``None``."""
+        popped = self.pop(queue_id)
+        if popped is None:
+            return None
+        self.running(queue_id, popped.work_id, popped.payload)
+        self.completed(queue_id, popped.work_id)
+        return popped.work_id
+
     def counters(self, queue_id: str) -> Counters:
         """Read the count hash directly (``HMGET``), as a monitoring tool would; absent fields read 0."""
         keys = self.commands(queue_id).keys
