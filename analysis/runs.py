@@ -53,7 +53,7 @@ def server_record_row(rec: dict) -> dict:
     (``used_memory``, ``repl_lag_bytes_max``), ``cmd.<command>.<field>``, ``memory_stats.<name>``,
     ``keyspace.<db>.<field>``."""
     row: dict[str, Any] = {"t": rec["t"], "node": rec["node"], "role": rec.get("role")}
-    row.update(rec.get("info", {}))
+    row.update({k: v for k, v in rec.get("info", {}).items() if k != "role"})  # INFO says "slave"
     row.update({k: v for k, v in rec.get("derived", {}).items() if not isinstance(v, (dict, list))})
     for section in ("cmd", "memory_stats", "keyspace"):
         _flatten(section, rec.get(section, {}), row)

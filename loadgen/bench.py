@@ -18,6 +18,7 @@ import json
 import math
 import os
 import re
+import secrets
 import signal
 import subprocess
 import sys
@@ -100,7 +101,7 @@ class BenchSpec:
     ``sample_interval_s`` in seconds, ``spawn_rate`` in users/s (``None`` = all users at once).
     """
 
-    scenario: str
+    scenario: Any  # a name, a YAML path, or a Scenario
     target: str | None = None
     topology: str = "standalone"
     users: int | None = None
@@ -119,6 +120,7 @@ class BenchSpec:
     spawn_rate: float | None = None
     progress: bool = True
     sample_interval_s: float = 1.0
+    topology_options: dict[str, Any] = field(default_factory=dict)
     locustfile: Path = LOCUSTFILE
 
     def validate(self) -> "BenchSpec":
@@ -203,12 +205,20 @@ def _lab(spec: BenchSpec, flag: _StopFlag) -> Iterator[_Lab]:
         return
     from loadgen import topology as topo_mod  # noqa: PLC0415
 
-    topo = topo_mod.up(spec.topology, password=spec.password)
+    password = spec.password
+    if spec.topology == "enterprise" and not password:
+        password = secrets.token_urlsafe(18)  # the stand-in always needs one; it never leaves memory
+    # --keep leaves the embedded topology running (detached) so its keys can be inspected
+    topo = topo_mod.up(spec.topology, password=password, detach=spec.keep, **spec.topology_options)
     try:
         _check_stop(flag)
         yield _Lab(target=topo.target, topology=topo)
     finally:
-        topo.down()
+        if spec.keep:
+            sys.stderr.write(f"rcap: topology {topo.name} left running with the keys (--keep): "
+                             f"{topo.target.url} — stop it with: rcap down {topo.name}\n")
+        else:
+            topo.down()
 
 
 def _node_target(target: Any, host: str, port: int) -> Any:
@@ -241,7 +251,8 @@ def _topology_facts(lab: _Lab) -> dict | None:
         "name": topo.name,
         "kind": topo.kind,
         "binary": binary.to_dict() if binary is not None else None,
-        "nodes": [{"name": n.name, "role": n.role, "host": n.host, "port": n.port} for n in topo.nodes],
+        "nodes": [{"name": n.name, "role": n.role, "host": n.host, "port": n.port, "pid": n.pid}
+                  for n in topo.nodes],
     }
 
 
@@ -254,9 +265,16 @@ def _target_facts(target: Any) -> dict:
 # --- scenario --------------------------------------------------------------------------------------
 
 def _resolve_scenario(spec: BenchSpec) -> Any:
-    from loadgen.scenarios import load_scenario  # noqa: PLC0415
+    """The scenario with the run's users, rate and prefix applied. ``spec.scenario`` is a name or path
+    (``load_scenario``) or an already built scenario object (notebooks)."""
+    if isinstance(spec.scenario, (str, os.PathLike)):
+        from loadgen.scenarios import load_scenario  # noqa: PLC0415
 
-    scen = load_scenario(spec.scenario, dict(spec.overrides))
+        scen = load_scenario(str(spec.scenario), dict(spec.overrides))
+    elif spec.overrides:
+        raise BadInput("--set overrides apply to a scenario name; change the scenario object instead")
+    else:
+        scen = spec.scenario
     changes: dict[str, Any] = {}
     if spec.users is not None:
         changes["users"] = spec.users
@@ -318,19 +336,34 @@ def _execute(spec: BenchSpec, scen: Any, lab: _Lab, flag: _StopFlag, out: Path,
             raise
         except Exception as exc:  # noqa: BLE001  (connection dropped between check and SCAN)
             raise TargetError(describe_error(target, exc)) from None
+        probes = _probes(lab)
+        server, server_warnings = _server_facts(probes)
         _check_stop(flag)
         run = RunDir.create(out, scen.name, secrets_to_scrub=[target.password or ""])
-        return _record(spec, scen, lab, flag, run, client, users, found, sweep,
-                       cleanup=lambda: cleanup_prefix(client, prefix))
+        return _record(spec, scen, lab, flag, run, client, users, found, sweep, probes, server,
+                       server_warnings, cleanup=lambda: cleanup_prefix(client, prefix))
+    finally:
+        client.close()
+
+
+def _server_facts(probes: list[NodeProbe]) -> tuple[dict, list[str]]:
+    """Version and settings of the first master (``({}, [])`` if there is no node to ask)."""
+    master = next((p for p in probes if p.role == "master"), probes[0] if probes else None)
+    if master is None:
+        return {}, []
+    client = master.connect()
+    try:
+        return facts.server(client)
     finally:
         client.close()
 
 
 def _record(spec: BenchSpec, scen: Any, lab: _Lab, flag: _StopFlag, run: RunDir, client: Any,
-            users: int, keys_found: int, sweep: dict | None, cleanup) -> Path:
+            users: int, keys_found: int, sweep: dict | None, probes: list[NodeProbe], server: dict,
+            server_warnings: list[str], cleanup) -> Path:
     target = lab.target
     start_t = time.time()
-    warnings: list[str] = []
+    warnings: list[str] = list(server_warnings)
     argv = _locust_argv(spec, users, run)
     man: dict[str, Any] = {
         "manifest_version": facts.MANIFEST_VERSION,
@@ -353,17 +386,7 @@ def _record(spec: BenchSpec, scen: Any, lab: _Lab, flag: _StopFlag, run: RunDir,
     }
     if sweep:
         man["sweep"] = sweep
-    probes = _probes(lab)
-    master = next((p for p in probes if p.role == "master"), probes[0] if probes else None)
-    server, server_warnings = ({}, [])
-    if master is not None:
-        probe_client = master.connect()
-        try:
-            server, server_warnings = facts.server(probe_client)
-        finally:
-            probe_client.close()
     man["server"] = server
-    warnings.extend(server_warnings)
     run.write_json(MANIFEST, man)
     run.event("run_start", t=start_t, run_id=run.path.name, users=users, rate=scen.rate)
 
@@ -377,6 +400,7 @@ def _record(spec: BenchSpec, scen: Any, lab: _Lab, flag: _StopFlag, run: RunDir,
     status, error = "complete", None
     locust_rc: int | None = None
     cpu: LoadgenCpu | None = None
+    proc: subprocess.Popen | None = None
     load_start_t = time.time()
     try:
         with open(run.file("locust.log"), "ab") as log:
@@ -390,13 +414,20 @@ def _record(spec: BenchSpec, scen: Any, lab: _Lab, flag: _StopFlag, run: RunDir,
             status = "interrupted"
         elif locust_rc != 0:
             status, error = "failed", f"Locust exited with status {locust_rc} (see locust.log)"
+    except KeyboardInterrupt:  # outside the main thread (no handler): same as SIGINT
+        flag.set("SIGINT")
+        status = "interrupted"
     except BaseException as exc:
-        status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-        error = error or f"{type(exc).__name__}: {exc}"
-        if isinstance(exc, KeyboardInterrupt):
-            flag.set("SIGINT")
+        status, error = "failed", f"{type(exc).__name__}: {exc}"
         raise
     finally:
+        if proc is not None and proc.poll() is None:  # never leave Locust behind
+            _stop_locust(proc, signal.SIGTERM)
+            try:
+                proc.wait(timeout=STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                _stop_locust(proc, signal.SIGKILL)
+                proc.wait()
         end_t = time.time()
         sampler.stop()
         _record_errors(run, follower.poll())
@@ -421,7 +452,7 @@ def _record(spec: BenchSpec, scen: Any, lab: _Lab, flag: _StopFlag, run: RunDir,
                 warnings.append(f"prefix cleanup failed ({type(exc).__name__}); keys may remain under "
                                 f"{scen.prefix!r}")
         elif lab.topology is not None:
-            warnings.append("--keep on an embedded topology: its keys go away when it is torn down")
+            warnings.append(f"--keep: topology {lab.topology.name} left running with the keys")
         man.update(status=status, end_t=round(end_t, 3), end=utc_iso(end_t), load_start_t=round(load_start_t, 3),
                    elapsed_s=round(end_t - load_start_t, 3), locust_exit_code=locust_rc)
         if error:
@@ -497,7 +528,7 @@ def _watch(spec: BenchSpec, scen: Any, run: RunDir, proc: subprocess.Popen, flag
                         backlog=backlog(), errors=errors_total)
 
 
-def run_bench(scenario: str, **options: Any) -> Path:
+def run_bench(scenario: Any, **options: Any) -> Path:
     """Run one benchmark and return its run directory (see :class:`BenchSpec` for ``options``).
 
     ``duration`` may be given as text (``"60s"``) instead of ``duration_s``. Raises
@@ -511,7 +542,7 @@ def run_bench(scenario: str, **options: Any) -> Path:
         return _execute(spec, scen, lab, flag, Path(spec.out))
 
 
-def _spec(scenario: str, options: dict[str, Any]) -> BenchSpec:
+def _spec(scenario: Any, options: dict[str, Any]) -> BenchSpec:
     if "duration" in options:
         options = {**options, "duration_s": parse_duration(options.pop("duration"))}
     if "out" in options:
@@ -523,7 +554,7 @@ def _spec(scenario: str, options: dict[str, Any]) -> BenchSpec:
     return dataclasses.replace(spec, duration_s=parse_duration(spec.duration_s)).validate()
 
 
-def run_sweep(scenario: str, *, users: Sequence[int] | None = None, rates: Sequence[float] | None = None,
+def run_sweep(scenario: Any, *, users: Sequence[int] | None = None, rates: Sequence[float] | None = None,
               **options: Any) -> Path:
     """Run one bench per value of ``users`` (closed loop) or ``rates`` (open loop, ops/s) on one target
     (the embedded topology is started once), cleaning the prefix between runs. Returns the sweep
@@ -560,6 +591,10 @@ def run_sweep(scenario: str, *, users: Sequence[int] | None = None, rates: Seque
                                  status="interrupted" if isinstance(exc, RunInterrupted) else "failed")
                     sweep_man["status"] = entry["status"]
                     raise type(exc)(f"sweep {entry['status']} at {param}={value}: {exc}", sweep_dir) from None
+                except BaseException as exc:
+                    sweep_man["status"] = "failed"
+                    sweep_man["error"] = f"at {param}={value}: {exc}"
+                    raise
                 finally:
                     write_json(sweep_dir / SWEEP, sweep_man)
             sweep_man["status"] = "complete"

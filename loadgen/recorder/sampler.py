@@ -167,6 +167,7 @@ class ServerSampler:
 
         scalars, keyspace, cmds = split_info(info)
         role = scalars.get("role", node.role)
+        role = "replica" if role == "slave" else role  # INFO still says "slave"
         if node.last_role is not None and role != node.last_role:
             self.run.event("role_change", t=t, node=node.name, before=node.last_role, after=role)
         node.last_role = role
@@ -179,7 +180,7 @@ class ServerSampler:
             "t": round(t, 3),
             "node": node.name,
             "role": role,
-            "info": {k: v for k, v in scalars.items() if not isinstance(v, dict)},
+            "info": {k: v for k, v in scalars.items() if not isinstance(v, dict) and not k.endswith("_human")},
             "keyspace": keyspace,
             "cmd": _cmd_deltas(node.prev_cmd, cmds) if node.prev_t is not None else {},
             "memory_stats": mem_stats,

@@ -7,7 +7,7 @@ so the percentiles are exact merges of the per-second histograms, never averages
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -49,6 +49,7 @@ class _OpAcc:
     errors: int = 0
     measured: HdrHistogram | None = None
     corrected: HdrHistogram | None = None
+    per_second: dict[int, int] = field(default_factory=dict)
 
     def add(self, rec: dict) -> None:
         hist = decode(rec["hdr"]) if rec.get("hdr") else None
@@ -58,6 +59,8 @@ class _OpAcc:
             return
         self.count += int(rec.get("count", 0))
         self.errors += int(rec.get("errors", 0))
+        t = int(rec.get("t", 0))
+        self.per_second[t] = self.per_second.get(t, 0) + int(rec.get("count", 0))
         if hist is not None:
             self.measured = hist if self.measured is None else _merged(self.measured, hist)
 
@@ -67,11 +70,12 @@ def _merged(into: HdrHistogram, other: HdrHistogram) -> HdrHistogram:
     return into
 
 
-def build_summary(run_path: Path, load_window_s: float | None = None) -> dict[str, Any]:
+def build_summary(run_path: Path) -> dict[str, Any]:
     """Summarise ``run_path/latency.jsonl`` and ``counters.json``.
 
-    ``ops_per_s`` divides each op's count by the load window in seconds: ``load_window_s`` when
-    given (start to stop of the load), else the span of the seconds present in the file.
+    ``count``/``errors`` cover the whole run. ``ops_per_s`` is the steady rate: the mean over the
+    run's complete seconds, i.e. every second of the file but the first and the last, which are
+    partial (users starting, stopping). Runs shorter than 3 s use every second.
     """
     ops: dict[str, _OpAcc] = {}
     total = _OpAcc()
@@ -83,29 +87,30 @@ def build_summary(run_path: Path, load_window_s: float | None = None) -> dict[st
             last_t = t if last_t is None else max(last_t, t)
         ops.setdefault(rec["op"], _OpAcc()).add(rec)
         total.add(rec)
-    window_s = load_window_s
-    if window_s is None and first_t is not None:
-        window_s = float(last_t - first_t + 1)
-    by_op = {name: _op_summary(acc, window_s) for name, acc in sorted(ops.items())}
+    steady: tuple[int, int] | None = None
+    if first_t is not None:
+        steady = (int(first_t) + 1, int(last_t) - 1) if last_t - first_t >= 2 else (int(first_t), int(last_t))
+    by_op = {name: _op_summary(acc, steady) for name, acc in sorted(ops.items())}
     counters_path = run_path / COUNTERS
     counters = json.loads(counters_path.read_text()) if counters_path.exists() else {}
     return {
-        "window_s": round(window_s, 3) if window_s else window_s,
         "first_t": first_t,
         "last_t": last_t,
+        "steady_first_t": steady[0] if steady else None,
+        "steady_last_t": steady[1] if steady else None,
         "open_loop": any(acc.corrected is not None for acc in ops.values()),
         "ops": by_op,
-        "total": _op_summary(total, window_s),
+        "total": _op_summary(total, steady),
         "counters": counters,
     }
 
 
-def _op_summary(acc: _OpAcc, window_s: float | None) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "count": acc.count,
-        "errors": acc.errors,
-        "ops_per_s": round(acc.count / window_s, 1) if window_s else None,
-    }
+def _op_summary(acc: _OpAcc, steady: tuple[int, int] | None) -> dict[str, Any]:
+    rate = None
+    if steady is not None:
+        n = sum(c for t, c in acc.per_second.items() if steady[0] <= t <= steady[1])
+        rate = round(n / (steady[1] - steady[0] + 1), 1)
+    out: dict[str, Any] = {"count": acc.count, "errors": acc.errors, "ops_per_s": rate}
     out.update(latency_stats(acc.measured or new_histogram()))
     if acc.corrected is not None:
         out.update({f"corrected_{k}": v for k, v in latency_stats(acc.corrected).items()})

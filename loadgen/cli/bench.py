@@ -1,0 +1,137 @@
+"""``rcap bench`` and ``rcap sweep``: thin wrappers around :mod:`loadgen.bench`.
+
+The last line of stdout is the run (or sweep) directory, also after a failed or interrupted run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from loadgen.errors import BadInput
+
+TOPOLOGIES = ("standalone", "sentinel", "enterprise", "cluster")
+
+
+def read_password(path: str | None) -> str | None:
+    """The password from ``--password-file`` (first line), else ``RCAP_PASSWORD``, else None."""
+    if path:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                line = fh.readline().rstrip("\r\n")
+        except OSError as exc:
+            raise BadInput(f"cannot read --password-file {path}: {exc.strerror}") from None
+        if not line:
+            raise BadInput(f"--password-file {path} is empty")
+        return line
+    return os.environ.get("RCAP_PASSWORD") or None
+
+
+def parse_sets(items: list[str] | None) -> dict[str, str]:
+    """``["a.b=1", "c=x"]`` → ``{"a.b": "1", "c": "x"}``; ``BadInput`` on an item without ``=``."""
+    out: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise BadInput(f"--set {item!r}: expected key=value")
+        out[key.strip()] = value
+    return out
+
+
+def _number_list(kind: type, label: str):
+    def parse(text: str) -> list:
+        try:
+            values = [kind(v) for v in text.split(",") if v.strip()]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{label} takes a comma-separated list of numbers, not {text!r}")
+        if not values or any(v <= 0 for v in values):
+            raise argparse.ArgumentTypeError(f"{label} values must be positive: {text!r}")
+        return values
+    return parse
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("scenario", help="scenario name (data/scenarios/NAME.yaml) or path to a YAML file")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--target", metavar="URL",
+                       help="redis://, rediss://, redis+sentinel:// or redis+cluster:// (no password in it)")
+    where.add_argument("--topology", choices=TOPOLOGIES, default="standalone",
+                       help="embedded topology started for the run when no --target (default: standalone)")
+    p.add_argument("--rate", type=float, help="open loop: target rate in ops/s (or works/s) over all users")
+    p.add_argument("--duration", default="60s", help="run time per bench, e.g. 60s, 2m (default 60s)")
+    p.add_argument("--processes", type=int, help="Locust processes (-1 = one per core)")
+    p.add_argument("--spawn-rate", type=float, help="users started per second (default: all at once)")
+    p.add_argument("--set", dest="sets", action="append", metavar="KEY=VALUE",
+                   help="override a scenario parameter (repeatable)")
+    p.add_argument("--out", default="data/runs", help="where run directories go (default data/runs)")
+    p.add_argument("--prefix", help="key prefix (default: the scenario's, normally rcap:)")
+    p.add_argument("--reuse-prefix", action="store_true", help="run even if keys exist under the prefix")
+    p.add_argument("--password-file", help="file whose first line is the password (else RCAP_PASSWORD)")
+    p.add_argument("--tls-ca", help="CA bundle to verify the server (rediss://)")
+    p.add_argument("--tls-cert", help="client certificate (mTLS)")
+    p.add_argument("--tls-key", help="client private key (mTLS)")
+    p.add_argument("--maxmemory", help="embedded topology: maxmemory, e.g. 256mb")
+    p.add_argument("--maxmemory-policy", help="embedded topology: eviction policy (default noeviction)")
+    p.add_argument("--persistence", choices=("none", "rdb", "aof"), help="embedded topology: persistence")
+    p.add_argument("--no-progress", action="store_true", help="no live progress line")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    bench = sub.add_parser("bench", help="run one benchmark and record it under data/runs/")
+    _common(bench)
+    bench.add_argument("--users", type=int, help="concurrent users (default: the scenario's)")
+    bench.add_argument("--keep", action="store_true",
+                       help="leave the keys (and the embedded topology) in place for inspection")
+    bench.set_defaults(handler=bench_handler)
+
+    sweep = sub.add_parser("sweep", help="run a series of benchmarks (users or rates) into one directory")
+    _common(sweep)
+    series = sweep.add_mutually_exclusive_group(required=True)
+    series.add_argument("--users", type=_number_list(int, "--users"), help="e.g. 1,2,4,8,16,32,64")
+    series.add_argument("--rates", type=_number_list(float, "--rates"), help="ops/s, e.g. 1000,2000,4000")
+    sweep.set_defaults(handler=sweep_handler)
+
+
+def _options(args: argparse.Namespace) -> dict:
+    from loadgen.bench import parse_duration  # noqa: PLC0415
+
+    topo_opts = {k: v for k, v in (("maxmemory", args.maxmemory), ("maxmemory_policy", args.maxmemory_policy),
+                                    ("persistence", args.persistence)) if v is not None}
+    if topo_opts and args.target:
+        raise BadInput(f"--{next(iter(topo_opts)).replace('_', '-')} applies to an embedded topology, "
+                       "not to --target")
+    return {
+        "target": args.target, "topology": args.topology, "duration_s": parse_duration(args.duration),
+        "processes": args.processes, "spawn_rate": args.spawn_rate, "overrides": parse_sets(args.sets),
+        "out": Path(args.out), "prefix": args.prefix, "reuse_prefix": args.reuse_prefix,
+        "password": read_password(args.password_file), "tls_ca": args.tls_ca, "tls_cert": args.tls_cert,
+        "tls_key": args.tls_key, "progress": not args.no_progress, "topology_options": topo_opts,
+    }
+
+
+def _run(fn, *a, **kw) -> int:
+    from loadgen.bench import RunFailed, RunInterrupted  # noqa: PLC0415
+
+    try:
+        path = fn(*a, **kw)
+    except (RunFailed, RunInterrupted) as exc:
+        if exc.run_dir is not None:
+            sys.stdout.write(f"{exc.run_dir}\n")
+            sys.stdout.flush()
+        raise
+    sys.stdout.write(f"{path}\n")
+    return 0
+
+
+def bench_handler(args: argparse.Namespace) -> int:
+    from loadgen.bench import run_bench  # noqa: PLC0415
+
+    return _run(run_bench, args.scenario, users=args.users, rate=args.rate, keep=args.keep, **_options(args))
+
+
+def sweep_handler(args: argparse.Namespace) -> int:
+    from loadgen.bench import run_sweep  # noqa: PLC0415
+
+    return _run(run_sweep, args.scenario, users=args.users, rates=args.rates, rate=args.rate, **_options(args))
