@@ -1,0 +1,224 @@
+"""The memory wall (``rcap memory-wall``): a mass operation schedules works faster than anyone consumes
+them until Redis, at ``maxmemory`` with ``noeviction``, refuses writes with OOM.
+
+Recorded at the wall: the backlog (works pending), ``used_memory``, the bytes each pending work cost, and
+the prediction of the memory model (``analysis.memory.pending_works_bytes``) and of the spec's rule of
+thumb (1.1–1.2 × payload + 250–300 B per work). Then: do further schedules keep failing, can consumers
+still pop (``pop-work`` writes first with a command that is not deny-oom, so Redis lets the script run),
+and does scheduling work again once some works were completed.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+
+from loadgen.errors import BadInput
+from loadgen.failover.nodes import node_client
+from loadgen.failover.record import ExperimentRun
+from loadgen.nuxeo.payloads import PayloadFactory, work_type
+from loadgen.nuxeo.workmanager import WorkManagerClient
+from loadgen.topology.lab import up
+from loadgen.topology.redisconf import parse_bytes
+
+# Spec §1.6 rule of thumb: memory ≈ 1.1–1.2 × payload + 250–300 B per pending work (midpoints).
+RULE_PAYLOAD_FACTOR = 1.15
+RULE_PER_WORK_BYTES = 275
+
+
+@dataclass(frozen=True)
+class MemoryWallSpec:
+    """``maxmemory`` in bytes or Redis units ("64mb"); works of ``work_type`` are scheduled in pipelined
+    batches of ``batch`` until the first OOM or ``timeout_s`` (s); ``drain`` works are then popped and
+    completed to see whether scheduling resumes."""
+
+    maxmemory: int | str = "64mb"
+    work_type: str = "reindexBucket"
+    queue_id: str = "default"
+    batch: int = 50
+    timeout_s: float = 120.0
+    confirm: int = 20
+    drain: int = 100
+    prefix: str = "rcap:"
+    seed: int = 0
+    base_dir: str = ".rcap"
+
+    def __post_init__(self) -> None:
+        maxmemory = parse_bytes(self.maxmemory)
+        if not maxmemory or maxmemory < 4 * 1024 * 1024:
+            raise BadInput(f"--maxmemory must be at least 4mb for a memory wall, got {self.maxmemory!r}")
+        object.__setattr__(self, "maxmemory", maxmemory)
+        if self.batch < 1 or self.timeout_s <= 0 or self.confirm < 1 or self.drain < 1:
+            raise BadInput("--batch, --timeout, --confirm and --drain must be positive")
+        work_type(self.work_type)
+
+
+def run_memory_wall(spec: MemoryWallSpec, out: str | Path = "data/runs", *, log=None) -> Path:
+    """Run the memory wall; returns the path of ``result.json``."""
+    say = log or (lambda _line: None)
+    topo = up("standalone", maxmemory=spec.maxmemory, maxmemory_policy="noeviction", base_dir=spec.base_dir)
+    try:
+        exp = ExperimentRun(out, "memory-wall", "memory-wall", spec)
+        exp.watch(topo)
+        status, error, result = "complete", None, {}
+        try:
+            result = _wall(spec, topo, exp, say)
+            if result.get("backlog_at_wall") is None:
+                status, error = "failed", f"no OOM within {spec.timeout_s:g} s"
+        except KeyboardInterrupt:
+            status = "interrupted"
+        except (redis.RedisError, OSError) as exc:
+            status, error = "failed", f"{type(exc).__name__}: {exc}"
+        return exp.finish({"experiment": "memory-wall", **result}, status, error)
+    finally:
+        topo.down()
+
+
+def _wall(spec: MemoryWallSpec, topo, exp: ExperimentRun, say) -> dict:
+    node = topo.nodes_with_role("master")[0]
+    factory = PayloadFactory(seed=spec.seed)
+    wtype = work_type(spec.work_type)
+    with node_client(topo, node, timeout_s=10.0) as client:
+        wm = WorkManagerClient(client, prefix=spec.prefix)
+        wm.load_scripts()
+        keys = wm.commands(spec.queue_id).keys
+        mem0 = client.info("memory")
+        server = client.info("server")
+        baseline = mem0["used_memory"]
+        say(f"memory wall: maxmemory {spec.maxmemory} B, baseline used_memory {baseline} B, "
+            f"{wtype.name} works of ≈{wtype.size_bytes} B")
+        t0 = time.time()
+        exp.event("burst_start", t=t0, used_memory=baseline)
+        sizes: list[int] = []
+        acked = 0
+        first_oom: str | None = None
+        n = 0
+        while first_oom is None and time.time() - t0 < spec.timeout_s:
+            pipe = client.pipeline(transaction=False)
+            batch_sizes = []
+            for _ in range(spec.batch):
+                wid = f"mw{spec.seed}.{n}"
+                n += 1
+                size = factory.size_of(wtype)
+                batch_sizes.append(size)
+                pipe.execute_command(*wm.commands(spec.queue_id).schedule(
+                    wid, factory.payload(wid, size, wtype.java_class)).args)
+            for size, reply in zip(batch_sizes, pipe.execute(raise_on_error=False)):
+                if isinstance(reply, Exception):
+                    if not _is_oom(reply):
+                        raise reply
+                    first_oom = first_oom or f"OOM {reply}"
+                elif first_oom is None:
+                    acked += 1
+                    sizes.append(size)
+        wall_t = time.time()
+        if first_oom is None:
+            return {"acked": acked, "backlog_at_wall": None}
+        mem = client.info("memory")
+        backlog = client.llen(keys.queue)
+        counters = wm.counters(spec.queue_id)
+        exp.event("oom", t=wall_t, backlog=backlog, used_memory=mem["used_memory"])
+        say(f"OOM after {acked} works: backlog {backlog}, used_memory {mem['used_memory']} B")
+        refused = 0
+        for i in range(spec.confirm):
+            wid = f"mw{spec.seed}.confirm.{i}"
+            try:
+                wm.schedule(spec.queue_id, wid, factory.payload(wid, factory.size_of(wtype), wtype.java_class))
+            except redis.ResponseError as exc:
+                if not _is_oom(exc):
+                    raise
+                refused += 1
+        popped = 0
+        pop_error = None
+        for _ in range(spec.drain):
+            try:
+                work = wm.pop(spec.queue_id)
+                if work is None:
+                    break
+                wm.completed(spec.queue_id, work.work_id)
+                popped += 1
+            except redis.ResponseError as exc:
+                pop_error = str(exc).split("\n")[0][:120]
+                break
+        wid = f"mw{spec.seed}.after-drain"
+        try:
+            wm.schedule(spec.queue_id, wid, factory.payload(wid, factory.size_of(wtype), wtype.java_class))
+            schedule_after_drain = True
+        except redis.ResponseError:
+            schedule_after_drain = False
+        mem_end = client.info("memory")
+    payload_mean = statistics.fmean(sizes) if sizes else float(wtype.size_bytes)
+    grown = mem["used_memory"] - baseline
+    room = spec.maxmemory - baseline
+    rule_per_work = RULE_PAYLOAD_FACTOR * payload_mean + RULE_PER_WORK_BYTES
+    model = _model_prediction(room, payload_mean, f"mw{spec.seed}.{acked}", spec, server, mem0, backlog)
+    if model.get("bytes_at_measured_backlog") is not None:
+        model["bytes_error_pct"] = _err(model["bytes_at_measured_backlog"], grown)
+    result = {
+        "work_type": wtype.name,
+        "payload_bytes_mean": round(payload_mean, 1),
+        "maxmemory_bytes": spec.maxmemory,
+        "baseline_used_memory_bytes": baseline,
+        "acked": acked,
+        "backlog_at_wall": backlog,
+        "counters_at_wall": counters._asdict(),
+        "used_memory_at_wall_bytes": mem["used_memory"],
+        "used_memory_dataset_at_wall_bytes": mem.get("used_memory_dataset"),
+        "used_memory_rss_at_wall_bytes": mem.get("used_memory_rss"),
+        "mem_allocator": mem.get("mem_allocator"),
+        "bytes_per_work_measured": round(grown / backlog, 1) if backlog else None,
+        "time_to_wall_s": round(wall_t - t0, 3),
+        "first_oom_error": first_oom.split("\n")[0][:160],
+        "refused_after_wall": refused,
+        "confirm_attempts": spec.confirm,
+        "popped_at_wall": popped,
+        "pop_error_at_wall": pop_error,
+        "schedule_after_drain_ok": schedule_after_drain,
+        "used_memory_end_bytes": mem_end["used_memory"],
+        "rule_of_thumb": {"bytes_per_work": round(rule_per_work, 1),
+                          "predicted_backlog": int(room // rule_per_work),
+                          "error_pct": _err(int(room // rule_per_work), backlog)},
+        "model": model,
+    }
+    if model.get("predicted_backlog") is not None:
+        model["error_pct"] = _err(model["predicted_backlog"], backlog)
+    return result
+
+
+def _is_oom(exc: BaseException) -> bool:
+    return isinstance(exc, redis.exceptions.OutOfMemoryError) or str(exc).startswith("OOM")
+
+
+def _err(predicted: float, measured: float) -> float | None:
+    return round(100.0 * (predicted - measured) / measured, 2) if measured else None
+
+
+def _model_prediction(room_bytes: int, payload_mean: float, sample_id: str, spec: MemoryWallSpec,
+                      server: dict, mem: dict, backlog: int) -> dict:
+    """The largest backlog the memory model fits in ``room_bytes`` (bisection on pending_works_bytes),
+    and the bytes it gives for the measured ``backlog``."""
+    try:
+        from analysis.memory import RedisLayout, WorkShape, pending_works_bytes  # noqa: PLC0415
+    except ImportError as exc:
+        return {"available": False, "reason": f"analysis.memory not importable ({exc})"}
+    try:
+        layout = RedisLayout.for_version(server.get("redis_version", "7.0"), mem.get("mem_allocator"))
+        shape = WorkShape(payload_bytes=round(payload_mean), id_bytes=len(sample_id), prefix=spec.prefix,
+                          queue=spec.queue_id)
+        lo, hi = 0, 1
+        while pending_works_bytes(hi, shape, layout) <= room_bytes:
+            lo, hi = hi, hi * 2
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if pending_works_bytes(mid, shape, layout) <= room_bytes:
+                lo = mid
+            else:
+                hi = mid
+        return {"available": True, "predicted_backlog": lo, "layout_version": layout.version,
+                "bytes_at_measured_backlog": round(pending_works_bytes(backlog, shape, layout))}
+    except Exception as exc:  # noqa: BLE001  (the model is being built alongside; never fail the run)
+        return {"available": False, "reason": f"{type(exc).__name__}: {exc}"}
