@@ -106,7 +106,9 @@ def test_pop_of_a_running_duplicate_requeues_it(standalone_client):
     keys = wm.commands(Q).keys
     work_id, payload = PayloadFactory(seed=4).work("fulltextExtractor")
     wm.schedule(Q, work_id, payload)
+    assert wm.state(Q, work_id) == "Q"
     assert wm.pop(Q).work_id == work_id
+    assert wm.state(Q, work_id) == "R"
     wm.running(Q, work_id, payload)
     wm.schedule(Q, work_id, payload)  # same id scheduled again while it runs
     assert wm.pop(Q) is None  # not run twice concurrently...
@@ -117,6 +119,7 @@ def test_pop_of_a_running_duplicate_requeues_it(standalone_client):
     again = wm.pop(Q)
     assert again is not None and again.work_id == work_id
     wm.completed(Q, work_id)
+    assert wm.state(Q, work_id) is None
     assert wm.counters(Q) == Counters(0, 0, 2, 0)
     assert _keys(standalone_client) == {keys.count.encode()}
 

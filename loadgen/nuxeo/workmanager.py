@@ -55,6 +55,11 @@ def parse_pop(reply: Any) -> PoppedWork | None:
     return PoppedWork(work_id_from_payload(payload), payload, parse_counters(counters))
 
 
+def parse_state(reply: Any) -> str | None:
+    """A work state byte (``Q`` scheduled, ``R`` running) as ``str``, ``None`` if unknown."""
+    return reply.decode() if isinstance(reply, bytes) else reply
+
+
 def _b(value: str | bytes) -> bytes:
     return value if type(value) is bytes else value.encode()
 
@@ -62,7 +67,7 @@ def _b(value: str | bytes) -> bytes:
 class WorkQueueCommands:
     """Pure builders of the WorkManager round trips for one queue; all per-queue parts are cached."""
 
-    __slots__ = ("keys", "_heads", "_pop", "_init", "_metrics", "_names")
+    __slots__ = ("keys", "_heads", "_pop", "_init", "_metrics", "_names", "_state_head")
 
     def __init__(self, queue_id: str, prefix: str = DEFAULT_PREFIX, hashtag: bool = False):
         self.keys = WorkQueueKeys.build(queue_id, prefix, hashtag)
@@ -74,6 +79,7 @@ class WorkQueueCommands:
         self._pop = Op(self._names["pop-work"], self._heads["pop-work"] + (STATE_RUNNING,), parse_pop)
         self._init = Op(self._names["init-work-queue"], self._heads["init-work-queue"], parse_counters)
         self._metrics = Op(self._names["metrics-work-queue"], self._heads["metrics-work-queue"], parse_counters)
+        self._state_head = ("HGET", self.keys.state.encode())
 
     @property
     def queue_id(self) -> str:
@@ -115,6 +121,10 @@ class WorkQueueCommands:
     def metrics(self) -> Op:
         """``metrics-work-queue``: read the four counters."""
         return self._metrics
+
+    def state(self, work_id: str | bytes) -> Op:
+        """``getWorkState(id)``: ``HGET state id`` → ``b"Q"``, ``b"R"`` or ``None`` (conversion-status polling)."""
+        return Op("HGET work-state", self._state_head + (_b(work_id),), parse_state)
 
 
 @dataclass(frozen=True)
@@ -199,6 +209,9 @@ class WorkManagerClient:
         self.running(queue_id, popped.work_id, popped.payload)
         self.completed(queue_id, popped.work_id)
         return popped.work_id
+
+    def state(self, queue_id: str, work_id: str) -> str | None:
+        return self.execute(self.commands(queue_id).state(work_id))
 
     def counters(self, queue_id: str) -> Counters:
         """Read the count hash directly (``HMGET``), as a monitoring tool would; absent fields read 0."""
