@@ -65,6 +65,17 @@ def _new(nrows: int = 1, ncols: int = 1, **kw) -> tuple[Figure, np.ndarray]:
     return fig, axes.ravel()
 
 
+def _break_gaps(df: pd.DataFrame, x: str, max_gap: float) -> pd.DataFrame:
+    """Insert a NaN row where ``x`` jumps by more than ``max_gap``, so the line is not drawn across
+    missing samples (a node that did not answer)."""
+    gaps = df[x].diff() > max_gap
+    if not gaps.any():
+        return df
+    holes = df.loc[gaps, [x]].copy()
+    holes[x] = holes[x] - max_gap / 2
+    return pd.concat([df, holes]).sort_values(x, kind="stable")
+
+
 def _done(fig: Figure) -> Figure:
     plt.close(fig)  # the caller displays it; closing avoids a second copy from the inline backend
     return fig
@@ -265,35 +276,40 @@ def failover_timeline(
     *,
     events: pd.DataFrame | None = None,
     fault_at_s: float | None = None,
-    unavailable_from_s: float | None = None,
-    unavailable_to_s: float | None = None,
+    fault_end_s: float | None = None,
+    windows: Sequence[tuple[float, float]] = (),
     title: str = "Failover",
 ) -> Figure:
-    """Successful and failed operations per second around a fault, with the failover events.
+    """Commands per second served by each Redis node around a fault, with the failover events.
 
-    ``throughput``: ``t_s`` (seconds since the run started), ``ok_per_s``, ``errors_per_s``.
-    ``events``: ``t_s`` and ``kind`` (e.g. ``+sdown``, ``+odown``, ``+switch-master``), drawn as
-    labelled vertical lines. The client's unavailability window is shaded.
+    ``throughput``: ``t_s`` (seconds since the load started), ``node``, ``ops_per_s`` (server side,
+    from the 1 s samples). ``events``: ``t_s`` and ``kind`` (``+sdown``, ``+odown``, ``+switch-master``…),
+    drawn as labelled vertical lines. ``windows``: the client's unavailability windows (start, end) in s,
+    shaded. The fault lasts from ``fault_at_s`` to ``fault_end_s``.
     """
-    fig, (ax,) = _new(figsize=(7.0, 3.8))
-    th = throughput.sort_values("t_s")
-    ax.plot(th["t_s"], th["ok_per_s"], color=PALETTE[0], label="successful ops/s")
-    ax.plot(th["t_s"], th["errors_per_s"], color=PALETTE[1], linestyle=LINESTYLES[1], label="failed ops/s")
-    if unavailable_from_s is not None and unavailable_to_s is not None:
-        ax.axvspan(unavailable_from_s, unavailable_to_s, color=PALETTE[1], alpha=0.15,
-                   label=f"unavailable {1000 * (unavailable_to_s - unavailable_from_s):,.0f} ms")
+    fig, (ax,) = _new(figsize=(7.0, 3.9))
+    for i, (node, th) in enumerate(sorted(throughput.groupby("node"), key=lambda kv: str(kv[0]))):
+        th = _break_gaps(th.sort_values("t_s"), "t_s", max_gap=2.0)
+        ax.plot(th["t_s"], th["ops_per_s"], color=PALETTE[i % len(PALETTE)],
+                linestyle=LINESTYLES[i % len(LINESTYLES)], marker=MARKERS[i % len(MARKERS)], markersize=3,
+                label=f"node {node}")
+    for j, (start, end) in enumerate(windows):
+        ax.axvspan(start, end, color=PALETTE[1], alpha=0.18,
+                   label=f"client unavailable ({1000 * (end - start):,.0f} ms)" if j == 0 else None)
     if fault_at_s is not None:
-        ax.axvline(fault_at_s, color=PALETTE[6], linestyle=LINESTYLES[0], linewidth=1.2, label="fault injected")
+        ax.axvline(fault_at_s, color=PALETTE[6], linewidth=1.2, label="fault injected")
+    if fault_end_s is not None:
+        ax.axvline(fault_end_s, color=PALETTE[6], linewidth=1.2, linestyle=LINESTYLES[1], label="fault ends")
+    ax.set_ylim(bottom=0)
     if events is not None and len(events):
-        top = ax.get_ylim()[1] if len(th) else 1.0
+        top = ax.get_ylim()[1]
         for i, (t, kind) in enumerate(zip(events["t_s"], events["kind"])):
             ax.axvline(t, color=PALETTE[2], linestyle=LINESTYLES[3], linewidth=1)
-            ax.text(t, top * (0.95 - 0.08 * (i % 4)), f" {kind}", fontsize=8, color=PALETTE[2], va="top")
-    ax.set_xlabel("time since the run started (s)")
-    ax.set_ylabel("operations per second (ops/s)")
-    ax.set_ylim(bottom=0)
+            ax.text(t, top * (0.97 - 0.09 * (i % 5)), f" {kind}", fontsize=8, color=PALETTE[2], va="top")
+    ax.set_xlabel("time since the load started (s)")
+    ax.set_ylabel("commands per node (ops/s)")
     ax.set_title(title)
-    ax.legend(loc="lower right")
+    ax.legend(loc="lower right", fontsize=8)
     return _done(fig)
 
 

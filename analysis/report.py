@@ -276,7 +276,10 @@ class RunSet:
 
     @staticmethod
     def workload(run) -> str | None:
-        """The run's workload (``workmanager``, ``kv``, ``pubsub``, ``mass-operation``…)."""
+        """The run's workload (``workmanager``, ``kv``, ``pubsub``, ``mass-operation``…), or the
+        experiment (``failover``, ``restart``) for a fault experiment."""
+        if run.manifest.get("kind") == "experiment":
+            return run.manifest.get("experiment")
         sc = run.manifest.get("scenario", {})
         return sc.get("workload") or sc.get("name")
 
@@ -310,15 +313,18 @@ class RunSet:
         rows = []
         for run in self.runs:
             m = run.manifest
-            h, sw, srv = m.get("host", {}), m.get("software", {}), m.get("redis", {})
+            h, sw = m.get("host", {}), m.get("software", {})
+            srv = m.get("server") or next((t.get("server") for t in m.get("topologies", []) if t.get("server")), {})
+            topo = m.get("target", {}).get("topology") or next((t.get("kind") for t in m.get("topologies", [])), None)
             rows.append({
                 "host CPU": h.get("cpu_model"),
                 "logical cores": h.get("cpu_logical_cores"),
                 "host RAM": _gib(h.get("ram_bytes")),
                 "OS": h.get("os"),
-                "Redis": srv.get("redis_version") or srv.get("version"),
-                "allocator": srv.get("mem_allocator") or srv.get("allocator"),
-                "topology": m.get("target", {}).get("topology"),
+                "Redis": srv.get("redis_version"),
+                "allocator": srv.get("mem_allocator"),
+                "persistence": srv.get("persistence"),
+                "topology": topo,
                 "rcap": f"{sw.get('rcap')} ({str(sw.get('rcap_git_sha') or '')[:12]})",
                 "Python / Locust / redis-py": f"{sw.get('python')} / {sw.get('locust')} / {sw.get('redis_py')}",
             })
@@ -390,3 +396,272 @@ def latency_series(run, ops=None, kind: str = "measured"):
     lat = lat[lat["op"].isin(ops) & lat["p99_us"].notna()]
     t0 = run.start_t or float(lat["t"].min())
     return lat.assign(t_s=lat["t"] - t0)[["t_s", "op", "p99_us"]]
+
+
+# ---------------------------------------------------------------------------------------------
+# Sections: what each notebook displays, in order.
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Section:
+    """One part of a notebook: Markdown paragraphs, tables (DataFrames) and figures, shown in order.
+
+    ``values`` keeps the section's key numbers (with units in their names) for the summary and tests.
+    """
+
+    items: list = field(default_factory=list)
+    values: dict = field(default_factory=dict)
+
+    def md(self, text: str) -> "Section":
+        self.items.append(text)
+        return self
+
+    def add(self, item) -> "Section":
+        if item is not None:
+            self.items.append(item)
+        return self
+
+    @property
+    def figures(self) -> list:
+        from matplotlib.figure import Figure
+
+        return [i for i in self.items if isinstance(i, Figure)]
+
+    @property
+    def tables(self) -> list:
+        import pandas as pd
+
+        return [i for i in self.items if isinstance(i, (pd.DataFrame, pd.io.formats.style.Styler))]
+
+    def show(self) -> None:
+        """Display every item (in a notebook)."""
+        from IPython.display import Markdown, display
+
+        for item in self.items:
+            display(Markdown(item) if isinstance(item, str) else item)
+
+
+def table(rows, index: str | None = None):
+    """A DataFrame for display: ``rows`` is a list of dicts or a dict of label → value."""
+    import pandas as pd
+
+    if isinstance(rows, dict):
+        df = pd.DataFrame({"": list(rows.keys()), "value": [_fmt(v) for v in rows.values()]}).set_index("")
+        df.index.name = None
+        return df
+    df = pd.DataFrame(rows)
+    return df.set_index(index) if index and index in df else df
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return f"{v:,.0f}" if abs(v) >= 100 else f"{v:,.3g}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    if isinstance(v, (list, tuple)):
+        return ", ".join(_fmt(x) for x in v)
+    return str(v)
+
+
+# ---------------------------------------------------------------------------------------------
+# Failover (results written by `rcap failover` into its run directory)
+# ---------------------------------------------------------------------------------------------
+
+FAILOVER_RESULT = "result.json"  # written by `rcap failover` (loadgen.failover.record)
+
+
+def failover_results(runs: RunSet) -> list[tuple]:
+    """``[(run, result dict)]`` for every failover experiment in the run set, oldest first."""
+    out = []
+    for run in runs.runs:
+        path = run.path / FAILOVER_RESULT
+        if run.manifest.get("experiment") == "failover" and path.is_file():
+            out.append((run, json.loads(path.read_text(encoding="utf-8"))))
+    return out
+
+
+def node_throughput(run, t0: float | None = None):
+    """``t_s`` (since ``t0``, default the run's start), ``node``, ``ops_per_s``: commands per second
+    each node served, from the server samples."""
+    import pandas as pd
+
+    srv = run.server
+    if srv.empty or "commands_per_s" not in srv:
+        return pd.DataFrame(columns=["t_s", "node", "ops_per_s"])
+    t0 = t0 or run.start_t or float(srv["t"].min())
+    return pd.DataFrame({"t_s": srv["t"] - t0, "node": srv["node"], "ops_per_s": srv["commands_per_s"]}).dropna()
+
+
+# ---------------------------------------------------------------------------------------------
+# The notebooks' context and their sections
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Context:
+    """What every notebook works on: the target file (parsed), the run set and the topology to size."""
+
+    target_load: Path
+    target: object  # analysis.targets.TargetLoad
+    runs: RunSet
+    topology: str
+
+    @property
+    def name(self) -> str:
+        return target_name(self.target_load)
+
+
+def context(target_load, run_dirs=(), topology: str | None = None) -> Context:
+    """Load the target file and the runs (``run_dirs`` empty: the committed reference runs)."""
+    from analysis.targets import load_target
+
+    path = resolve(target_load)
+    target = load_target(path)
+    runs = RunSet.discover([resolve(p) for p in (run_dirs or [REFERENCE_RUNS])])
+    return Context(path, target, runs, topology or getattr(target, "topology", None) or "standalone")
+
+
+def latency_section(ctx: Context) -> Section:
+    """p99 per second of each complete run's three busiest operations."""
+    from analysis import plots
+
+    sec = Section()
+    for run in ctx.runs.runs:
+        if run.status != "complete":
+            continue
+        series = latency_series(run)
+        if len(series):
+            sec.add(plots.latency_over_time(series, title=f"{ctx.runs.workload(run)} · {run.params().get('users') or ''}"
+                                                          f"{' users' if run.params().get('users') else ''} · {run.id[:16]}"))
+    if not sec.items:
+        sec.md("_No complete run with latency data in the run set._")
+    return sec
+
+
+def environment_section(ctx: Context) -> Section:
+    """Where the runs were recorded, and whether the load generator limited them."""
+    env = ctx.runs.environment()
+    inv = ctx.runs.inventory()
+    sec = Section()
+    bound = int(inv["loadgen-bound"].sum()) if len(inv) else 0
+    cores = env["logical cores"].dropna().unique().tolist() if len(env) else []
+    text = [f"The {len(inv)} runs were recorded on {len(env)} distinct environment(s)"
+            + (f" with {', '.join(map(str, cores))} logical cores" if cores else "") + "."]
+    if bound:
+        text.append(f"**{bound} run(s) were load-generator bound** (its CPU above 90%): their throughput "
+                    "is a lower bound of what Redis can serve.")
+    text.append("Production numbers differ: Redis's single main thread runs at the speed of one production "
+                "core, and the network between Nuxeo and Redis adds its round-trip time to every operation "
+                "(loopback here). Memory per object carries over for the same Redis version and allocator.")
+    sec.md(" ".join(text))
+    sec.add(env)
+    sec.values["loadgen_bound_runs"] = bound
+    return sec
+
+
+def _ms(v) -> str:
+    return "—" if v is None else f"{v:,.0f}"
+
+
+def failover_section(ctx: Context) -> Section:
+    """One row per failover experiment: what the clients saw and what the audit found."""
+    sec = Section()
+    results = failover_results(ctx.runs)
+    if not results:
+        return sec.md("_No failover experiment in the run set. Record one with "
+                      "`rcap failover --topology sentinel` and pass its directory with `--runs`._")
+    rows = []
+    for run, r in results:
+        acked, lost = r.get("acked") or 0, r.get("acked_lost") or 0
+        rows.append({
+            "experiment": f"{r.get('topology')} · {r.get('fault')}",
+            "min-replicas-to-write": r.get("min_replicas_to_write"),
+            "persistence": r.get("persistence"),
+            "down-after (ms)": r.get("down_after_ms"),
+            "detection (ms)": _ms(r.get("detection_ms")),
+            "promotion (ms)": _ms(r.get("promotion_ms")),
+            "client unavailable (ms)": _ms(r.get("unavailability_ms")),
+            "Nuxeo sees Redis again after (ms)": _ms(r.get("nuxeo_retry_unavailability_ms")),
+            "acked schedules": f"{acked:,}",
+            "lost": f"{lost:,} ({100 * lost / acked:.2f}%)" if acked else f"{lost:,}",
+            "duplicates": r.get("duplicates"),
+            "PubSub missed": r.get("pubsub_missed"),
+            "status": r.get("status"),
+        })
+    sec.add(table(rows, index="experiment"))
+    sec.values["failover"] = [r for _, r in results]
+    return sec
+
+
+def failover_timeline_section(ctx: Context) -> Section:
+    """Per experiment: each node's commands/s around the fault, Sentinel events, unavailability windows."""
+    import pandas as pd
+
+    from analysis import plots
+
+    sec = Section()
+    for run, r in failover_results(ctx.runs):
+        t0 = r.get("t0") or run.start_t
+        events = pd.DataFrame([{"t_s": e["t"] - t0, "kind": e["event"]} for e in r.get("sentinel_events", [])
+                               if e.get("event") in ("+sdown", "+odown", "+switch-master")])
+        if len(events):  # one line per kind: the first sentinel to report it
+            events = events.sort_values("t_s").drop_duplicates("kind", ignore_index=True)
+        windows = [(w["start_s"], w["end_s"]) for w in r.get("unavailability_windows", [])]
+        sec.add(plots.failover_timeline(node_throughput(run, t0), events=events, fault_at_s=r.get("fault_start_s"),
+                                        fault_end_s=r.get("fault_end_s"), windows=windows,
+                                        title=f"{r.get('topology')}: master {r.get('fault')} at "
+                                              f"{r.get('fault_start_s') or 0:.0f} s"))
+    if not sec.items:
+        sec.md("_No failover experiment in the run set._")
+    return sec
+
+
+def failover_notes_section(ctx: Context) -> Section:
+    """What the experiments mean for Nuxeo: the loss window, the outage Nuxeo sees, the mitigations."""
+    sec = Section()
+    results = [r for _, r in failover_results(ctx.runs)]
+    lines = []
+    if results:
+        worst = max(results, key=lambda r: r.get("acked_lost") or 0)
+        acked, lost = worst.get("acked") or 0, worst.get("acked_lost") or 0
+        between = worst.get("lost_acked_between_s")
+        unavail = [r["unavailability_ms"] for r in results if r.get("unavailability_ms") is not None]
+        promo = [r["promotion_ms"] for r in results if r.get("promotion_ms") is not None]
+        if promo:
+            lines.append(f"- **Promotion** took {min(promo):,.0f}–{max(promo):,.0f} ms after the fault with "
+                         f"`down-after-milliseconds` = {worst.get('down_after_ms')} ms. Production Sentinel "
+                         "defaults to 30 000 ms: expect about 30 s more.")
+        if unavail:
+            lines.append(f"- **The clients could not write for {min(unavail):,.0f}–{max(unavail):,.0f} ms.** "
+                         "Nuxeo's Redis client retries after 2, 4, 8… s, so a Nuxeo node resumes after "
+                         f"{_ms(worst.get('nuxeo_retry_unavailability_ms'))} ms in the worst experiment; "
+                         "scheduling calls block meanwhile.")
+        if lost:
+            window = (f", all acknowledged between {between[0]:.1f} s and {between[1]:.1f} s of the load"
+                      if between else "")
+            lines.append(f"- **Jobs were lost: {lost:,} of {acked:,} acknowledged schedules ({100 * lost / acked:.2f}%)"
+                         f"{window}.** Redis replicates asynchronously: a work acknowledged by the master but "
+                         "not yet copied to the replica that gets promoted is gone, and Nuxeo is not told. "
+                         "The loss window runs from the last write the replica received to the moment clients "
+                         "stop writing to the old master (the fault for a crash; up to the partition's end "
+                         "for a partition without `min-replicas-to-write`).")
+        else:
+            lines.append(f"- No acknowledged schedule was lost in the worst experiment ({acked:,} audited): "
+                         "the replica was up to date when the master failed. This is not a guarantee — "
+                         "replication is asynchronous and a busier master has a longer lag.")
+        if any((r.get("duplicates") or 0) > 0 for r in results):
+            lines.append("- Some works ran twice: works must be idempotent (Nuxeo's are designed to be).")
+    else:
+        lines.append("- No failover experiment was recorded for this report; the notes below are general.")
+    lines += [
+        "- **Mitigations**: three Sentinels on separate failure domains (a majority is needed to fail over); "
+        "`min-replicas-to-write 1` with `min-replicas-max-lag 10` so a partitioned master stops accepting "
+        "works after 10 s; persistence (AOF `everysec`) so a restart without failover loses at most ~1 s; "
+        "and a way to re-schedule lost works (Nuxeo can re-run a reindex or a bulk action).",
+    ]
+    return sec.md("\n".join(lines))

@@ -97,12 +97,12 @@ def run_suite(target_load: Path, *, target_url: str | None = None, password: str
             run_steps(topo.target.url, topo.target.password, topo.target.tls_ca)
     for i, step in enumerate(steps, 1):
         if step.failover and target_url is None:
-            from loadgen.failover import run_failover
+            from loadgen.failover.master_loss import FailoverSpec, run_failover
 
             progress(f"[{i}/{len(steps)}] {step.label} ({_describe(step, scale)})")
-            result = run_failover(topology=target.topology, fault="kill", duration_s=step.duration_s * scale,
-                                  at_s=step.duration_s * scale / 3, out=suite_dir)
-            run_dirs.append(Path(result).parent if Path(result).is_file() else Path(result))
+            d = step.duration_s * scale
+            spec = FailoverSpec(topology=target.topology, fault="kill", at_s=d / 4, fault_s=d / 3, duration_s=d)
+            run_dirs.append(run_failover(spec, out=suite_dir, log=progress).parent)
     return SuiteResult(suite_dir, tuple(run_dirs), target.topology, round(time.monotonic() - started, 1))
 
 

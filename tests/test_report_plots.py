@@ -83,12 +83,12 @@ def test_mass_operation_timeline_marks_maxmemory_and_oom():
 def test_pubsub_failover_latency_and_validation_figures_render():
     ps = pd.DataFrame({"subscribers": [1, 2, 4], "published_per_s": [500] * 3, "delivered_per_s": [500, 1000, 2000],
                        "p50_us": [90, 95, 120], "p99_us": [300, 320, 400]})
-    th = pd.DataFrame({"t_s": np.arange(30.0), "ok_per_s": 800.0, "errors_per_s": 0.0})
+    th = pd.DataFrame({"t_s": np.tile(np.arange(30.0), 2), "node": ["a"] * 30 + ["b"] * 30, "ops_per_s": 800.0})
     ev = pd.DataFrame({"t_s": [11.0, 12.5], "kind": ["+sdown", "+switch-master"]})
     lat = pd.DataFrame({"t_s": np.tile(np.arange(10.0), 2), "op": ["GET"] * 10 + ["SET"] * 10, "p99_us": 100.0})
     err = pd.DataFrame({"check": ["memory ×10", "ceiling"], "error_pct": [2.0, -20.0], "goal_pct": [3.0, 15.0]})
-    figs = [plots.pubsub_fanout(ps), plots.failover_timeline(th, events=ev, fault_at_s=10, unavailable_from_s=10.1,
-                                                             unavailable_to_s=13.0),
+    figs = [plots.pubsub_fanout(ps), plots.failover_timeline(th, events=ev, fault_at_s=10, fault_end_s=20,
+                                                             windows=[(10.1, 13.0)]),
             plots.latency_over_time(lat), plots.validation_errors(err)]
     for fig in figs:
         _axes_labelled(fig)
