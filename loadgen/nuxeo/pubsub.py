@@ -21,6 +21,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from loadgen.errors import BadInput
 from loadgen.nuxeo.keys import (DEFAULT_PREFIX, cacheinval_channel, dbs_channel, subscription_pattern,
                                 vcs_channel)
 from loadgen.nuxeo.ops import Op, parse_int_reply
@@ -74,7 +75,6 @@ class PubSubCommands:
 
     def __init__(self, node_id: str, prefix: str = DEFAULT_PREFIX, repository: str = "default", seed: int = 0):
         if not node_id or ":" in node_id:
-            from loadgen.errors import BadInput
             raise BadInput(f"invalid node id {node_id!r}: it must be non-empty and contain no ':'")
         self.node_id = node_id
         self.prefix = prefix
