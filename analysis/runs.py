@@ -16,10 +16,8 @@ from typing import Any, Iterable
 import pandas as pd
 
 from loadgen.histograms import decode
+from loadgen.recorder.rundir import COUNTERS, EVENTS, LATENCY, MANIFEST, SERVER_DIR, SUMMARY, SWEEP, WORKLOAD
 from loadgen.recorder.summary import PERCENTILES, latency_stats, read_latency_lines
-
-MANIFEST, SUMMARY, LATENCY, EVENTS, COUNTERS, SERVER_DIR, SWEEP = (
-    "manifest.json", "summary.json", "latency.jsonl", "events.jsonl", "counters.json", "server", "sweep.json")
 
 
 def _read_json(path: Path) -> dict:
@@ -70,6 +68,8 @@ class Run:
     - ``server``: one row per node × sample (≈ 1 s): ``t``, ``elapsed_s``, ``node``, ``role`` and the
       fields of :func:`server_record_row`.
     - ``events``: ``t``, ``elapsed_s``, ``kind`` and the event's own fields.
+    - ``workload``: one row per second: ``t``, ``elapsed_s``, ``work_backlog`` (WorkManager works
+      scheduled or running, read on the target with HLEN of the state hash).
     """
 
     path: Path
@@ -123,6 +123,13 @@ class Run:
         df = pd.DataFrame(_read_jsonl(self.path / EVENTS))
         if df.empty:
             return pd.DataFrame(columns=["t", "kind"])
+        return self._elapsed(df.sort_values("t", ignore_index=True))
+
+    @cached_property
+    def workload(self) -> pd.DataFrame:
+        df = pd.DataFrame(_read_jsonl(self.path / WORKLOAD))
+        if df.empty:
+            return pd.DataFrame(columns=["t", "work_backlog"])
         return self._elapsed(df.sort_values("t", ignore_index=True))
 
     @cached_property

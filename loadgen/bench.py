@@ -28,13 +28,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
 import loadgen
 from loadgen.errors import BadInput, RcapError, TargetError
 from loadgen.recorder import manifest as facts
 from loadgen.recorder.loadgen_cpu import REMEDY, LoadgenCpu
 from loadgen.recorder.progress import LatencyFollower, ProgressLine, per_second
 from loadgen.recorder.rundir import (
-    LATENCY, MANIFEST, SUMMARY, SWEEP, RunDir, new_id, utc_iso, write_json)
+    LATENCY, MANIFEST, SUMMARY, SWEEP, WORKLOAD, RunDir, new_id, utc_iso, write_json)
 from loadgen.recorder.sampler import NodeProbe, ServerSampler
 from loadgen.recorder.summary import build_summary
 
@@ -46,6 +49,10 @@ LOCUST_STOP_TIMEOUT_S = 2
 """Locust's ``--stop-timeout``: seconds a user may finish its current task at the end."""
 LOCUST_START_SLACK_S = 60.0
 """Extra seconds Locust may take beyond the run time (start-up, stop) before the run is failed."""
+
+# One attempt per sample, short timeouts: a dead or frozen node shows as unreachable at the next tick
+# instead of stalling the sampler behind redis-py's retries.
+SAMPLER_CLIENT_OPTIONS = {"retry": Retry(NoBackoff(), 0), "socket_connect_timeout": 1.0, "socket_timeout": 2.0}
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|h|m|s)?", re.I)
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -238,7 +245,7 @@ def _probes(lab: _Lab) -> list[NodeProbe]:
     for role, host, port in server_nodes(lab.target):
         node_target = _node_target(lab.target, host, port)
         probes.append(NodeProbe(host=host, port=port, role=role,
-                                connect=lambda t=node_target: connect(t)))
+                                connect=lambda t=node_target: connect(t, **SAMPLER_CLIENT_OPTIONS)))
     return probes
 
 
@@ -522,10 +529,13 @@ def _watch(spec: BenchSpec, scen: Any, run: RunDir, proc: subprocess.Popen, flag
                 last = seconds[-1]
                 errors_total += sum(s.errors for s in seconds)
             master = next((r for r in sampler.latest.values() if r.get("role") == "master"), None)
+            works = backlog()
+            if works is not None:
+                run.append_jsonl(WORKLOAD, {"t": round(now, 3), "work_backlog": works})
             line.update(label=scen.name, elapsed_s=now - start, duration_s=spec.duration_s,
                         ops_per_s=last.ops if last else None, p99_us=last.p99_us if last else None,
                         used_memory_bytes=master["info"].get("used_memory") if master else None,
-                        backlog=backlog(), errors=errors_total)
+                        backlog=works, errors=errors_total)
 
 
 def run_bench(scenario: Any, **options: Any) -> Path:

@@ -68,7 +68,9 @@ STANDIN_LOCUSTFILE = textwrap.dedent('''
         wait_time = constant(SCEN["params"]["think_s"])
 
         def on_start(self):
-            self.r = connect(TARGET)
+            from redis.backoff import NoBackoff
+            from redis.retry import Retry
+            self.r = connect(TARGET, retry=Retry(NoBackoff(), 0))  # a lost connection is an error
             self.n = 0
 
         def call(self, name, fn):
@@ -336,3 +338,58 @@ def test_bad_spec_values() -> None:
                             ({"processes": 0}, "--processes"), ({"bogus": 1}, "run_bench")):
         with pytest.raises(BadInput, match=pattern):
             run_bench(StandinScenario(), **kwargs)
+
+
+def test_connection_lost_mid_run_is_recorded_and_the_run_goes_on(tmp_path: Path, locustfile: Path) -> None:
+    import threading
+
+    from loadgen import topology
+
+    with topology.running("standalone", base_dir=tmp_path / "rcap") as topo:
+        result: dict = {}
+
+        def bench() -> None:  # outside the main thread: no signal handlers, same recording
+            try:
+                result["dir"] = run_bench(StandinScenario(), target=topo.target.url, duration_s=7,
+                                          out=tmp_path / "runs", locustfile=locustfile, progress=False)
+            except Exception as exc:  # noqa: BLE001
+                result["error"] = exc
+
+        worker = threading.Thread(target=bench)
+        worker.start()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not list((tmp_path / "runs").glob("*/latency.jsonl")):
+            time.sleep(0.1)
+        time.sleep(1.0)
+        node = topo.nodes_with_role("master")[0]
+        topo.kill_node(node)
+        time.sleep(1.5)
+        topo.start_node(node)
+        worker.join(timeout=60)
+    assert "error" not in result, result.get("error")
+    run = load_run(result["dir"])
+    assert run.status == "complete"
+    kinds = set(run.events["kind"])
+    assert {"errors", "node_unreachable", "node_reachable"} <= kinds
+    assert run.summary["total"]["errors"] > 0
+    lat = run.latency
+    killed_at = run.events[run.events.kind == "node_unreachable"]["t"].iloc[0]
+    assert lat[(lat.t > killed_at + 1) & (lat["count"] > 0)].shape[0] > 0  # the load resumed
+
+
+def test_sweep_records_one_run_per_value_on_one_topology(tmp_path: Path, locustfile: Path) -> None:
+    from analysis.runs import load_sweep
+    from loadgen.bench import run_sweep
+
+    sweep_dir = run_sweep(StandinScenario(), users=[1, 3], duration_s=3, out=tmp_path / "runs",
+                          locustfile=locustfile, progress=False)
+    sweep = load_sweep(sweep_dir)
+    assert sweep.manifest["status"] == "complete" and sweep.param == "users"
+    assert [r.manifest["parameters"]["users"] for r in sweep.runs] == [1, 3]
+    assert all(r.status == "complete" for r in sweep.runs)
+    # one embedded topology for the whole sweep: both runs hit the same server
+    assert len({r.manifest["target"]["url"] for r in sweep.runs}) == 1
+    df = sweep.frame()
+    assert list(df["value"]) == [1, 3] and (df["ops_per_s"] > 0).all()
+    with pytest.raises(BadInput, match="either --users or --rates"):
+        run_sweep(StandinScenario(), out=tmp_path / "runs")

@@ -23,6 +23,7 @@ SUMMARY = "summary.json"
 LATENCY = "latency.jsonl"
 COUNTERS = "counters.json"
 EVENTS = "events.jsonl"
+WORKLOAD = "workload.jsonl"
 SERVER_DIR = "server"
 LOCUST_CSV_PREFIX = "locust"  # Locust's --csv writes locust_stats.csv, locust_stats_history.csv, ...
 SWEEP = "sweep.json"
