@@ -94,7 +94,7 @@ def _wall(spec: MemoryWallSpec, topo, exp: ExperimentRun, say) -> dict:
         t0 = time.time()
         exp.event("burst_start", t=t0, used_memory=baseline)
         sizes: list[int] = []
-        acked = 0
+        acked = late = 0
         first_oom: str | None = None
         n = 0
         while first_oom is None and time.time() - t0 < spec.timeout_s:
@@ -112,9 +112,10 @@ def _wall(spec: MemoryWallSpec, topo, exp: ExperimentRun, say) -> dict:
                     if not _is_oom(reply):
                         raise reply
                     first_oom = first_oom or f"OOM {reply}"
-                elif first_oom is None:
+                else:
                     acked += 1
                     sizes.append(size)
+                    late += first_oom is not None  # memory hovers at the limit: a few still fit
         wall_t = time.time()
         if first_oom is None:
             return {"acked": acked, "backlog_at_wall": None}
@@ -164,6 +165,7 @@ def _wall(spec: MemoryWallSpec, topo, exp: ExperimentRun, say) -> dict:
         "maxmemory_bytes": spec.maxmemory,
         "baseline_used_memory_bytes": baseline,
         "acked": acked,
+        "accepted_after_first_oom": late,
         "backlog_at_wall": backlog,
         "counters_at_wall": counters._asdict(),
         "used_memory_at_wall_bytes": mem["used_memory"],

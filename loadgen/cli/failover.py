@@ -1,0 +1,154 @@
+"""``rcap failover``, ``rcap restart-test`` and ``rcap memory-wall``: the fault and durability experiments.
+
+Each prints progress on stderr and, as the last line of stdout, the path of its ``result.json``.
+Exit status: 0 complete, 1 failed, 130 interrupted (the run directory keeps what was measured).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from loadgen.errors import BadInput
+
+
+def _log(line: str) -> None:
+    sys.stderr.write(f"rcap: {line}\n")
+    sys.stderr.flush()
+
+
+def _seconds(text: str) -> float:
+    from loadgen.bench import parse_duration  # noqa: PLC0415  (one duration syntax for every command)
+
+    return parse_duration(text)
+
+
+def _csv(text: str) -> tuple[str, ...]:
+    return tuple(p.strip() for p in text.split(",") if p.strip())
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seed", type=int, default=0, help="seed of ids, payloads and messages (default 0)")
+    p.add_argument("--repeat", type=int, default=1, metavar="N",
+                   help="run N times with the same seed and report median/min/max (default 1)")
+    p.add_argument("--out", default="data/runs", help="parent of the run directory (default data/runs)")
+    p.add_argument("--prefix", default="rcap:", help="key prefix (default rcap:)")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    fo = sub.add_parser("failover", help="take the master of a Sentinel/Enterprise group away under load; "
+                        "measure detection, promotion, unavailability and acknowledged-write loss")
+    fo.add_argument("--topology", choices=("sentinel", "enterprise"), default="sentinel")
+    fo.add_argument("--fault", choices=("kill", "stop", "partition"), default="kill",
+                    help="kill = SIGKILL (restarted after --fault-duration), stop = SIGSTOP then SIGCONT, "
+                         "partition = iptables DROP between the master and its replicas and sentinels")
+    fo.add_argument("--at", default="10s", help="when the fault starts, from the load start (default 10s)")
+    fo.add_argument("--fault-duration", default="10s", help="how long the fault lasts (default 10s)")
+    fo.add_argument("--duration", default="40s", help="load duration (default 40s)")
+    fo.add_argument("--down-after", type=int, default=2000, metavar="MS",
+                    help="sentinel down-after-milliseconds (default 2000)")
+    fo.add_argument("--failover-timeout", type=int, default=4000, metavar="MS",
+                    help="sentinel failover-timeout (default 4000)")
+    fo.add_argument("--min-replicas-to-write", type=int, default=0, metavar="N")
+    fo.add_argument("--min-replicas-max-lag", type=int, default=10, metavar="S",
+                    help="with --min-replicas-to-write: lag (s) after which a replica no longer counts "
+                         "(Redis default 10)")
+    fo.add_argument("--wait-replicas", type=int, default=0, metavar="N",
+                    help="send WAIT N after each schedule; a schedule counts as acknowledged only if "
+                         "N replicas confirmed it (retried otherwise)")
+    fo.add_argument("--persistence", choices=("none", "rdb", "aof"), default="none")
+    fo.add_argument("--follow", choices=("switch-master", "errors"), default="switch-master",
+                    help="how clients find the new master: on +switch-master like Nuxeo's Jedis pool "
+                         "(default) or only on errors like plain redis-py")
+    fo.add_argument("--workloads", default="workmanager,kv,pubsub",
+                    help="comma list among workmanager (required), kv, pubsub (default all)")
+    fo.add_argument("--rate", type=float, default=200.0, help="works scheduled per second (default 200)")
+    fo.add_argument("--producers", type=int, default=2)
+    fo.add_argument("--consumers", type=int, default=2)
+    fo.add_argument("--work-ms", type=float, default=20.0,
+                    help="time a consumer spends on each work, ms (default 20)")
+    _common(fo)
+    fo.set_defaults(handler=failover_handler)
+
+    rs = sub.add_parser("restart-test", help="restart a standalone Redis under each persistence setting "
+                        "and count the pending works that survive")
+    rs.add_argument("--persistence", default="none,rdb,aof", help="comma list (default none,rdb,aof)")
+    rs.add_argument("--works", type=int, default=2000, help="works scheduled before the restart (default 2000)")
+    rs.add_argument("--completed-fraction", type=float, default=0.25,
+                    help="share of them completed before the restart (default 0.25)")
+    rs.add_argument("--stop", choices=("kill", "term"), default="kill",
+                    help="kill = SIGKILL (crash), term = SIGTERM (clean shutdown)")
+    rs.add_argument("--work-type", default="fulltextExtractor")
+    _common(rs)
+    rs.set_defaults(handler=restart_handler)
+
+    mw = sub.add_parser("memory-wall", help="schedule a mass operation until Redis (noeviction) refuses "
+                        "writes with OOM; compare the backlog with the memory model")
+    mw.add_argument("--maxmemory", default="64mb", help="maxmemory of the node (default 64mb)")
+    mw.add_argument("--work-type", default="reindexBucket",
+                    help="work type of the burst (default reindexBucket, ≈20.7 KB)")
+    mw.add_argument("--timeout", default="120s", help="give up if no OOM by then (default 120s)")
+    _common(mw)
+    mw.set_defaults(handler=memory_wall_handler)
+
+
+def _finish(path: Path) -> int:
+    result = json.loads(Path(path).read_text())
+    status = result.get("status", "complete")
+    if result.get("error"):
+        _log(f"{status}: {result['error']}")
+    print(path)
+    return {"complete": 0, "interrupted": 130}.get(status, 1)
+
+
+def _run(run_once, args: argparse.Namespace, label: str) -> int:
+    if args.repeat < 1:
+        raise BadInput(f"--repeat must be ≥ 1, got {args.repeat}")
+    if args.repeat == 1:
+        return _finish(run_once())
+    from loadgen.failover.repeat import repeat  # noqa: PLC0415
+
+    return _finish(repeat(run_once, args.repeat, args.out, label, log=_log))
+
+
+def failover_handler(args: argparse.Namespace) -> int:
+    from loadgen.failover.master_loss import FailoverSpec, run_failover  # noqa: PLC0415
+    from loadgen.failover.workload import WORKLOADS, LoadSpec  # noqa: PLC0415
+
+    workloads = _csv(args.workloads)
+    if "workmanager" not in workloads or set(workloads) - set(WORKLOADS):
+        raise BadInput(f"--workloads must include workmanager and be among {', '.join(WORKLOADS)}")
+    for name in ("producers", "consumers"):
+        if getattr(args, name) < 1:
+            raise BadInput(f"--{name} must be ≥ 1")
+    if args.rate <= 0 or args.work_ms < 0:
+        raise BadInput("--rate must be > 0 and --work-ms ≥ 0")
+    load = LoadSpec(workloads=workloads, producers=args.producers, consumers=args.consumers,
+                    schedule_rate=args.rate, work_ms=args.work_ms, wait_replicas=args.wait_replicas,
+                    follow=args.follow, prefix=args.prefix, seed=args.seed)
+    spec = FailoverSpec(topology=args.topology, fault=args.fault, at_s=_seconds(args.at),
+                        duration_s=_seconds(args.duration), fault_s=_seconds(args.fault_duration),
+                        down_after_ms=args.down_after, failover_timeout_ms=args.failover_timeout,
+                        min_replicas_to_write=args.min_replicas_to_write,
+                        min_replicas_max_lag_s=args.min_replicas_max_lag, persistence=args.persistence,
+                        seed=args.seed, load=load)
+    return _run(lambda: run_failover(spec, args.out, log=_log), args, f"failover-{args.topology}-{args.fault}")
+
+
+def restart_handler(args: argparse.Namespace) -> int:
+    from loadgen.failover.restart import RestartSpec, run_restart  # noqa: PLC0415
+
+    spec = RestartSpec(persistence=_csv(args.persistence), works=args.works,
+                       completed_fraction=args.completed_fraction, work_type=args.work_type, stop=args.stop,
+                       prefix=args.prefix, seed=args.seed)
+    return _run(lambda: run_restart(spec, args.out, log=_log), args, f"restart-{args.stop}")
+
+
+def memory_wall_handler(args: argparse.Namespace) -> int:
+    from loadgen.failover.memory_wall import MemoryWallSpec, run_memory_wall  # noqa: PLC0415
+
+    spec = MemoryWallSpec(maxmemory=args.maxmemory, work_type=args.work_type, timeout_s=_seconds(args.timeout),
+                          prefix=args.prefix, seed=args.seed)
+    return _run(lambda: run_memory_wall(spec, args.out, log=_log), args, "memory-wall")
