@@ -29,6 +29,7 @@ def test_four_nodes_200_docs_per_s():
     assert vcs.messages_per_s == 200 and vcs.deliveries_per_s == 800
     assert vcs.message_bytes == 2 + VCS_ONE_DOC_BYTES
     assert ops["PUBLISH cacheinval"] == 20
+    assert {c.kind for c in mix.channels} == {"vcs", "cacheinval"}
     assert mix.deliveries_per_s == 4 * mix.publishes_per_s
     upload_ops = sum(batch_upload_ops().values())
     assert upload_ops == 50

@@ -115,9 +115,13 @@ class QueueTraffic:
 
 @dataclass(frozen=True)
 class ChannelTraffic:
-    """One PubSub channel: messages published (cluster-wide) and delivered (× nodes, sender included)."""
+    """One PubSub channel: messages published (cluster-wide) and delivered (× nodes, sender included).
+
+    ``kind`` is ``vcs``, ``dbs`` or ``cacheinval``: the ``PubSubCommands`` builder and ``PUBLISH <kind>`` name.
+    """
 
     channel: str
+    kind: str
     messages_per_s: float
     message_bytes: float
     deliveries_per_s: float
@@ -182,7 +186,7 @@ class RedisMix:
         if self.metrics_reads_per_s:
             ops["EVALSHA metrics-work-queue"] += self.metrics_reads_per_s
         for c in self.channels:
-            ops[f"PUBLISH {c.channel[len(self.load.prefix):].split(':')[0]}"] += c.messages_per_s
+            ops[f"PUBLISH {c.kind}"] += c.messages_per_s
         for k in self.kv:
             ops[k.op] += k.ops_per_s
         return {name: rate for name, rate in ops.items() if rate > 0}
@@ -254,15 +258,15 @@ def derive_mix(load: BusinessLoad) -> RedisMix:
     channels = []
     if load.storage == "vcs" and tx_per_s:
         size = head + VCS_ONE_DOC_BYTES + VCS_EXTRA_DOC_BYTES * (load.docs_per_transaction - 1)
-        channels.append(ChannelTraffic(vcs_channel(load.repository, load.prefix), tx_per_s, size,
+        channels.append(ChannelTraffic(vcs_channel(load.repository, load.prefix), "vcs", tx_per_s, size,
                                        tx_per_s * load.nodes))
     if load.storage == "dbs" and tx_per_s and load.update_fraction:
         rate = tx_per_s * load.update_fraction
         size = head + DBS_ID_BYTES * load.docs_per_transaction
-        channels.append(ChannelTraffic(dbs_channel(load.repository, load.prefix), rate, size, rate * load.nodes))
+        channels.append(ChannelTraffic(dbs_channel(load.repository, load.prefix), "dbs", rate, size, rate * load.nodes))
     if load.cache_invalidations_per_s:
         size = head + (CACHEINVAL_MIN_BYTES + CACHEINVAL_MAX_BYTES) / 2
-        channels.append(ChannelTraffic(cacheinval_channel(load.prefix), load.cache_invalidations_per_s, size,
+        channels.append(ChannelTraffic(cacheinval_channel(load.prefix), "cacheinval", load.cache_invalidations_per_s, size,
                                        load.cache_invalidations_per_s * load.nodes))
 
     kv = []
