@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from loadgen.errors import BadInput
-from loadgen.nuxeo.pubsub import (DBS_ID_BYTES, VCS_EXTRA_DOC_BYTES, VCS_ONE_DOC_BYTES, PubSubCommands,
+from loadgen.nuxeo.pubsub import (CACHEINVAL_FLOOR_BYTES, CACHEINVAL_MEAN_BYTES, DBS_ID_BYTES, VCS_EXTRA_DOC_BYTES, VCS_ONE_DOC_BYTES, PubSubCommands,
                                   PubSubNode, decode_message)
 
 
@@ -24,6 +24,13 @@ def test_channel_names_and_message_shapes():
     assert len(inval.args[2]) == 2 + 60 and b"/" in inval.args[2]
     seqs = [decode_message(op.args[1], op.args[2], "nuxeo:").seq for op in (vcs, dbs, inval)]
     assert seqs == [1, 2, 3]
+
+
+def test_cacheinval_sizes_match_the_mean_the_mix_uses():
+    c = PubSubCommands("1", seed=3)
+    sizes = [len(c.cacheinval().args[2]) - 2 for _ in range(4000)]
+    assert min(sizes) == CACHEINVAL_FLOOR_BYTES and max(sizes) <= 100
+    assert abs(sum(sizes) / len(sizes) - CACHEINVAL_MEAN_BYTES) < 1.5
 
 
 def test_stamp_round_trip_gives_latency():

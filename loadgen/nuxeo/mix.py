@@ -15,8 +15,7 @@ from functools import lru_cache
 from loadgen.errors import BadInput
 from loadgen.nuxeo.keys import DEFAULT_PREFIX, cacheinval_channel, dbs_channel, vcs_channel
 from loadgen.nuxeo.kv import nominal_steps
-from loadgen.nuxeo.pubsub import (CACHEINVAL_MAX_BYTES, CACHEINVAL_MIN_BYTES, DBS_ID_BYTES,
-                                  VCS_EXTRA_DOC_BYTES, VCS_ONE_DOC_BYTES)
+from loadgen.nuxeo.pubsub import CACHEINVAL_MEAN_BYTES, DBS_ID_BYTES, VCS_EXTRA_DOC_BYTES, VCS_ONE_DOC_BYTES
 from loadgen.nuxeo.queues import MEAN_POLL_INTERVAL_S, QueueSpec, default_queues, queue_spec
 from loadgen.nuxeo.payloads import work_type
 from loadgen.nuxeo.transientstore import batch_upload, transient_store
@@ -265,7 +264,7 @@ def derive_mix(load: BusinessLoad) -> RedisMix:
         size = head + DBS_ID_BYTES * load.docs_per_transaction
         channels.append(ChannelTraffic(dbs_channel(load.repository, load.prefix), "dbs", rate, size, rate * load.nodes))
     if load.cache_invalidations_per_s:
-        size = head + (CACHEINVAL_MIN_BYTES + CACHEINVAL_MAX_BYTES) / 2
+        size = head + CACHEINVAL_MEAN_BYTES
         channels.append(ChannelTraffic(cacheinval_channel(load.prefix), "cacheinval", load.cache_invalidations_per_s, size,
                                        load.cache_invalidations_per_s * load.nodes))
 

@@ -36,6 +36,13 @@ STAMP_CHARS = 36
 CACHE_NAMES = ("userManagerCache", "userEntryCache", "groupEntryCache", "directory-entries-cache",
                "drive-descendants-sync-root-cache", "ecm-types-cache", "acl")
 
+# shortest cache name + "/" + stamp: the smallest cacheinval payload we can send
+CACHEINVAL_FLOOR_BYTES = min(len(n) for n in CACHE_NAMES) + 1 + STAMP_CHARS
+# mean payload of cacheinval() with sizes drawn uniformly in [20, 100] B, floor applied
+CACHEINVAL_MEAN_BYTES = sum(max(n, CACHEINVAL_FLOOR_BYTES)
+                            for n in range(CACHEINVAL_MIN_BYTES, CACHEINVAL_MAX_BYTES + 1)) / (
+    CACHEINVAL_MAX_BYTES - CACHEINVAL_MIN_BYTES + 1)
+
 _VCS_CLASS = b"org.nuxeo.ecm.core.storage.sql.VCSInvalidations"
 _VCS_HEAD = (JAVA_MAGIC + b"sr" + struct.pack(">H", len(_VCS_CLASS)) + _VCS_CLASS + b"\x00" * 8
              + b"\x02\x00\x00xpt" + struct.pack(">H", STAMP_CHARS))
