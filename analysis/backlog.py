@@ -1,0 +1,156 @@
+"""WorkManager backlog dynamics during a mass operation: fluid queue with piecewise-constant arrivals.
+
+Arrivals λ(t) (works/s) are piecewise constant; consumption capacity μ = threads × nodes / processing time
+(works/s). The backlog B (pending works) grows at λ − μ while positive; running works hold their data too
+(all threads busy while B > 0, else λ × processing time by Little's law). Memory = base + bytes per work ×
+(B + running). Once memory reaches maxmemory, Redis refuses the scheduling script (OOM under
+``noeviction``): B stops growing and the excess arrivals are lost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from loadgen.errors import BadInput
+
+
+@dataclass(frozen=True)
+class BacklogInput:
+    """``phases``: ``(start_s, works_per_s)`` pairs, sorted, the last rate lasting until ``horizon_s``.
+    ``bytes_per_work``: Redis memory per pending work (bytes); ``base_bytes``: used_memory before;
+    ``maxmemory_bytes``: None = unlimited."""
+
+    phases: tuple[tuple[float, float], ...]
+    threads_per_node: int
+    nodes: int
+    processing_s: float
+    bytes_per_work: float
+    base_bytes: float = 0.0
+    maxmemory_bytes: float | None = None
+    initial_backlog: float = 0.0
+    horizon_s: float | None = None
+
+    def __post_init__(self) -> None:
+        if not self.phases:
+            raise BadInput("a backlog needs at least one arrival phase")
+        starts = [p[0] for p in self.phases]
+        if starts != sorted(starts) or any(r < 0 for _, r in self.phases):
+            raise BadInput("arrival phases must be sorted by start time with rates >= 0")
+        if self.threads_per_node < 1 or self.nodes < 1 or self.processing_s <= 0:
+            raise BadInput("threads, nodes and processing time must be positive")
+
+    @property
+    def service_rate_per_s(self) -> float:
+        """μ in works/s."""
+        return self.threads_per_node * self.nodes / self.processing_s
+
+
+@dataclass
+class BacklogResult:
+    """Exact breakpoints of the fluid model and the headline figures (seconds, works, bytes)."""
+
+    points: pd.DataFrame  # t_s, arrival_per_s, backlog, running, memory_bytes, lost
+    peak_backlog: float
+    peak_t_s: float
+    peak_memory_bytes: float
+    drained_t_s: float | None  # first time the backlog is back to 0 after its peak (None: never)
+    oom_t_s: float | None  # first time maxmemory is reached (None: never)
+    lost_works: float
+    service_rate_per_s: float
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def time_to_drain_s(self) -> float | None:
+        return None if self.drained_t_s is None else self.drained_t_s - self.peak_t_s
+
+    def at(self, t_s: float) -> dict[str, float]:
+        """Backlog and memory at ``t_s`` (linear between breakpoints, which is exact here)."""
+        import numpy as np  # noqa: PLC0415
+
+        p = self.points.drop_duplicates("t_s", keep="last")
+        return {c: float(np.interp(t_s, p["t_s"], p[c])) for c in ("backlog", "memory_bytes")}
+
+    def to_dict(self) -> dict:
+        return {"peak_backlog": self.peak_backlog, "peak_t_s": self.peak_t_s,
+                "peak_memory_bytes": self.peak_memory_bytes, "drained_t_s": self.drained_t_s,
+                "time_to_drain_s": self.time_to_drain_s, "oom_t_s": self.oom_t_s, "lost_works": self.lost_works,
+                "service_rate_per_s": self.service_rate_per_s, "notes": self.notes}
+
+
+def simulate(inp: BacklogInput) -> BacklogResult:
+    """Walk the phases, splitting each where the backlog empties or memory hits maxmemory."""
+    mu = inp.service_rate_per_s
+    threads = inp.threads_per_node * inp.nodes
+    bpw = inp.bytes_per_work
+    cap = None
+    if inp.maxmemory_bytes is not None and bpw > 0:
+        cap = max(0.0, (inp.maxmemory_bytes - inp.base_bytes) / bpw - threads)  # backlog at maxmemory
+    last_start, last_rate = inp.phases[-1]
+    horizon = inp.horizon_s
+    if horizon is None:  # long enough to drain what the phases leave behind
+        peak_guess = inp.initial_backlog + sum(
+            max(0.0, r - mu) * ((inp.phases[i + 1][0] if i + 1 < len(inp.phases) else last_start) - s)
+            for i, (s, r) in enumerate(inp.phases))
+        horizon = last_start + (peak_guess / (mu - last_rate) * 1.05 + 1 if last_rate < mu else 3600)
+    ends = [p[0] for p in inp.phases[1:]] + [horizon]
+
+    def running(b: float, lam: float) -> float:
+        return float(threads) if b > 0 or lam >= mu else lam * inp.processing_s
+
+    rows = []
+    b = inp.initial_backlog
+    lost = 0.0
+    t = inp.phases[0][0]
+    oom_t = None
+
+    def emit(t_, lam, b_):
+        rows.append({"t_s": t_, "arrival_per_s": lam, "backlog": b_, "running": running(b_, lam),
+                     "memory_bytes": inp.base_bytes + bpw * (b_ + running(b_, lam)), "lost": lost})
+
+    for (start, lam), end in zip(inp.phases, ends):
+        t = start
+        emit(t, lam, b)
+        while t < end:
+            slope = lam - mu
+            if cap is not None and b >= cap - 1e-9 and slope >= 0:
+                oom_t = t if oom_t is None else oom_t
+                lost += slope * (end - t)
+                b, t = cap, end
+            elif slope > 0 and cap is not None and b + slope * (end - t) > cap:
+                t_hit = t + (cap - b) / slope
+                b, t = cap, t_hit
+                oom_t = t if oom_t is None else oom_t
+            elif slope < 0 and b > 0 and b + slope * (end - t) < 0:
+                t, b = t + b / -slope, 0.0
+            else:
+                b = max(0.0, b + slope * (end - t)) if (b > 0 or slope > 0) else 0.0
+                t = end
+            emit(t, lam, b)
+    df = pd.DataFrame(rows).drop_duplicates(ignore_index=True)
+    i_peak = int(df["backlog"].idxmax())
+    peak_t = float(df.loc[i_peak, "t_s"])
+    after = df[(df["t_s"] > peak_t) & (df["backlog"] <= 1e-9)]
+    drained = float(after["t_s"].iloc[0]) if len(after) and df.loc[i_peak, "backlog"] > 0 else None
+    notes = []
+    if oom_t is not None:
+        notes.append(f"maxmemory reached at t={oom_t:.0f} s: new works fail with OOM ({lost:.0f} lost)")
+    if drained is None and df.loc[i_peak, "backlog"] > 0:
+        notes.append("the backlog does not drain within the horizon")
+    return BacklogResult(df, float(df["backlog"].max()), peak_t, float(df["memory_bytes"].max()), drained,
+                         oom_t, lost, mu, notes)
+
+
+def mass_operation(documents: int, docs_per_work: int, schedule_docs_per_s: float, start_s: float = 0.0,
+                   background_works_per_s: float = 0.0) -> tuple[tuple[float, float], ...]:
+    """Arrival phases of a mass operation (e.g. a reindex scheduling one work per ``docs_per_work``
+    documents at the scroller's speed) on top of a steady background rate."""
+    if documents <= 0 or docs_per_work <= 0 or schedule_docs_per_s <= 0:
+        raise BadInput("mass operation size, docs per work and scheduling rate must be positive")
+    duration = documents / schedule_docs_per_s
+    rate = schedule_docs_per_s / docs_per_work + background_works_per_s
+    phases = [(start_s, rate), (start_s + duration, background_works_per_s)]
+    if start_s > 0:
+        phases.insert(0, (0.0, background_works_per_s))
+    return tuple(phases)
