@@ -313,12 +313,13 @@ def install(events: Any, recorder: LatencyRecorder, run_dir: str | None, request
         if not isinstance(environment.runner, (MasterRunner, WorkerRunner)):
             drain_local(final=True)
 
-    @events.quitting.add_listener
-    def _on_quitting(environment: Any, **_kw: Any) -> None:
-        runner = environment.runner
-        if isinstance(runner, WorkerRunner):
+    @events.quit.add_listener
+    def _on_quit(**_kw: Any) -> None:
+        # fires after runner.quit(): the master has waited for the workers' final reports
+        environment = env.get("environment")
+        if environment is None or isinstance(environment.runner, WorkerRunner):
             return
-        if isinstance(runner, MasterRunner):
+        if isinstance(environment.runner, MasterRunner):
             write(merger.release(final=True))
         else:
             drain_local(final=True)

@@ -1,0 +1,446 @@
+"""Scenarios: what load to generate, as typed dataclasses read from ``data/scenarios/NAME.yaml``.
+
+A scenario file has top-level fields (``workload``, ``users``, ``rate``, ``prefix``, ``seed``,
+``drain_s``, ``description``) and a ``params`` mapping typed per workload (one dataclass each below).
+``load_scenario(name_or_path, overrides)`` resolves a name to ``data/scenarios/NAME.yaml`` (or reads a
+path), applies ``--set key=value`` overrides (``users=10``, ``rate=500``, ``params.keyspace=1000`` or
+just ``keyspace=1000``) and validates every value; any mistake is one :class:`BadInput` line.
+
+Rates: ``rate`` is the global open-loop target (ops/s, works/s or messages/s, see each workload)
+across all users and worker processes; ``None`` means closed loop. Each paced user takes
+``rate / number of paced users``, so a process takes its share of the users' share.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import random
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Union
+
+import yaml
+
+from loadgen.errors import BadInput
+from loadgen.nuxeo.keys import DEFAULT_PREFIX, check_prefix
+
+SCENARIO_DIR = Path(__file__).resolve().parent.parent / "data" / "scenarios"
+
+
+@dataclass(frozen=True)
+class Dist:
+    """A distribution of a quantity (bytes, seconds, ms): ``fixed`` (``value``), ``uniform`` (``min``..``max``)
+    or ``lognormal`` (median ``value``, shape ``sigma``, clipped to ``min``..``max``)."""
+
+    kind: str = "fixed"
+    value: float = 0.0
+    min: float = 0.0
+    max: float = 0.0
+    sigma: float = 0.5
+
+    def validate(self, where: str) -> None:
+        if self.kind not in ("fixed", "uniform", "lognormal"):
+            raise BadInput(f"{where}: distribution kind must be fixed, uniform or lognormal, got {self.kind!r}")
+        if self.value < 0 or self.min < 0 or self.max < 0 or self.sigma < 0:
+            raise BadInput(f"{where}: distribution values must be >= 0")
+        if self.kind == "uniform" and self.max < self.min:
+            raise BadInput(f"{where}: uniform max ({self.max:g}) is below min ({self.min:g})")
+
+    def sampler(self, rng: random.Random) -> Callable[[], float]:
+        """A function drawing one value."""
+        if self.kind == "fixed":
+            v = self.value
+            return lambda: v
+        if self.kind == "uniform":
+            lo, hi = self.min, self.max
+            return lambda: rng.uniform(lo, hi)
+        import math  # noqa: PLC0415
+
+        mu, sigma, lo, hi = math.log(max(self.value, 1e-9)), self.sigma, self.min, self.max or float("inf")
+        return lambda: min(max(rng.lognormvariate(mu, sigma), lo), hi)
+
+    @property
+    def mean(self) -> float:
+        if self.kind == "fixed":
+            return self.value
+        if self.kind == "uniform":
+            return (self.min + self.max) / 2
+        import math  # noqa: PLC0415
+
+        return self.value * math.exp(self.sigma ** 2 / 2)
+
+
+@dataclass(frozen=True)
+class QueueLoad:
+    """One work queue: ``threads`` consumer threads per node; ``share`` of the scheduled works, of ``work_type``."""
+
+    queue_id: str
+    threads: int = 4
+    work_type: str = "fulltextExtractor"
+    share: float = 0.0
+
+
+@dataclass(frozen=True)
+class WorkManagerParams:
+    """``workmanager``: producers schedule works (``rate`` = works/s), consumers emulate worker threads.
+
+    Each of ``nodes`` emulated nodes runs ``threads`` consumers per queue: pop-work → running-work
+    (re-sends the payload) → ``processing_ms`` → completed-work; idle threads poll every 1000 ± 200 ms.
+    ``duplicate_ratio`` re-schedules a recent id (de-duplicated by the ``sched`` set).
+    ``works_per_producer`` > 0 makes each producer stop after that many works. ``hashtag`` puts every
+    key in one cluster slot (``<prefix>{work}:``), a what-if that differs from Nuxeo (forced on clusters).
+    """
+
+    queues: tuple[QueueLoad, ...] = (
+        QueueLoad("default", 4, "fulltextExtractor", 0.5),
+        QueueLoad("elasticSearchIndexing", 4, "indexing", 0.5),
+    )
+    producers: int = 4
+    nodes: int = 1
+    processing_ms: Dist = Dist("fixed", 20.0)
+    duplicate_ratio: float = 0.0
+    works_per_producer: int = 0
+    hashtag: bool = False
+
+
+@dataclass(frozen=True)
+class KvParams:
+    """``kv``: the KeyValue-store operation mix of spec §2.1 (``rate`` = operations/s; one operation is one
+    KV API call: 1 round trip, 2 for a CAS followed by its EXPIRE, 50 for ``batch_upload``).
+
+    ``mix`` weights: set, setex, get, mget, incrby, expire, persist, del, cas_null_set, cas_set,
+    cas_del, lock_get (``GET <prefix>lock:default:<docId>``, spec §4.2), batch_upload. Keys are drawn
+    from ``keyspace`` keys, ``uniform`` or ``zipf`` (``zipf_s``).
+    """
+
+    mix: dict[str, float] = field(default_factory=lambda: {
+        "get": 40.0, "set": 10.0, "setex": 15.0, "mget": 5.0, "incrby": 5.0, "expire": 5.0, "persist": 2.0,
+        "del": 5.0, "cas_null_set": 5.0, "cas_set": 4.0, "cas_del": 3.0, "batch_upload": 1.0})
+    store: str = "default"
+    keyspace: int = 10_000
+    key_distribution: str = "uniform"
+    zipf_s: float = 1.1
+    value_bytes: Dist = Dist("lognormal", 200.0, 5.0, 64_000.0, 1.0)
+    ttl_s: Dist = Dist("uniform", 0.0, 60.0, 3600.0)
+    mget_keys: int = 10
+    upload_file_bytes: int = 1_000_000
+
+
+KV_OPS = ("set", "setex", "get", "mget", "incrby", "expire", "persist", "del", "cas_null_set", "cas_set",
+          "cas_del", "lock_get", "batch_upload")
+
+
+@dataclass(frozen=True)
+class KvSetParams:
+    """``kv-set``: closed-loop ``SET`` of ``value_bytes`` values over ``keyspace`` keys (loadgen benchmark)."""
+
+    value_bytes: int = 1024
+    keyspace: int = 100_000
+
+
+@dataclass(frozen=True)
+class PubSubParams:
+    """``pubsub``: ``nodes`` emulated nodes each hold one ``PSUBSCRIBE <prefix>*``; ``publishers`` send
+    ``<nodeId>:<payload>`` messages (``rate`` = messages/s) on topics weighted by ``topics``."""
+
+    nodes: int = 4
+    publishers: int = 4
+    topics: dict[str, float] = field(default_factory=lambda: {"vcs": 1.0, "cacheinval": 1.0})
+    vcs_docs: int = 1
+    dbs_ids: int = 1
+
+
+@dataclass(frozen=True)
+class MassOperationParams:
+    """``mass-operation``: a burst of ``works`` works scheduled at ``schedule_rate`` works/s (λ) while
+    ``threads`` × ``nodes`` consumers drain at ``consume_rate`` works/s (μ) in total; the backlog grows
+    at λ − μ and so does Redis memory."""
+
+    works: int = 10_000
+    schedule_rate: float = 500.0
+    consume_rate: float = 100.0
+    queue_id: str = "elasticSearchIndexing"
+    work_type: str = "reindexBucket"
+    threads: int = 4
+    nodes: int = 1
+    producers: int = 2
+    hashtag: bool = False
+
+
+@dataclass(frozen=True)
+class NuxeoClusterParams:
+    """``nuxeo-cluster``: the Redis traffic of a Nuxeo cluster derived from business inputs (spec §7,
+    :func:`loadgen.nuxeo.mix.derive_mix`): works, idle polls, PubSub, lock GETs and batch uploads."""
+
+    nodes: int = 4
+    docs_per_s: float = 200.0
+    works_per_doc: float = 3.0
+    uploads_per_s: float = 1.0
+    cache_invalidations_per_s: float = 20.0
+    docs_per_transaction: float = 1.0
+    storage: str = "vcs"
+    work_processing_ms: float = 20.0
+    lock_checks_per_doc: float = 1.0
+    kv_users: int = 4
+    hashtag: bool = False
+
+
+PARAMS: dict[str, type] = {
+    "workmanager": WorkManagerParams,
+    "kv": KvParams,
+    "kv-set": KvSetParams,
+    "pubsub": PubSubParams,
+    "mass-operation": MassOperationParams,
+    "nuxeo-cluster": NuxeoClusterParams,
+}
+"""Workload name → its params dataclass."""
+
+TOP_LEVEL = ("workload", "description", "users", "rate", "prefix", "seed", "drain_s", "params")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A resolved scenario. ``users`` is the total Locust user count (derived for workloads whose users
+    are fixed by their params); ``rate`` the global open-loop target or ``None`` (closed loop);
+    ``drain_s`` how long (s) consumers/subscribers may finish in-flight work at stop."""
+
+    name: str
+    workload: str
+    params: Any
+    users: int
+    rate: float | None = None
+    prefix: str = DEFAULT_PREFIX
+    seed: int = 0
+    drain_s: float = 2.0
+    description: str = ""
+
+    def to_json(self) -> str:
+        """JSON for ``RCAP_SCENARIO`` (inverse: :func:`scenario_from_json`)."""
+        return json.dumps(dataclasses.asdict(self))
+
+    def user_classes(self) -> list[type]:
+        """Locust ``User`` classes for this scenario, with ``fixed_count``/``weight`` set."""
+        from loadgen.users import user_classes  # noqa: PLC0415  (Locust import only when running)
+
+        return user_classes(self)
+
+
+def scenario_from_json(text: str) -> Scenario:
+    """Rebuild a :class:`Scenario` from :meth:`Scenario.to_json`."""
+    data = json.loads(text)
+    params = _build(PARAMS[data["workload"]], data.pop("params"), "params")
+    return _validated(Scenario(params=params, **data))
+
+
+def _fixed_users(workload: str, params: Any, prefix: str) -> int | None:
+    """Users fixed by the params (sum of the plan's counts), or ``None`` when ``users`` is free."""
+    if workload in ("kv", "kv-set"):
+        return None
+    from loadgen.users.plan import plan  # noqa: PLC0415
+
+    probe = Scenario(name="", workload=workload, params=params, users=1, prefix=prefix)
+    return sum(item.count for item in plan(probe))
+
+
+def available() -> list[str]:
+    """Names of the scenarios shipped in ``data/scenarios``."""
+    return sorted(p.stem for p in SCENARIO_DIR.glob("*.yaml"))
+
+
+def load_scenario(name_or_path: str, overrides: dict[str, str] | None = None) -> Scenario:
+    """Read, override and validate a scenario (see module docstring); :class:`BadInput` on any mistake."""
+    path = Path(name_or_path)
+    if not (name_or_path.endswith((".yaml", ".yml")) or os.sep in name_or_path):
+        path = SCENARIO_DIR / f"{name_or_path}.yaml"
+        if not path.is_file():
+            raise BadInput(f"unknown scenario {name_or_path!r}; known: {', '.join(available())}")
+    if not path.is_file():
+        raise BadInput(f"scenario file {name_or_path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise BadInput(f"{path}{line}: invalid YAML: {problem}") from None
+    if not isinstance(data, dict):
+        raise BadInput(f"{path}: a scenario is a YAML mapping with at least 'workload'")
+    return build_scenario(path.stem, data, overrides, where=str(path))
+
+
+def build_scenario(name: str, data: dict[str, Any], overrides: dict[str, str] | None = None,
+                   where: str = "scenario") -> Scenario:
+    """Build a :class:`Scenario` from a mapping (as in a YAML file) plus ``--set`` overrides."""
+    data = dict(data)
+    unknown = set(data) - set(TOP_LEVEL)
+    if unknown:
+        raise BadInput(f"{where}: unknown field(s) {', '.join(sorted(unknown))}; allowed: {', '.join(TOP_LEVEL)}")
+    workload = data.get("workload")
+    if workload not in PARAMS:
+        raise BadInput(f"{where}: workload must be one of {', '.join(PARAMS)}, got {workload!r}")
+    params_cls = PARAMS[workload]
+    raw_params = dict(data.pop("params", None) or {})
+    if not isinstance(raw_params, dict):
+        raise BadInput(f"{where}: 'params' must be a mapping")
+    param_names = {f.name for f in dataclasses.fields(params_cls)}
+    for key, text in (overrides or {}).items():
+        value = _parse_override(key, text)
+        if key in TOP_LEVEL and key not in ("params", "workload"):
+            data[key] = value
+        elif key.startswith("params.") and key[7:] in param_names:
+            raw_params[key[7:]] = value
+        elif key in param_names:
+            raw_params[key] = value
+        else:
+            raise BadInput(f"unknown --set key {key!r} for workload {workload}; known: "
+                           f"{', '.join(k for k in TOP_LEVEL if k not in ('params', 'workload'))}, "
+                           f"{', '.join(sorted(param_names))}")
+    params = _build(params_cls, raw_params, f"{where}: params")
+    top = {k: v for k, v in data.items() if k != "workload"}
+    scalar = _build(_TopLevel, top, where)
+    users = _fixed_users(workload, params, scalar.prefix)
+    if users is None:
+        users = scalar.users if scalar.users is not None else 1
+    elif scalar.users is not None and scalar.users != users:
+        raise BadInput(f"{where}: users is fixed at {users} by the {workload} params "
+                       f"(got users={scalar.users}); change the params instead")
+    return _validated(Scenario(name=name, workload=workload, params=params, users=users, rate=scalar.rate,
+                               prefix=scalar.prefix, seed=scalar.seed, drain_s=scalar.drain_s,
+                               description=scalar.description))
+
+
+@dataclass(frozen=True)
+class _TopLevel:
+    description: str = ""
+    users: int | None = None
+    rate: float | None = None
+    prefix: str = DEFAULT_PREFIX
+    seed: int = 0
+    drain_s: float = 2.0
+
+
+def _parse_override(key: str, text: str) -> Any:
+    try:
+        return yaml.safe_load(text) if text != "" else ""
+    except yaml.YAMLError:
+        raise BadInput(f"--set {key}={text}: value is not valid YAML") from None
+
+
+def _build(cls: type, data: Any, where: str) -> Any:
+    """Build dataclass ``cls`` from a mapping, checking names and types (one-line ``BadInput``)."""
+    if isinstance(data, cls):
+        return data
+    if not isinstance(data, dict):
+        raise BadInput(f"{where}: expected a mapping for {cls.__name__}, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(data) - names
+    if unknown:
+        raise BadInput(f"{where}: unknown field(s) {', '.join(sorted(map(str, unknown)))}; "
+                       f"allowed: {', '.join(sorted(names))}")
+    values = {k: _coerce(hints[k], v, f"{where}.{k}") for k, v in data.items()}
+    return cls(**values)
+
+
+def _coerce(tp: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(inner[0], value, where)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise BadInput(f"{where}: expected true/false, got {value!r}")
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise BadInput(f"{where}: expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise BadInput(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise BadInput(f"{where}: expected a string, got {value!r}")
+        return value
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise BadInput(f"{where}: expected a mapping, got {value!r}")
+        return {_coerce(args[0], k, where): _coerce(args[1], v, f"{where}.{k}") for k, v in value.items()}
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise BadInput(f"{where}: expected a list, got {value!r}")
+        return tuple(_coerce(args[0], v, f"{where}[{i}]") for i, v in enumerate(value))
+    if dataclasses.is_dataclass(tp):
+        if tp is Dist and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return Dist("fixed", float(value))
+        return _build(tp, value, where)
+    raise BadInput(f"{where}: unsupported value {value!r}")
+
+
+def _validated(s: Scenario) -> Scenario:
+    where = f"scenario {s.name}"
+    check_prefix(s.prefix)
+    if s.users < 1:
+        raise BadInput(f"{where}: users must be >= 1, got {s.users}")
+    if s.rate is not None and not s.rate > 0:
+        raise BadInput(f"{where}: rate must be > 0 (or null for closed loop), got {s.rate:g}")
+    if s.drain_s < 0:
+        raise BadInput(f"{where}: drain_s must be >= 0")
+    p = s.params
+    positive_ints = {
+        "workmanager": ("producers", "nodes"), "kv": ("keyspace", "mget_keys"), "kv-set": ("value_bytes", "keyspace"),
+        "pubsub": ("nodes", "publishers", "vcs_docs", "dbs_ids"),
+        "mass-operation": ("works", "threads", "nodes", "producers"), "nuxeo-cluster": ("nodes",),
+    }[s.workload]
+    for name in positive_ints:
+        if getattr(p, name) < 1:
+            raise BadInput(f"{where}: {name} must be >= 1, got {getattr(p, name)}")
+    for f in dataclasses.fields(p):
+        v = getattr(p, f.name)
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and v < 0:
+            raise BadInput(f"{where}: {f.name} must be >= 0, got {v}")
+        if isinstance(v, Dist):
+            v.validate(f"{where}: {f.name}")
+    if s.workload == "workmanager":
+        from loadgen.nuxeo.payloads import work_type  # noqa: PLC0415
+
+        if not p.queues:
+            raise BadInput(f"{where}: at least one queue is needed")
+        for q in p.queues:
+            work_type(q.work_type)
+            if q.threads < 0 or q.share < 0:
+                raise BadInput(f"{where}: queue {q.queue_id}: threads and share must be >= 0")
+        if sum(q.share for q in p.queues) <= 0:
+            raise BadInput(f"{where}: the queue shares must add up to more than 0")
+        if not 0 <= p.duplicate_ratio < 1:
+            raise BadInput(f"{where}: duplicate_ratio must be in [0, 1)")
+    elif s.workload == "kv":
+        bad = set(p.mix) - set(KV_OPS)
+        if bad:
+            raise BadInput(f"{where}: unknown kv operation(s) {', '.join(sorted(bad))}; known: {', '.join(KV_OPS)}")
+        if sum(p.mix.values()) <= 0:
+            raise BadInput(f"{where}: the kv mix weights must add up to more than 0")
+        if p.key_distribution not in ("uniform", "zipf"):
+            raise BadInput(f"{where}: key_distribution must be uniform or zipf")
+    elif s.workload == "pubsub":
+        bad = set(p.topics) - {"vcs", "dbs", "cacheinval"}
+        if bad or sum(p.topics.values()) <= 0:
+            raise BadInput(f"{where}: topics weights are for vcs, dbs, cacheinval and must add up to more than 0")
+    elif s.workload == "mass-operation":
+        from loadgen.nuxeo.payloads import work_type  # noqa: PLC0415
+
+        work_type(p.work_type)
+        if not (p.schedule_rate > 0 and p.consume_rate > 0):
+            raise BadInput(f"{where}: schedule_rate and consume_rate must be > 0 (works/s)")
+    elif s.workload == "nuxeo-cluster":
+        if p.storage not in ("vcs", "dbs"):
+            raise BadInput(f"{where}: storage must be vcs or dbs")
+    return s

@@ -1,0 +1,132 @@
+"""WorkManager users (spec §1): producers schedule works, consumers emulate Nuxeo worker threads.
+
+Every round trip comes from :class:`loadgen.nuxeo.workmanager.WorkQueueCommands`, so each of the
+EVALSHAs is its own request name (``EVALSHA scheduling-work``, ``EVALSHA pop-work`` …).
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from typing import Any
+
+import gevent
+from gevent.event import Event
+
+from loadgen.nuxeo.payloads import PayloadFactory, nanotime_work_id, work_type
+from loadgen.nuxeo.queues import idle_poll_interval_s
+from loadgen.nuxeo.workmanager import WorkQueueCommands
+from loadgen.users.base import RcapUser
+
+RECENT_IDS = 64  # ids a producer may re-schedule as duplicates
+
+
+def payload_factory(ctx: Any) -> PayloadFactory:
+    """One payload factory per process (its 1 MB filler pool is built once)."""
+    factory = getattr(ctx, "_payloads", None)
+    if factory is None:
+        factory = ctx._payloads = PayloadFactory(ctx.scenario.seed)
+    return factory
+
+
+class WorkProducer(RcapUser):
+    """Schedules works into ``queues`` (``(queue_id, work_type, share)``), paced or closed loop.
+
+    ``max_works`` > 0 stops this producer after that many schedules; ``duplicate_ratio`` re-sends a
+    recent id, which the ``sched`` set de-duplicates while the original is still queued.
+    """
+
+    abstract = True
+    queues: tuple[tuple[str, str, float], ...] = ()
+    max_works = 0
+    duplicate_ratio = 0.0
+
+    def on_start(self) -> None:
+        ctx = self.ctx
+        self.rng = ctx.rng()
+        self.factory = payload_factory(ctx)
+        self.targets = [(WorkQueueCommands(q, ctx.scenario.prefix, ctx.hashtag), work_type(t)) for q, t, _ in
+                        self.queues]
+        self.weights = [share for _, _, share in self.queues]
+        self.recent: deque[str] = deque(maxlen=RECENT_IDS)
+        self.sent = 0
+
+    def schedule_one(self) -> bool:
+        if self.max_works and self.sent >= self.max_works:
+            return False
+        cmds, wtype = self.rng.choices(self.targets, self.weights)[0] if len(self.targets) > 1 else self.targets[0]
+        counters = self.ctx.counters
+        if self.recent and self.rng.random() < self.duplicate_ratio:
+            wid = self.rng.choice(self.recent)
+            counters.totals["works_duplicates_sent"] += 1
+        else:
+            wid = nanotime_work_id(self.rng)
+            self.recent.append(wid)
+        payload = self.factory.payload(wid, self.factory.size_of(wtype), wtype.java_class)
+        self.sent += 1
+        self.redis.call(cmds.schedule(wid, payload))
+        counters.totals["works_scheduled"] += 1
+        counters.per_queue[cmds.queue_id]["scheduled"] += 1
+        self.ctx.wake_one(cmds.queue_id)
+        return True
+
+    def run_producer(self) -> None:
+        self.loop(self.schedule_one)
+
+    tasks = [run_producer]
+
+
+class WorkConsumer(RcapUser):
+    """One worker thread of ``queue_id``: pop-work → running-work → processing → completed-work.
+
+    When the queue is empty it waits 1000 ± 200 ms (or until a local producer signals), as Nuxeo does.
+    ``processing`` draws the processing time in ms.
+    """
+
+    abstract = True
+    queue_id = "default"
+    processing_ms: Any = None
+
+    def on_start(self) -> None:
+        ctx = self.ctx
+        self.rng = ctx.rng()
+        self.cmds = WorkQueueCommands(self.queue_id, ctx.scenario.prefix, ctx.hashtag)
+        self.draw_ms = self.processing_ms.sampler(self.rng) if self.processing_ms is not None else (lambda: 0.0)
+
+    def consume_one(self) -> None:
+        ctx = self.ctx
+        if ctx.stopping.is_set():
+            return
+        cmds = self.cmds
+        work = self.redis.call(cmds.pop())
+        if work is None:
+            self.idle()
+            return
+        ctx.busy += 1
+        try:
+            wid = work.work_id
+            self.redis.call(cmds.running(wid, work.payload))
+            ms = self.draw_ms()
+            if ms > 0:
+                gevent.sleep(ms / 1000.0)
+            self.redis.call(cmds.completed(wid))
+            ctx.counters.totals["works_completed"] += 1
+            ctx.counters.per_queue[self.queue_id]["completed"] += 1
+        finally:
+            ctx.busy -= 1
+
+    def idle(self) -> None:
+        ev = Event()
+        self.ctx.waiters[self.queue_id].append(ev)
+        ev.wait(idle_poll_interval_s(self.rng))
+
+    def run_consumer(self) -> None:
+        # the closed loop of a worker thread; rates come from producers (and processing time)
+        self.rate_per_user = None
+        self.loop(self.consume_one)
+
+    tasks = [run_consumer]
+
+
+def seeded(seed: int) -> random.Random:
+    return random.Random(seed)
