@@ -46,7 +46,7 @@ TOPOLOGY_KINDS = ("standalone", "sentinel", "enterprise", "cluster")
 STOP_GRACE_S = 15.0
 """Seconds Locust gets to stop and flush after SIGTERM before it is killed."""
 LOCUST_STOP_TIMEOUT_S = 2
-"""Locust's ``--stop-timeout``: seconds a user may finish its current task at the end."""
+"""Smallest ``--stop-timeout`` (s) given to Locust: time a user may finish its current task at the end."""
 LOCUST_START_SLACK_S = 60.0
 """Extra seconds Locust may take beyond the run time (start-up, stop) before the run is failed."""
 
@@ -274,19 +274,25 @@ def _target_facts(target: Any) -> dict:
 def _resolve_scenario(spec: BenchSpec) -> Any:
     """The scenario with the run's users, rate and prefix applied. ``spec.scenario`` is a name or path
     (``load_scenario``) or an already built scenario object (notebooks)."""
+    changes: dict[str, Any] = {}
     if isinstance(spec.scenario, (str, os.PathLike)):
         from loadgen.scenarios import load_scenario  # noqa: PLC0415
 
-        scen = load_scenario(str(spec.scenario), dict(spec.overrides))
+        # users and rate go through the scenario's own validation (some workloads fix their users)
+        overrides = dict(spec.overrides)
+        if spec.users is not None:
+            overrides["users"] = str(spec.users)
+        if spec.rate is not None:
+            overrides["rate"] = repr(float(spec.rate))
+        scen = load_scenario(str(spec.scenario), overrides)
     elif spec.overrides:
         raise BadInput("--set overrides apply to a scenario name; change the scenario object instead")
     else:
         scen = spec.scenario
-    changes: dict[str, Any] = {}
-    if spec.users is not None:
-        changes["users"] = spec.users
-    if spec.rate is not None:
-        changes["rate"] = float(spec.rate)
+        if spec.users is not None:
+            changes["users"] = spec.users
+        if spec.rate is not None:
+            changes["rate"] = float(spec.rate)
     if spec.prefix is not None:
         from loadgen.nuxeo.keys import check_prefix  # noqa: PLC0415
 
@@ -294,17 +300,23 @@ def _resolve_scenario(spec: BenchSpec) -> Any:
     return dataclasses.replace(scen, **changes) if changes else scen
 
 
-def _scenario_dict(scen: Any) -> dict:
-    to_dict = getattr(scen, "to_dict", None)
-    return to_dict() if callable(to_dict) else dataclasses.asdict(scen)
+def _scenario_json(scen: Any) -> str:
+    """``RCAP_SCENARIO``: the scenario's own JSON (``Scenario.to_json``)."""
+    to_json = getattr(scen, "to_json", None)
+    return to_json() if callable(to_json) else json.dumps(dataclasses.asdict(scen))
 
 
 # --- one run ---------------------------------------------------------------------------------------
 
-def _locust_argv(spec: BenchSpec, users: int, run: RunDir) -> list[str]:
+def _stop_timeout_s(scen: Any) -> int:
+    """Locust's ``--stop-timeout``: the scenario's ``drain_s`` (consumers finish in-flight work), ≥ 2 s."""
+    return math.ceil(max(float(getattr(scen, "drain_s", 0) or 0), LOCUST_STOP_TIMEOUT_S))
+
+
+def _locust_argv(spec: BenchSpec, scen: Any, users: int, run: RunDir) -> list[str]:
     argv = [sys.executable, "-m", "locust", "-f", str(spec.locustfile), "--headless",
             "-u", str(users), "-r", f"{spec.spawn_rate or users:g}",
-            "-t", f"{math.ceil(spec.duration_s)}s", "--stop-timeout", str(LOCUST_STOP_TIMEOUT_S),
+            "-t", f"{math.ceil(spec.duration_s)}s", "--stop-timeout", str(_stop_timeout_s(scen)),
             "--csv", str(run.path / "locust"), "--only-summary", "--exit-code-on-error", "0",
             "--loglevel", "WARNING"]
     if spec.processes:
@@ -371,14 +383,14 @@ def _record(spec: BenchSpec, scen: Any, lab: _Lab, flag: _StopFlag, run: RunDir,
     target = lab.target
     start_t = time.time()
     warnings: list[str] = list(server_warnings)
-    argv = _locust_argv(spec, users, run)
+    argv = _locust_argv(spec, scen, users, run)
     man: dict[str, Any] = {
         "manifest_version": facts.MANIFEST_VERSION,
         "run_id": run.path.name,
         "status": "running",
         "start_t": round(start_t, 3),
         "start": utc_iso(start_t),
-        "scenario": _scenario_dict(scen),
+        "scenario": json.loads(_scenario_json(scen)),
         "parameters": {
             "users": users, "rate": scen.rate, "duration_s": spec.duration_s, "processes": spec.processes,
             "spawn_rate": spec.spawn_rate or users, "overrides": dict(spec.overrides), "prefix": scen.prefix,
@@ -399,9 +411,10 @@ def _record(spec: BenchSpec, scen: Any, lab: _Lab, flag: _StopFlag, run: RunDir,
 
     sampler = ServerSampler(run, probes, interval_s=spec.sample_interval_s).start()
     follower = LatencyFollower(run.file(LATENCY))
-    backlog = _backlog_reader(client, scen.prefix, target.kind == "cluster")
+    backlog = _backlog_reader(client, scen.prefix,
+                              target.kind == "cluster" or bool(getattr(scen.params, "hashtag", False)))
     env = {**os.environ, "PYTHONUNBUFFERED": "1",
-           "RCAP_SCENARIO": json.dumps(_scenario_dict(scen), default=str),
+           "RCAP_SCENARIO": _scenario_json(scen),
            "RCAP_TARGET": json.dumps(target.to_dict(with_password=True)),
            "RCAP_RUN_DIR": str(run.path)}
     status, error = "complete", None
@@ -495,7 +508,7 @@ def _watch(spec: BenchSpec, scen: Any, run: RunDir, proc: subprocess.Popen, flag
            follower: LatencyFollower, sampler: ServerSampler, cpu: LoadgenCpu, backlog, start: float
            ) -> tuple[int, bool]:
     """Wait for Locust while showing progress; stop it on a signal. Returns (exit code, overran)."""
-    deadline = start + spec.duration_s + LOCUST_START_SLACK_S
+    deadline = start + spec.duration_s + _stop_timeout_s(scen) + LOCUST_START_SLACK_S
     term_sent_at: float | None = None
     killed = overran = False
     last = None
