@@ -26,7 +26,6 @@ from typing import Any, Callable, Sequence
 import gevent
 import hiredis
 from gevent import socket as gsocket
-from locust import User
 from redis.crc import key_slot
 
 from loadgen.histograms import LatencyRecorder
@@ -338,19 +337,35 @@ def _bytes(value: Any) -> bytes:
     return value if isinstance(value, bytes) else str(value).encode()
 
 
-class RedisUser(User):
-    """Abstract Locust User that owns a :class:`RedisClient` (``self.redis``).
+def _redis_user_class() -> type:
+    from locust import User  # noqa: PLC0415
 
-    The run context (target, recorder, scenario, counters) comes from ``environment.rcap``, set by
-    ``loadgen/locustfile.py`` (or a test) before users start.
-    """
+    class RedisUser(User):
+        """Abstract Locust User that owns a :class:`RedisClient` (``self.redis``).
 
-    abstract = True
+        The run context (target, recorder, scenario, counters) comes from ``environment.rcap``, set by
+        ``loadgen/locustfile.py`` (or a test) before users start.
+        """
 
-    def __init__(self, environment: Any) -> None:
-        super().__init__(environment)
-        self.ctx = environment.rcap
-        self.redis: RedisClient = self.ctx.new_client()
+        abstract = True
 
-    def on_stop(self) -> None:
-        self.redis.drop_connections()
+        def __init__(self, environment: Any) -> None:
+            super().__init__(environment)
+            self.ctx = environment.rcap
+            self.redis: RedisClient = self.ctx.new_client()
+
+        def on_stop(self) -> None:
+            self.redis.drop_connections()
+
+    RedisUser.__module__ = __name__
+    RedisUser.__qualname__ = "RedisUser"
+    return RedisUser
+
+
+def __getattr__(name: str) -> Any:
+    # ``import locust`` monkey-patches the whole process (gevent), so the User base is only built when
+    # asked for: tests and tools can use RedisClient without patching their process.
+    if name == "RedisUser":
+        cls = globals()["RedisUser"] = _redis_user_class()
+        return cls
+    raise AttributeError(name)

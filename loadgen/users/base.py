@@ -12,11 +12,16 @@ from typing import Any, Callable
 
 import gevent
 from gevent.event import Event
+from locust.exception import StopUser
 
 from loadgen.clients import RedisClient, RedisUser, RequestFailed, resolver_for
 from loadgen.histograms import LatencyRecorder
 from loadgen.pacing import Pacer
 from loadgen.scenarios import Scenario
+
+
+QUIET_S = 0.2
+"""While winding down, deliveries count as finished after this long (s) without one."""
 
 
 class WorkloadCounters:
@@ -100,7 +105,7 @@ class RunContext:
                 waiters.popleft().set()
         deadline = _now() + timeout_s
         while _now() < deadline:
-            quiet = _now() - self.last_delivery_s > 0.2
+            quiet = _now() - self.last_delivery_s > QUIET_S
             if self.busy == 0 and quiet:
                 return
             gevent.sleep(0.02)
@@ -135,5 +140,5 @@ class RcapUser(RedisUser):
                     break
             except RequestFailed:
                 pass
-        stopping.wait()
-        gevent.sleep(1e6)  # parked until Locust kills the user
+        stopping.wait()  # a producer that reached its quota keeps its slot until the run winds down
+        raise StopUser()

@@ -13,15 +13,19 @@ import time
 
 import gevent
 
+from locust.exception import StopUser
+
 from loadgen.clients import ConnectionLost, pack_command
 from loadgen.nuxeo.keys import subscription_pattern
 from loadgen.nuxeo.pubsub import PubSubCommands, decode_message
-from loadgen.users.base import RcapUser
+from loadgen.users.base import QUIET_S, RcapUser
 
 DELIVERY_REQUEST = "pubsub delivery"
 PROBE_TOPIC = "rcap-probe"
 """Channel ``<prefix>rcap-probe``: publishers probe it at start until every node is subscribed."""
 PROBE_TIMEOUT_S = 10.0
+READ_TICK_S = 0.25
+"""A subscriber wakes at least this often (s) to see whether the run is winding down."""
 
 
 class PubSubSubscriber(RcapUser):
@@ -50,9 +54,15 @@ class PubSubSubscriber(RcapUser):
                 continue
             try:
                 conn.call(subscribe)
+                conn.sock.settimeout(READ_TICK_S)
                 counters.totals["subscriptions"] += 1
                 while True:
-                    msg = conn.read()
+                    try:
+                        msg = conn.read()
+                    except TimeoutError:
+                        if ctx.stopping.is_set() and time.monotonic() - ctx.last_delivery_s > QUIET_S:
+                            raise StopUser() from None
+                        continue
                     received_ns = time.time_ns()
                     if msg[0] != b"pmessage":
                         continue
