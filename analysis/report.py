@@ -340,9 +340,6 @@ def _gib(n) -> str | None:
 # Measured series: runs → the DataFrames analysis.plots draws.
 # ---------------------------------------------------------------------------------------------
 
-SCHEDULE_OP, COMPLETE_OP = "EVALSHA scheduling-work", "EVALSHA completed-work"
-
-
 def sweep_points(sweep, op: str = "total"):
     """One row per sweep step: ``users`` (or ``rate``), ``ops_per_s``, ``p50_us``, ``p99_us``, ``loadgen_bound``."""
     df = sweep.frame(op=op)
@@ -354,35 +351,24 @@ def sweep_points(sweep, op: str = "total"):
 
 
 def backlog_series(run):
-    """Per second of a WorkManager run: ``t_s`` (since the load started), ``backlog_works`` and the
-    master's ``used_memory_bytes``.
-
-    The backlog is counted by the client: works whose scheduling succeeded minus works completed,
-    cumulated from the start of the run (the run starts on an empty prefix).
-    """
+    """Per second of a WorkManager run: ``t_s`` (since the load started), ``backlog_works`` (works
+    scheduled or running, read on the target: ``workload.jsonl``) and the master's ``used_memory_bytes``
+    at that moment (interpolated between the 1 s server samples)."""
     import numpy as np
     import pandas as pd
 
-    lat = run.latency
-    lat = lat[(lat["kind"] == "measured") & lat["op"].isin([SCHEDULE_OP, COMPLETE_OP])]
-    if lat.empty:
-        return pd.DataFrame(columns=["t_s", "backlog_works", "used_memory_bytes"])
-    per_s = lat.pivot_table(index="t", columns="op", values="count", aggfunc="sum").fillna(0)
-    for op in (SCHEDULE_OP, COMPLETE_OP):
-        if op not in per_s:
-            per_s[op] = 0
-    backlog = (per_s[SCHEDULE_OP] - per_s[COMPLETE_OP]).cumsum().clip(lower=0)
-    out = pd.DataFrame({"t": backlog.index.astype(float) + 1.0, "backlog_works": backlog.values})
+    wl = run.workload
+    cols = ["t_s", "backlog_works", "used_memory_bytes"]
+    if wl.empty or "work_backlog" not in wl:
+        return pd.DataFrame(columns=cols)
+    wl = wl.dropna(subset=["work_backlog"]).sort_values("t")
     srv = run.server
-    if "used_memory" in srv and not srv.empty:
-        master = srv[srv["role"] == "master"].sort_values("t")
-        mem = np.interp(out["t"], master["t"], master["used_memory"].astype(float)) if len(master) else np.nan
-        out["used_memory_bytes"] = mem
-    else:
-        out["used_memory_bytes"] = float("nan")
-    start = run.start_t or float(out["t"].iloc[0]) - 1.0
-    out.insert(0, "t_s", out.pop("t") - start)
-    return out.reset_index(drop=True)
+    master = srv[srv["role"] == "master"].sort_values("t") if "used_memory" in srv else srv.iloc[0:0]
+    mem = (np.interp(wl["t"], master["t"], master["used_memory"].astype(float)) if len(master)
+           else np.full(len(wl), np.nan))
+    t0 = run.start_t or float(wl["t"].iloc[0])
+    return pd.DataFrame({"t_s": wl["t"].to_numpy() - t0, "backlog_works": wl["work_backlog"].to_numpy(),
+                         "used_memory_bytes": mem})[cols].reset_index(drop=True)
 
 
 def latency_series(run, ops=None, kind: str = "measured"):
@@ -717,4 +703,116 @@ def pubsub_section(ctx: Context) -> Section:
     sec.add(shown[["subscribers", "published (msg/s)", "delivered (msg/s)", "lost (messages)", "p50 (µs)",
                    "p99 (µs)"]].set_index("subscribers"))
     sec.values["pubsub_lost"] = int(pts["lost"].sum())
+    return sec
+
+
+# ---------------------------------------------------------------------------------------------
+# Throughput and latency against load (sweeps)
+# ---------------------------------------------------------------------------------------------
+
+LOAD_LABEL = {"workmanager": "works/s", "mass-operation": "works/s", "pubsub": "msg/s"}
+DEFAULT_SLO_P99_US = 10_000.0  # when the target file sets none: 10 ms
+
+
+def slo_p99_us(ctx: Context, override: float | None = None) -> float:
+    """The p99 latency objective (µs): the notebook's parameter, else the target file's, else 10 ms."""
+    return float(override or getattr(ctx.target, "latency_slo_p99_us", None) or DEFAULT_SLO_P99_US)
+
+
+def _sweep_model(sweep):
+    """Measured points of a sweep plus its models: ``(points, usl_fit | None, demand | None)``.
+
+    ``points`` has the swept value in ``load`` (users, or the offered rate). The USL is fitted only on a
+    closed-loop users sweep (at least 4 steps); the service demand (utilization law) is measured on the
+    lightest complete step and gives the single-shard ceiling.
+    """
+    from analysis import throughput as tp
+
+    pts = sweep.frame(op="total")
+    if pts.empty:
+        return pts, None, None
+    pts = pts.rename(columns={"value": "load"}).sort_values("load", ignore_index=True)
+    fit = demand = None
+    if sweep.param == "users":
+        try:
+            fit = tp.fit_usl(pts["load"], pts["ops_per_s"])
+        except (RcapError, RuntimeError, ValueError):
+            fit = None  # fewer than 4 steps or no convergence: the table says so
+    complete = [r for r in sweep.runs if r.status == "complete"]
+    if complete:
+        lightest = min(complete, key=lambda r: r.params().get(sweep.param) or 0)
+        try:
+            demand = tp.demand_from_runs([lightest])
+        except RcapError:
+            demand = None
+    return pts, fit, demand
+
+
+def _load_label(sweep, workload: str) -> str:
+    if sweep.param == "users":
+        return "concurrent users (closed loop)"
+    return f"offered load ({LOAD_LABEL.get(workload, 'ops/s')}, open loop)"
+
+
+def throughput_section(ctx: Context, slo_override: float | None = None) -> Section:
+    """One figure per sweep: throughput against load with the USL fit (users sweeps) and the ceiling
+    predicted from the service demand; p50/p99 latency against throughput with the p99 objective."""
+    import numpy as np
+    import pandas as pd
+
+    from analysis import plots
+
+    sec = Section()
+    slo = slo_p99_us(ctx, slo_override)
+    for sweep in ctx.runs.sweeps:
+        workload = ctx.runs.workload(sweep.runs[0]) if sweep.runs else sweep.manifest.get("scenario")
+        pts, fit, demand = _sweep_model(sweep)
+        if pts.empty:
+            continue
+        fitted = None
+        if fit is not None:
+            n = np.linspace(1, pts["load"].max() * 1.5, 60)
+            fitted = pd.DataFrame({"load": n, "ops_per_s": fit.throughput(n)})
+        ceiling = demand.ceiling()["ops_per_s"] if demand is not None else None
+        sec.add(plots.throughput_latency(pts, workload=workload, load_column="load",
+                                         load_label=_load_label(sweep, workload), fitted=fitted,
+                                         ceiling_ops_per_s=ceiling, slo_us=slo))
+    if not sec.items:
+        sec.md("_No sweep in the run set: record one with `rcap sweep SCENARIO --rates …` or `--users …`._")
+    return sec
+
+
+def throughput_model_section(ctx: Context, slo_override: float | None = None) -> Section:
+    """One row per swept workload: USL coefficients with 95% intervals, ceilings, the knee at the p99 objective."""
+    from analysis import throughput as tp
+
+    sec = Section()
+    slo = slo_p99_us(ctx, slo_override)
+    rows = []
+    for sweep in ctx.runs.sweeps:
+        workload = ctx.runs.workload(sweep.runs[0]) if sweep.runs else sweep.manifest.get("scenario")
+        pts, fit, demand = _sweep_model(sweep)
+        if pts.empty:
+            continue
+        knee = tp.latency_knee(pts["ops_per_s"], pts["p99_us"], slo)
+        ceiling = demand.ceiling() if demand is not None else {}
+        rows.append({
+            "workload": workload,
+            "swept": f"{sweep.param} {', '.join(f'{v:g}' for v in pts['load'])}",
+            "max measured (ops/s)": _fmt(float(pts["ops_per_s"].max())),
+            f"knee at p99 ≤ {slo:,.0f} µs (ops/s)": _fmt(knee) if knee else "below the first step",
+            "USL σ (95% CI)": f"{fit.sigma:.3f} ({fit.sigma_ci[0]:.3f}–{fit.sigma_ci[1]:.3f})" if fit else "—",
+            "USL κ (95% CI)": f"{fit.kappa:.2e} ({fit.kappa_ci[0]:.1e}–{fit.kappa_ci[1]:.1e})" if fit else "—",
+            "USL R²": f"{fit.r2:.3f}" if fit else "—",
+            "USL peak (ops/s)": _fmt(fit.peak_throughput) if fit else "—",
+            "CPU per op (µs)": f"{demand.cpu_us_per_op:.1f}" if demand else "—",
+            "ceiling from CPU (ops/s)": _fmt(ceiling.get("ops_per_s")),
+            "ceiling from CPU (works/s)": _fmt(ceiling.get("works_per_s")),
+            "loadgen-bound steps": int(pts["loadgen_bound"].fillna(False).astype(bool).sum())
+            if "loadgen_bound" in pts else 0,
+        })
+    if not rows:
+        return sec.md("_No sweep in the run set._")
+    sec.add(table(rows, index="workload").T)
+    sec.values["throughput"] = rows
     return sec

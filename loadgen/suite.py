@@ -21,13 +21,13 @@ from loadgen.recorder.rundir import new_id
 
 @dataclass(frozen=True)
 class Step:
-    """One benchmark of the suite. ``duration_s`` is per run (seconds); ``users`` with several values is a sweep."""
+    """One benchmark of the suite: ``duration_s`` per run (seconds); several ``rates`` (open loop, the
+    scenario's unit per second) make a sweep."""
 
     label: str
     scenario: str
     duration_s: float
-    users: tuple[int, ...] = ()
-    rate: float | None = None
+    rates: tuple[float, ...] = ()
     overrides: dict[str, str] = field(default_factory=dict)
     failover: bool = False
 
@@ -45,10 +45,11 @@ class SuiteResult:
 def plan(topology: str, nuxeo_nodes: int = 4) -> tuple[Step, ...]:
     """The suite's steps for a target topology (``standalone``, ``sentinel`` or ``enterprise``)."""
     steps = [
-        Step("WorkManager throughput sweep", "workmanager", 8, users=(1, 4, 16)),
-        Step("KeyValue throughput sweep", "kv", 6, users=(1, 4, 16)),
-        Step("PubSub fan-out", "pubsub", 8, overrides={"nodes": str(nuxeo_nodes)}),
-        Step("mass operation: backlog and memory growth", "mass-operation", 25),
+        Step("WorkManager throughput sweep", "workmanager", 8, rates=(100, 400, 1600)),
+        Step("KeyValue throughput sweep", "kv", 6, rates=(1000, 4000, 16000)),
+        Step("PubSub fan-out, 1 node", "pubsub", 5, overrides={"nodes": "1"}),
+        Step(f"PubSub fan-out, {nuxeo_nodes} nodes", "pubsub", 5, overrides={"nodes": str(nuxeo_nodes)}),
+        Step("mass operation: backlog and memory growth", "mass-operation", 20),
     ]
     if topology in ("sentinel", "enterprise"):
         steps.append(Step("failover: master killed under WorkManager load", "workmanager", 30, failover=True))
@@ -80,11 +81,10 @@ def run_suite(target_load: Path, *, target_url: str | None = None, password: str
             progress(f"[{i}/{len(steps)}] {step.label} ({_describe(step, scale)})")
             common = dict(target=url, password=pw, tls_ca=ca, tls_cert=tls_cert, tls_key=tls_key,
                           duration_s=step.duration_s * scale, overrides=dict(step.overrides), out=suite_dir)
-            if len(step.users) > 1:
-                run_dirs.append(bench.run_sweep(step.scenario, users=list(step.users), **common))
+            if len(step.rates) > 1:
+                run_dirs.append(bench.run_sweep(step.scenario, rates=list(step.rates), **common))
             else:
-                run_dirs.append(bench.run_bench(step.scenario, users=step.users[0] if step.users else None,
-                                                rate=step.rate, **common))
+                run_dirs.append(bench.run_bench(step.scenario, rate=step.rates[0] if step.rates else None, **common))
 
     if target_url is not None:
         run_steps(target_url, password, tls_ca)
@@ -108,6 +108,6 @@ def run_suite(target_load: Path, *, target_url: str | None = None, password: str
 
 def _describe(step: Step, scale: float) -> str:
     d = f"{step.duration_s * scale:.0f} s"
-    if len(step.users) > 1:
-        return f"users {','.join(map(str, step.users))}, {d} each"
+    if len(step.rates) > 1:
+        return f"rates {', '.join(f'{r:g}' for r in step.rates)}/s, {d} each"
     return d
