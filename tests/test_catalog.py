@@ -16,7 +16,7 @@ def test_every_row_cites_a_source_and_rules_match_vendors():
 def test_candidates_pick_the_smallest_fit_and_skip_cluster_only():
     cat = load_catalog()
     picks = {(c.provider, c.service): c for c in candidates(cat, 9 * GIB, 14 * GIB)}
-    assert picks[("aws", "elasticache")].name == "cache.r7g.large"  # 13.07 × 0.75 = 9.8 GiB ≥ 9
+    assert picks[("aws", "elasticache")].name == "cache.m7g.xlarge"  # 12.93 × 0.75 = 9.7 GiB ≥ 9; r7g.large is 13.07
     assert picks[("aws", "ec2")].name == "r6i.large"  # 16 GiB RAM ≥ 14
     assert ("gcp", "memorystore-cluster") not in picks
     assert ("gcp", "memorystore-cluster") in {(c.provider, c.service) for c in
