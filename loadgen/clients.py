@@ -18,7 +18,6 @@ call reconnects; a ``NOSCRIPT`` reply loads the script and retries once, as Nuxe
 
 from __future__ import annotations
 
-import ssl as _ssl
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
@@ -68,7 +67,9 @@ class Endpoint:
 def _ssl_context(target: Any) -> Any:
     if not target.tls:
         return None
-    ctx = _ssl.create_default_context(cafile=target.tls_ca)
+    from gevent import ssl as gssl  # noqa: PLC0415  (cooperative TLS sockets)
+
+    ctx = gssl.create_default_context(cafile=target.tls_ca)
     if target.tls_cert:
         ctx.load_cert_chain(target.tls_cert, target.tls_key)
     ctx.check_hostname = False  # lab certificates name 127.0.0.1 loosely; the CA is still verified
@@ -118,10 +119,7 @@ class Connection:
         sock = gsocket.create_connection((endpoint.host, endpoint.port), timeout=endpoint.timeout_s)
         sock.setsockopt(gsocket.IPPROTO_TCP, gsocket.TCP_NODELAY, 1)
         if endpoint.ssl_context is not None:
-            from gevent import ssl as gssl  # noqa: PLC0415
-
-            ctx = endpoint.ssl_context
-            sock = gssl.SSLContext.wrap_socket(ctx, sock, server_hostname=endpoint.host)  # type: ignore[arg-type]
+            sock = endpoint.ssl_context.wrap_socket(sock, server_hostname=endpoint.host)
         self.sock = sock
         self._recv = sock.recv
         self.reader = hiredis.Reader()

@@ -101,7 +101,7 @@ def _load_scripts() -> None:
     try:
         for script in SCRIPTS.values():
             if TARGET.kind == "cluster":
-                client.execute_command("SCRIPT", "LOAD", script.source, target_nodes=client.ALL_PRIMARIES)
+                client.execute_command("SCRIPT", "LOAD", script.source, target_nodes=client.PRIMARIES)
             else:
                 client.execute_command("SCRIPT", "LOAD", script.source)
     finally:
