@@ -816,3 +816,139 @@ def throughput_model_section(ctx: Context, slo_override: float | None = None) ->
     sec.add(table(rows, index="workload").T)
     sec.values["throughput"] = rows
     return sec
+
+
+# ---------------------------------------------------------------------------------------------
+# Memory against backlog
+# ---------------------------------------------------------------------------------------------
+
+MEMORY_WORKLOADS = ("mass-operation",)  # one work type (reindex buckets): one cost per work
+
+
+def memory_points(runs: RunSet):
+    """Every second of the WorkManager runs that grew a backlog: ``backlog_works``, ``used_memory_bytes``,
+    ``payload_bytes`` (the scenario's work type) and ``run_id``. Runs whose backlog never passed 100
+    works say little about the cost per work and are left out."""
+    import pandas as pd
+
+    frames = []
+    for workload in MEMORY_WORKLOADS:
+        for run in runs.of(workload):
+            s = backlog_series(run)
+            if s.empty or s["backlog_works"].max() < 100 or s["used_memory_bytes"].isna().all():
+                continue
+            frames.append(s.assign(run_id=run.id, workload=workload))
+    if not frames:
+        return pd.DataFrame(columns=["t_s", "backlog_works", "used_memory_bytes", "run_id", "workload"])
+    return pd.concat(frames, ignore_index=True)
+
+
+def memory_fit(points):
+    """Least-squares line used_memory = intercept + slope × backlog (``analysis.memory.fit_linear``),
+    with its 95% intervals; the slope is the measured cost of one pending work (bytes)."""
+    from analysis.memory import fit_linear
+
+    return fit_linear(points["backlog_works"], points["used_memory_bytes"])
+
+
+def memory_section(ctx: Context) -> Section:
+    """Measured used_memory against backlog, the fit, and its projection to the target's peak backlog."""
+    import numpy as np
+    import pandas as pd
+
+    from analysis import plots
+
+    sec = Section()
+    pts = memory_points(ctx.runs)
+    if pts.empty:
+        return sec.md("_No WorkManager run with a backlog in the run set: memory growth was not measured._")
+    fit = memory_fit(pts)
+    peak = ctx_value(ctx, "peak_backlog_works")
+    top = max(float(pts["backlog_works"].max()), peak or 0.0) * 1.05
+    xs = np.geomspace(1, top, 80) if peak and peak > 10 * pts["backlog_works"].max() else np.linspace(0, top, 80)
+    band = [fit.predict(x) for x in xs]
+    fitted = pd.DataFrame({"backlog_works": xs, "used_memory_bytes": [b[0] for b in band],
+                           "low_bytes": [b[1] for b in band], "high_bytes": [b[2] for b in band]})
+    target_bytes = fit.predict(peak)[0] if peak else None
+    sec.add(plots.memory_vs_backlog(pts, fitted=fitted, target_backlog_works=peak,
+                                    target_used_memory_bytes=target_bytes,
+                                    maxmemory_bytes=ctx_value(ctx, "maxmemory_bytes")))
+    rows = {
+        "measured bytes per pending work (slope, 95% CI)":
+            f"{fit.slope:,.0f} B ({fit.slope_ci[0]:,.0f}–{fit.slope_ci[1]:,.0f})",
+        "used_memory with no backlog (intercept)": plots.human_bytes(fit.intercept),
+        "fit quality R²": f"{fit.r2:.4f}",
+        "samples (1 s each)": f"{fit.n} from {pts['run_id'].nunique()} run(s)",
+        "largest measured backlog": f"{pts['backlog_works'].max():,.0f} works",
+    }
+    if peak:
+        y, lo, hi = fit.predict(peak)
+        rows["target peak backlog"] = f"{peak:,.0f} works"
+        rows["projected used_memory at the peak (95% prediction interval)"] = \
+            f"{plots.human_bytes(y)} ({plots.human_bytes(lo)}–{plots.human_bytes(hi)})"
+        rows["extrapolation factor"] = f"{peak / max(pts['backlog_works'].max(), 1):,.0f}×"
+    sec.add(table(rows))
+    sec.values.update(bytes_per_work=fit.slope, intercept_bytes=fit.intercept, r2=fit.r2,
+                      projected_bytes=target_bytes)
+    return sec
+
+
+def ctx_value(ctx: Context, key: str):
+    """A number the sizing engine computed for the target (``None`` when it did not)."""
+    return (getattr(ctx, "sizing_values", None) or {}).get(key)
+
+
+# ---------------------------------------------------------------------------------------------
+# Model validation
+# ---------------------------------------------------------------------------------------------
+
+
+def memory_wall_results(runs: RunSet) -> list[tuple]:
+    """``[(run, result)]`` of the memory-wall experiments (``rcap memory-wall``) in the run set."""
+    out = []
+    for run in runs.runs:
+        path = run.path / FAILOVER_RESULT
+        if run.manifest.get("experiment") == "memory-wall" and path.is_file():
+            out.append((run, json.loads(path.read_text(encoding="utf-8"))))
+    return out
+
+
+def validation_rows(ctx: Context) -> list[dict]:
+    """Every prediction checked against a measurement the model was not fitted on:
+    ``check``, ``predicted``, ``measured``, ``error_pct`` (signed), ``goal_pct``, ``source``."""
+    rows = []
+    for run, r in memory_wall_results(ctx.runs):
+        model = r.get("model") or {}
+        measured = r.get("backlog_at_wall")
+        if model.get("available") and measured:
+            rows.append({"check": "memory model: backlog at the OOM wall", "predicted": model["predicted_backlog"],
+                         "measured": measured, "error_pct": model["error_pct"], "goal_pct": 3.0,
+                         "source": f"memory wall at maxmemory {r['maxmemory_bytes'] / 2**20:.0f} MiB, "
+                                   f"{r.get('work_type')} works ({run.id[:15]})"})
+        rule = r.get("rule_of_thumb") or {}
+        if rule.get("predicted_backlog") and measured:
+            rows.append({"check": "spec rule of thumb: backlog at the wall", "predicted": rule["predicted_backlog"],
+                         "measured": measured, "error_pct": rule["error_pct"], "goal_pct": None,
+                         "source": "1.15 × payload + 275 B per work (traffic spec §1.6)"})
+    return rows
+
+
+def validation_section(ctx: Context) -> Section:
+    """The table of prediction errors and a bar chart against each model's goal."""
+    import pandas as pd
+
+    from analysis import plots
+
+    sec = Section()
+    rows = validation_rows(ctx)
+    if not rows:
+        return sec.md("_No validation measurement in the run set: predictions in this report carry no "
+                      "measured error. Record a memory wall (`rcap memory-wall`) and a saturating sweep._")
+    df = pd.DataFrame(rows)
+    sec.add(plots.validation_errors(df))
+    shown = df.assign(predicted=df["predicted"].map(_fmt), measured=df["measured"].map(_fmt),
+                      error=df["error_pct"].map(lambda e: f"{e:+.1f}%"),
+                      goal=df["goal_pct"].map(lambda g: f"±{g:g}%" if pd.notna(g) else "—"))
+    sec.add(shown[["check", "predicted", "measured", "error", "goal", "source"]].set_index("check"))
+    sec.values["validation"] = rows
+    return sec
