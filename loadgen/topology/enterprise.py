@@ -3,8 +3,9 @@
 A master and a replica under 3 sentinels, fronted by HAProxy. HAProxy terminates TLS (a CA and server
 certificate generated into the topology folder) and sends connections to whichever node answers
 ``role:master`` to its tcp-check; when that changes it drops the clients' connections
-(``on-marked-down shutdown-sessions``) and they reconnect to the same endpoint. The password is
-required. This emulates what clients see and the HA shape, not Redis Enterprise's proxy or internals.
+(``on-marked-down shutdown-sessions``) and they reconnect to the same endpoint. A sentinel
+client-reconfig-script demotes the old master at the switch, so the endpoint moves at once (plain Sentinel
+leaves it a master for ~10 s). The password is required. This emulates what clients see and the HA shape, not Redis Enterprise's proxy or internals.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import csv
 import os
 import socket
+import sys
 
 from loadgen.topology.binaries import find_haproxy
 from loadgen.topology.launcher import Launcher, write_private
@@ -60,6 +62,36 @@ def haproxy_cfg(*, port: int, pem: str, stats_socket: str, servers, password: st
     ]) + "\n"
 
 
+DEMOTE_SCRIPT = """#!{python}
+# Sentinel client-reconfig-script (rcap enterprise stand-in): at +switch-master, demote the old master
+# at once, so HAProxy's role check moves the endpoint as a database proxy would, instead of routing to
+# two masters until Sentinel demotes the old one (~10 s). Always exits 0: Sentinel retries exit code 1.
+import sys
+
+import redis
+
+name, role, state, from_ip, from_port, to_ip, to_port = sys.argv[1:8]
+if role == "leader":
+    with open({secret!r}) as fh:
+        password = fh.readline().rstrip("\\n")
+    try:
+        redis.Redis(from_ip, int(from_port), password=password, socket_timeout=1,
+                    socket_connect_timeout=1).replicaof(to_ip, to_port)
+    except (redis.RedisError, OSError):
+        pass  # the old master is down: nothing to demote
+"""
+
+
+def write_demote_script(folder: str, password: str) -> str:
+    """The reconfig script and its password file (both owner-only) in ``folder``; returns the script path."""
+    secret = os.path.join(folder, "password")
+    write_private(secret, password + "\n")
+    script = os.path.join(folder, "demote-old-master.py")
+    write_private(script, DEMOTE_SCRIPT.format(python=sys.executable, secret=secret))
+    os.chmod(script, 0o700)
+    return script
+
+
 def backend_states(topo) -> dict[str, str]:
     """HAProxy's view of each data node: ``{"redis-1": "UP", "redis-2": "DOWN", …}``."""
     sock_path = os.path.join(topo.node("haproxy").dir, "stats.sock")
@@ -79,9 +111,10 @@ def build(lab: Launcher, *, down_after_ms: int, failover_timeout_ms: int, timeou
     haproxy = find_haproxy()
     tls = lab.make_tls(["127.0.0.1"], for_nodes=False)  # TLS ends at HAProxy, as at a database endpoint
     master, replicas = start_data_nodes(lab, 1, timeout_s)
-    start_sentinels(lab, master, replicas, first_index=2, down_after_ms=down_after_ms,
-                    failover_timeout_ms=failover_timeout_ms, timeout_s=timeout_s)
     folder = lab.node_dir("haproxy")
+    start_sentinels(lab, master, replicas, first_index=2, down_after_ms=down_after_ms,
+                    failover_timeout_ms=failover_timeout_ms, timeout_s=timeout_s,
+                    reconfig_script=write_demote_script(folder, lab.opts.password))
     port = lab.ports.take("127.0.0.1")
     cfg = os.path.join(folder, "haproxy.cfg")
     write_private(cfg, haproxy_cfg(port=port, pem=os.path.join(os.path.dirname(tls.key), "server.pem"),

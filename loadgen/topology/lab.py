@@ -119,24 +119,38 @@ class Topology:
         """Resume a node frozen by :meth:`stop_node` (SIGCONT)."""
         return self.kill_node(node, signal.SIGCONT)
 
-    def start_node(self, node: Node | str, timeout_s: float = 10.0) -> Node:
-        """Restart a stopped node with its config (as rewritten by Redis/Sentinel) on the same port."""
+    def start_node(self, node: Node | str, timeout_s: float = 10.0, as_replica: bool | None = None) -> Node:
+        """Restart a stopped node with its config (as rewritten by Redis/Sentinel) on the same port.
+
+        ``as_replica`` restarts a data node as a replica of the current master; the default does so in
+        the enterprise stand-in only (otherwise HAProxy would route to a returning old master until
+        Sentinel demotes it), and leaves plain Sentinel's own behaviour alone elsewhere.
+        """
         from loadgen.topology.launcher import Launcher  # noqa: PLC0415
 
         node = self.node(node)
         if node.alive():
             raise TopologyError(f"{node.name} of {self.name} is already running")
+        argv = [a for a in node.argv if a]
+        if "--replicaof" in argv:  # drop a previous restart's override
+            i = argv.index("--replicaof")
+            del argv[i:i + 3]
+        if as_replica is None:
+            as_replica = self.kind == "enterprise"
+        if as_replica and node.role in ("master", "replica"):
+            host, port = self.current_master_address()
+            if (host, port) != (node.host, node.port):
+                argv += ["--replicaof", host, str(port)]
         launcher = Launcher(self, self.node_options(), PortAllocator(None), owned=self.owned)
         password = node.role != "sentinel"
         ready = (lambda: launcher.pingable(node.host, node.port, password=password)) \
             if node.role != "haproxy" else (lambda: True)
-        return launcher.run(node.name, node.role, node.host, node.port, list(node.argv), ready,
-                            timeout_s=timeout_s)
+        return launcher.run(node.name, node.role, node.host, node.port, argv, ready, timeout_s=timeout_s)
 
     def node_options(self) -> NodeOptions:
         from loadgen.topology.redisconf import TlsFiles  # noqa: PLC0415
 
-        tls = self.options.get("tls_files")
+        tls = self.options.get("tls_files") if self.options.get("nodes_tls") else None
         return NodeOptions(password=self._password, tls=TlsFiles(**tls) if tls else None,
                            maxmemory=self.options.get("maxmemory"),
                            maxmemory_policy=self.options.get("maxmemory_policy", "noeviction"),
@@ -149,16 +163,21 @@ class Topology:
 
         return connect(self.target, **redis_kwargs)
 
-    def current_master(self) -> Node:
-        """The data node that is master now (asks the sentinels in sentinel/enterprise topologies)."""
+    def current_master_address(self) -> tuple[str, int]:
+        """``(host, port)`` of the data node that is master now (the sentinels' answer where they exist)."""
         if self.kind in ("sentinel", "enterprise"):
             from loadgen.topology import sentinel  # noqa: PLC0415
 
-            host, port = sentinel.discover_master(self)
-            return next(n for n in self.nodes if n.host == host and n.port == port and n.role != "sentinel")
+            return sentinel.discover_master(self)
         if self.kind == "cluster":
-            raise BadInput("a cluster has one master per slot range; use target.server_nodes")
-        return self.nodes_with_role("master")[0]
+            raise BadInput("a cluster has one master per slot range; use topology.server_nodes(target)")
+        master = self.nodes_with_role("master")[0]
+        return master.host, master.port
+
+    def current_master(self) -> Node:
+        """The data node that is master now (asks the sentinels in sentinel/enterprise topologies)."""
+        host, port = self.current_master_address()
+        return next(n for n in self.nodes if n.host == host and n.port == port and n.role != "sentinel")
 
     # --- life cycle ----------------------------------------------------------------------------------
     @property

@@ -59,6 +59,7 @@ class Launcher:
 
         files = make_tls_files(os.path.join(self.topo.dir, "tls"), hosts)
         self.topo.options["tls_files"] = asdict(files)
+        self.topo.options["nodes_tls"] = for_nodes
         if for_nodes:
             self.opts = replace(self.opts, tls=files)
         return files

@@ -90,6 +90,8 @@ def redis_conf(opts: NodeOptions, *, host: str, port: int, dir: str, replica_of:
         lines += [f"requirepass {quote(opts.password)}", f"masterauth {quote(opts.password)}"]
     if announce:
         lines += [f"replica-announce-ip {host}"]
+        if opts.redis_major >= 7:  # replication connects from the node's own address (partitions need it)
+            lines.append(f"bind-source-addr {host}")
     if replica_of:
         lines.append(f"replicaof {replica_of[0]} {replica_of[1]}")
     if cluster:
@@ -113,7 +115,8 @@ class SentinelPeer:
 
 def sentinel_conf(opts: NodeOptions, *, host: str, port: int, dir: str, myid: str, master: tuple[str, int],
                   replicas: list[tuple[str, int]], peers: list[SentinelPeer], master_name: str,
-                  quorum: int, down_after_ms: int, failover_timeout_ms: int, announce: bool) -> str:
+                  quorum: int, down_after_ms: int, failover_timeout_ms: int, announce: bool,
+                  reconfig_script: str | None = None) -> str:
     """A sentinel's conf. Known replicas and peers are declared up front so it is ready at once
     instead of after discovery (INFO every 10 s, hellos every 2 s)."""
     name = master_name
@@ -127,6 +130,10 @@ def sentinel_conf(opts: NodeOptions, *, host: str, port: int, dir: str, myid: st
         lines.append(f"sentinel auth-pass {name} {quote(opts.password)}")
     if announce:
         lines += [f"sentinel announce-ip {host}", f"sentinel announce-port {port}"]
+        if opts.redis_major >= 7:  # sentinel links come from its own address (partitions need it)
+            lines.append(f"bind-source-addr {host}")
+    if reconfig_script:
+        lines.append(f"sentinel client-reconfig-script {name} {quote(reconfig_script)}")
     lines += [f"sentinel known-replica {name} {h} {p}" for h, p in replicas]
     lines += [f"sentinel known-sentinel {name} {p.host} {p.port} {p.myid}" for p in peers]
     return "\n".join(lines) + "\n"

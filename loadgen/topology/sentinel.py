@@ -40,7 +40,7 @@ def start_data_nodes(lab: Launcher, replicas: int, timeout_s: float):
 
 
 def start_sentinels(lab: Launcher, master, replicas, *, first_index: int, down_after_ms: int,
-                    failover_timeout_ms: int, timeout_s: float):
+                    failover_timeout_ms: int, timeout_s: float, reconfig_script: str | None = None):
     """Three sentinels that know the master, the replicas and each other from their config, returned once
     every one of them sees the master up, all replicas linked, and the two other sentinels."""
     hosts = [lab.host(first_index + i) for i in range(SENTINELS)]
@@ -52,7 +52,7 @@ def start_sentinels(lab: Launcher, master, replicas, *, first_index: int, down_a
                              master=(master.host, master.port), replicas=[(r.host, r.port) for r in replicas],
                              peers=[p for p in peers if p is not me], master_name=MASTER_NAME, quorum=QUORUM,
                              down_after_ms=down_after_ms, failover_timeout_ms=failover_timeout_ms,
-                             announce=lab.bind_hosts)
+                             announce=lab.bind_hosts, reconfig_script=reconfig_script)
         nodes.append(lab.start_sentinel(name, me.host, me.port, conf))
     wait_until(lambda: all(_sees_everything(lab, s, master, len(replicas)) for s in nodes), timeout_s,
                "the sentinels to see the master, its replicas and each other")
@@ -94,9 +94,9 @@ def build(lab: Launcher, *, tls: bool, down_after_ms: int, failover_timeout_ms: 
 
 def discover_master(topo) -> tuple[str, int]:
     """``(host, port)`` of the master according to the first running sentinel that answers."""
-    tls = topo.options.get("tls_files") if topo.kind == "sentinel" else None
+    tls = topo.node_options().tls
     for node in topo.nodes_with_role("sentinel"):
-        kwargs = {"ssl": True, "ssl_ca_certs": tls["ca"]} if tls and topo.options.get("tls") else {}
+        kwargs = {"ssl": True, "ssl_ca_certs": tls.ca} if tls else {}
         client = redis.Redis(node.host, node.port, socket_connect_timeout=0.5, socket_timeout=1.0, **kwargs)
         try:
             host, port = client.sentinel_get_master_addr_by_name(MASTER_NAME)
