@@ -1,0 +1,35 @@
+"""KV users in a real Locust run: the §2.1 operation mix, the §2.3 batch upload, and kv-set-1k."""
+
+from __future__ import annotations
+
+import re
+
+from locust_runner import read_counters, read_latency, run_locust
+
+
+def test_kv_mix_and_batch_upload_use_the_spec_keys(standalone_target, standalone_client, tmp_path):
+    run_locust("kv", {"users": "4", "rate": "400", "keyspace": "200", "drain_s": "0.5"},
+               standalone_target, tmp_path, seconds=4)
+    ops = {r["op"] for r in read_latency(tmp_path) if r["count"]}
+    assert {"GET", "SET", "SETEX", "MGET", "INCRBY", "EXPIRE", "PERSIST", "DEL", "EVALSHA compare-null-and-set",
+            "EVALSHA compare-and-set", "EVALSHA compare-and-del", "pattern batch-upload"} <= ops
+    assert read_counters(tmp_path)["batch_uploads"] > 0
+    keys = [k.decode() for k in standalone_client.scan_iter(match="*", count=1000)]
+    assert keys and all(k.startswith("rcap:") for k in keys)
+    pattern = re.compile(r"^rcap:(kv:[knc]\d+|transient_BatchManagerCache:__blobsize__)$")
+    assert [k for k in keys if not pattern.match(k)] == []
+    # every dropped batch left nothing but the shared size counter (spec §2.3)
+    assert standalone_client.get("rcap:transient_BatchManagerCache:__blobsize__") == b"0"
+    ttl = standalone_client.ttl(next(k for k in keys if k.startswith("rcap:kv:k")))
+    assert ttl == -1 or 1 <= ttl <= 3600
+
+
+def test_kv_set_1k_writes_1024_byte_values(standalone_target, standalone_client, tmp_path):
+    standalone_client.config_resetstat()  # rcap started this server: its stats are ours to reset
+    run_locust("kv-set-1k", {"users": "5", "keyspace": "50", "drain_s": "0.2"}, standalone_target, tmp_path, seconds=2)
+    keys = list(standalone_client.scan_iter(match="rcap:kv:*"))
+    assert 0 < len(keys) <= 50
+    assert {standalone_client.strlen(k) for k in keys} == {1024}
+    sets = sum(r["count"] for r in read_latency(tmp_path) if r["op"] == "SET")
+    info = standalone_client.info("commandstats")["cmdstat_set"]["calls"]
+    assert sets == info  # every SET sent was recorded once (the loop stops cleanly)
