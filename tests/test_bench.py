@@ -124,42 +124,53 @@ def locustfile(tmp_path: Path) -> Path:
     return path
 
 
+RCAP = str(Path(sys.executable).parent / "rcap")
+
+
 def _redis_servers_of(topology: dict) -> list[int]:
     return [n for n in (node.get("pid") for node in topology.get("nodes", [])) if n]
 
 
-def _assert_complete_run(run_dir: Path, expected_roles: set[str]) -> None:
+def _assert_complete_run(run_dir: Path, expected_roles: set[str], nodes: int):
+    """What every complete run directory holds, read back through analysis.runs."""
     run = load_run(run_dir)
     m = run.manifest
     assert m["status"] == "complete", m.get("error")
     assert m["end_t"] > m["start_t"]
     assert m["server"]["redis_version"] and m["server"]["mem_allocator"]
-    assert m["software"]["locust"] and m["host"]["cpu_logical_cores"] >= 1
-    assert "loadgen_bound" in m
-    # both ops were measured and the summary agrees with the per-second records
-    assert set(run.ops.index) == {"GET", "SET"}
+    assert m["software"]["locust"] and m["host"]["cpu_logical_cores"] >= 1 and m["host"]["ram_bytes"] > 0
+    assert isinstance(m["loadgen_bound"], bool)
+    # the summary agrees with the per-second records it was built from
     lat = run.latency
-    for op in ("GET", "SET"):
-        assert run.summary["ops"][op]["count"] == int(lat[lat.op == op]["count"].sum()) > 0
-        s = run.summary["ops"][op]
-        assert 0 < s["p50_us"] <= s["p90_us"] <= s["p99_us"] <= s["p999_us"] <= s["max_us"]
-    assert run.counters["standin_ops"] == run.summary["total"]["count"]
+    assert len(run.ops) > 0
+    for op, s in run.summary["ops"].items():
+        assert s["count"] == int(lat[(lat.op == op) & (lat.kind == "measured")]["count"].sum())
+        if s["count"]:
+            assert 0 < s["p50_us"] <= s["p90_us"] <= s["p99_us"] <= s["p999_us"] <= s["max_us"]
+    assert run.summary["total"]["count"] > 0 and run.summary["total"]["ops_per_s"] > 0
     # one server series per data node, about one sample per second, with the telemetry asked for
     srv = run.server
-    assert {r for r in srv["role"].unique()} >= expected_roles
-    per_node = srv.groupby("node").size()
-    assert per_node.min() >= 3
+    assert set(srv["role"].unique()) >= expected_roles
+    assert srv["node"].nunique() == nodes
+    assert srv.groupby("node").size().min() >= 3
     for col in ("used_memory", "instantaneous_ops_per_sec", "used_cpu_sys", "connected_clients",
-                "latest_fork_usec", "evicted_keys", "rejected_connections", "memory_stats.peak.allocated"):
+                "latest_fork_usec", "evicted_keys", "rejected_connections", "memory_stats.peak.allocated",
+                "commands_per_s"):
         assert col in srv.columns, col
     master = srv[srv.role == "master"]
-    assert master["cmd.set.calls"].sum() > 0 and (master["cmd.set.usec_per_call"].dropna() > 0).all()
+    calls = [c for c in master.columns if c.startswith("cmd.") and c.endswith(".calls")]
+    assert calls and master[calls].sum().sum() > 0
+    per_call = master[[c.replace(".calls", ".usec_per_call") for c in calls]].stack().dropna()
+    assert len(per_call) and (per_call >= 0).all()
     assert "repl_lag_bytes_max" in master.columns
     assert (run.path / "locust_stats.csv").exists() and not run.locust_stats.empty
     assert {"run_start", "cleanup"} <= set(run.events["kind"])
     # sealed: read-only
-    assert not os.access(run_dir / "manifest.json", os.W_OK) or os.geteuid() == 0
-    assert (run_dir / "manifest.json").stat().st_mode & 0o222 == 0
+    for p in [run_dir, *run_dir.rglob("*")]:
+        assert p.stat().st_mode & 0o222 == 0, p
+    if m["topology"]:
+        assert all(not psutil.pid_exists(pid) for pid in _redis_servers_of(m["topology"]))
+    return run
 
 
 def test_parse_duration() -> None:
@@ -173,108 +184,90 @@ def test_parse_duration() -> None:
             parse_duration(bad)
 
 
-def test_standalone_run_is_complete_and_clean(tmp_path: Path, locustfile: Path) -> None:
+def test_standin_run_counts_exactly(tmp_path: Path, locustfile: Path) -> None:
+    """With a contract-only Locust side, every operation it made is in the summary, once."""
     run_dir = run_bench(StandinScenario(), duration_s=4, out=tmp_path / "runs", locustfile=locustfile,
                         progress=False)
     assert run_dir.parent == tmp_path / "runs"
-    _assert_complete_run(run_dir, {"master"})
-    man = json.loads((run_dir / "manifest.json").read_text())
-    assert man["topology"]["kind"] == "standalone" and man["target"]["topology"] == "standalone"
-    assert all(not psutil.pid_exists(pid) for pid in _redis_servers_of(man["topology"]))
-    removed = [e for e in load_run(run_dir).events.to_dict("records") if e["kind"] == "cleanup"]
+    run = _assert_complete_run(run_dir, {"master"}, nodes=1)
+    assert set(run.ops.index) == {"GET", "SET"}
+    assert run.counters["standin_ops"] == run.summary["total"]["count"]
+    assert run.manifest["topology"]["kind"] == "standalone" and run.manifest["target"]["topology"] == "standalone"
+    removed = [e for e in run.events.to_dict("records") if e["kind"] == "cleanup"]
     assert removed and removed[0]["keys_removed"] == 50
 
 
-def test_enterprise_run_keeps_password_out_of_the_run_dir(tmp_path: Path, locustfile: Path) -> None:
+def test_workmanager_on_standalone_records_the_backlog(tmp_path: Path) -> None:
+    run_dir = run_bench("workmanager", duration_s=6, out=tmp_path / "runs", progress=False)
+    run = _assert_complete_run(run_dir, {"master"}, nodes=1)
+    assert run.manifest["scenario"]["workload"] == "workmanager"
+    assert len(run.workload) >= 3 and run.workload["work_backlog"].max() > 0
+    assert any(op.startswith("EVALSHA") for op in run.ops.index)
+    assert run.counters  # the Locust side's workload counters reached the summary
+    assert run.summary["counters"] == run.counters
+
+
+def test_kv_on_sentinel_samples_every_data_node(tmp_path: Path) -> None:
+    run_dir = run_bench("kv", topology="sentinel", users=4, duration_s=5, out=tmp_path / "runs", progress=False)
+    _assert_complete_run(run_dir, {"master", "replica"}, nodes=3)
+
+
+def test_kv_on_enterprise_keeps_the_password_out_of_the_run_dir(tmp_path: Path) -> None:
     password = "s3cret-Pa55word-that-must-not-leak"
-    run_dir = run_bench(StandinScenario(), topology="enterprise", password=password, duration_s=4,
-                        out=tmp_path / "runs", locustfile=locustfile, progress=False)
-    _assert_complete_run(run_dir, {"master"})
-    man = json.loads((run_dir / "manifest.json").read_text())
-    assert man["target"]["tls"] is True and man["target"]["password_set"] is True
+    run_dir = run_bench("kv", topology="enterprise", users=4, password=password, duration_s=5,
+                        out=tmp_path / "runs", progress=False)
+    run = _assert_complete_run(run_dir, {"master"}, nodes=1)
+    assert run.manifest["target"]["tls"] is True and run.manifest["target"]["password_set"] is True
     hits = subprocess.run(["grep", "-rlF", password, str(run_dir)], capture_output=True, text=True)
     assert hits.returncode == 1, f"password found in {hits.stdout}"
 
 
-def test_sentinel_run_samples_every_data_node(tmp_path: Path, locustfile: Path) -> None:
-    run_dir = run_bench(StandinScenario(), topology="sentinel", duration_s=4, out=tmp_path / "runs",
-                        locustfile=locustfile, progress=False)
-    _assert_complete_run(run_dir, {"master", "replica"})
-    assert load_run(run_dir).server["node"].nunique() == 3
+def test_workmanager_on_cluster_samples_every_node(tmp_path: Path) -> None:
+    run_dir = run_bench("workmanager", topology="cluster", duration_s=5, out=tmp_path / "runs", progress=False)
+    run = _assert_complete_run(run_dir, {"master", "replica"}, nodes=6)
+    assert run.manifest["target"]["kind"] == "cluster"
 
 
-def test_cluster_run_samples_every_node(tmp_path: Path, locustfile: Path) -> None:
-    run_dir = run_bench(StandinScenario(), topology="cluster", duration_s=4, out=tmp_path / "runs",
-                        locustfile=locustfile, progress=False)
-    _assert_complete_run(run_dir, {"master", "replica"})
-    assert load_run(run_dir).server["node"].nunique() == 6
+def _wait_for_load(out: Path, proc: subprocess.Popen, timeout_s: float = 60) -> Path:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = [p for p in out.glob("*/latency.jsonl") if p.stat().st_size > 0]
+        if found:
+            return found[0]
+        if proc.poll() is not None:
+            raise AssertionError(f"rcap exited early: {proc.stderr.read()}")
+        time.sleep(0.2)
+    raise AssertionError("no load recorded")
 
 
-SIGINT_DRIVER = textwrap.dedent('''
-    import sys
-    sys.path.insert(0, {tests!r})
-    from test_bench import StandinScenario
-    from loadgen.bench import run_bench, RunInterrupted
-    try:
-        run_bench(StandinScenario(), duration_s=60, out={out!r}, locustfile={lf!r}, progress=False)
-    except RunInterrupted as exc:
-        print(exc.run_dir)
-        sys.exit(130)
-''')
-
-
-def test_sigint_marks_interrupted_and_leaves_no_redis(tmp_path: Path, locustfile: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_signal_marks_interrupted_and_leaves_no_redis(tmp_path: Path, sig: signal.Signals) -> None:
     out = tmp_path / "runs"
-    driver = subprocess.Popen(
-        [sys.executable, "-c", SIGINT_DRIVER.format(tests=str(Path(__file__).parent), out=str(out), lf=str(locustfile))],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    proc = subprocess.Popen([RCAP, "bench", "kv", "--users", "2", "--duration", "60s", "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
     try:
-        deadline = time.monotonic() + 60
-        latency = None
-        while time.monotonic() < deadline:  # wait until load is being recorded
-            found = list(out.glob("*/latency.jsonl"))
-            if found and found[0].stat().st_size > 0:
-                latency = found[0]
-                break
-            time.sleep(0.2)
-        assert latency is not None, driver.stderr.read() if driver.poll() is not None else "no load recorded"
-        servers = [p for p in psutil.Process(driver.pid).children(recursive=True) if "redis-server" in p.name()]
-        assert servers
-        driver.send_signal(signal.SIGINT)
-        stdout, stderr = driver.communicate(timeout=40)
+        _wait_for_load(out, proc)
+        time.sleep(1.0)
+        tree = psutil.Process(proc.pid).children(recursive=True)
+        servers = [p for p in tree if p.name() == "redis-server"]
+        locusts = [p for p in tree if "locust" in " ".join(p.cmdline())]
+        assert servers and locusts
+        proc.send_signal(sig)
+        stdout, stderr = proc.communicate(timeout=40)
     finally:
-        if driver.poll() is None:
-            driver.kill()
-            driver.wait()
-    assert driver.returncode == 130, stderr
-    run_dir = Path(stdout.strip().splitlines()[-1])
-    run = load_run(run_dir)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, stderr
+    assert stderr.strip().splitlines()[-1].startswith("rcap: error: interrupted by " + sig.name)
+    assert "Traceback" not in stderr
+    run = load_run(Path(stdout.strip().splitlines()[-1]))
     assert run.status == "interrupted"
     assert "interrupted" in set(run.events["kind"])
     assert run.summary["total"]["count"] > 0  # what was measured before the signal is kept
-    psutil.wait_procs(servers, timeout=5)
-    assert not [p for p in servers if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
-
-
-def test_sigterm_from_a_cli_child_is_also_interrupted(tmp_path: Path, locustfile: Path) -> None:
-    """SIGTERM goes through the same path; checked on the run status only (SIGINT test covers redis)."""
-    out = tmp_path / "runs"
-    driver = subprocess.Popen(
-        [sys.executable, "-c", SIGINT_DRIVER.format(tests=str(Path(__file__).parent), out=str(out), lf=str(locustfile))],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not list(out.glob("*/server/*.jsonl")):
-            time.sleep(0.2)
-        time.sleep(1.5)
-        driver.send_signal(signal.SIGTERM)
-        stdout, stderr = driver.communicate(timeout=40)
-    finally:
-        if driver.poll() is None:
-            driver.kill()
-            driver.wait()
-    assert driver.returncode == 130, stderr
-    assert load_run(Path(stdout.strip().splitlines()[-1])).status == "interrupted"
+    assert run.summary["counters"]  # the Locust side flushed its counters on the way out
+    gone, alive = psutil.wait_procs(servers + locusts, timeout=5)
+    assert not alive
 
 
 # --- bad input: one line, no run directory --------------------------------------------------------
@@ -297,39 +290,6 @@ def test_prefix_in_use_is_refused_without_a_run_dir(tmp_path: Path, locustfile: 
         assert client.exists("other:key") == 1
         assert list(client.scan_iter(match="rcaptest:*")) == []
         client.close()
-
-
-def test_unreachable_target_and_wrong_password(tmp_path: Path, locustfile: Path) -> None:
-    from loadgen import topology
-    from loadgen.topology.processes import PortAllocator
-
-    port = PortAllocator().take("127.0.0.1")
-    with pytest.raises(TargetError, match="refused"):
-        run_bench(StandinScenario(), target=f"redis://127.0.0.1:{port}", duration_s=2, out=tmp_path / "runs",
-                  locustfile=locustfile, progress=False)
-    with topology.running("standalone", password="right-one", base_dir=tmp_path / "rcap") as topo:
-        url = topo.target.url
-        with pytest.raises(TargetError, match="authentication failed"):
-            run_bench(StandinScenario(), target=url, password="wrong-one", duration_s=2, out=tmp_path / "runs",
-                      locustfile=locustfile, progress=False)
-        with pytest.raises(TargetError, match="requires a password"):
-            run_bench(StandinScenario(), target=url, duration_s=2, out=tmp_path / "runs",
-                      locustfile=locustfile, progress=False)
-    assert not (tmp_path / "runs").exists()
-
-
-def test_tls_errors(tmp_path: Path, locustfile: Path) -> None:
-    from loadgen import topology
-
-    with topology.running("enterprise", password="pw-for-tls-test", base_dir=tmp_path / "rcap") as topo:
-        host, port = topo.target.hosts[0]
-        with pytest.raises(TargetError, match="TLS"):  # CA not given: certificate not trusted
-            run_bench(StandinScenario(), target=f"rediss://{host}:{port}", password="pw-for-tls-test",
-                      duration_s=2, out=tmp_path / "runs", locustfile=locustfile, progress=False)
-        with pytest.raises(TargetError):  # plain text to a TLS port
-            run_bench(StandinScenario(), target=f"redis://{host}:{port}", password="pw-for-tls-test",
-                      duration_s=2, out=tmp_path / "runs", locustfile=locustfile, progress=False)
-    assert not (tmp_path / "runs").exists()
 
 
 def test_bad_spec_values() -> None:

@@ -118,7 +118,7 @@ class ProgressLine:
 
     def __init__(self, enabled: bool = True, stream: TextIO | None = None) -> None:
         self.enabled = enabled
-        self._console = Console(file=stream or sys.stderr, highlight=False)
+        self._console = Console(file=stream or sys.stderr, highlight=False, soft_wrap=True)
         self._live: Live | None = None
         self.last_text = ""
 
@@ -138,6 +138,8 @@ class ProgressLine:
         if self._live is not None:
             self._live.stop()
             self._live = None
+            if not self._console.is_terminal:  # rich leaves the final render without its newline
+                self._console.line()
 
     def warn(self, message: str) -> None:
         """A warning line printed above the live line."""
