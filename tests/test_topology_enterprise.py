@@ -62,6 +62,7 @@ def test_enterprise_survives_a_killed_master_and_its_return(topology_factory):
     client = topo.client()
     client.set("rcap:k", "1")
     old = topo.current_master()
+    survivor = next(n for n in topo.nodes_with_role("replica"))
     topo.kill_node(old)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
@@ -70,8 +71,10 @@ def test_enterprise_survives_a_killed_master_and_its_return(topology_factory):
             break
         except (redis.ConnectionError, redis.TimeoutError, redis.ReadOnlyError):
             time.sleep(0.05)
-    assert topo.current_master().name != old.name
-    back = topo.start_node(old)  # returns as a replica, so HAProxy keeps one master
+    # the endpoint moves as soon as the replica is promoted, before the sentinels announce the switch
+    assert client.info("server")["tcp_port"] == survivor.port
+    back = topo.start_node(old)  # waits for the switch, returns as a replica: HAProxy keeps one master
+    assert topo.current_master().name == survivor.name
     assert redis.Redis(back.host, back.port, password="pw").info("replication")["role"] == "slave"
     time.sleep(0.5)  # a few HAProxy check intervals
     assert backend_states(topo)[old.name] == "DOWN"

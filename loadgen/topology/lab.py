@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 from loadgen.errors import BadInput, TopologyError
 from loadgen.topology.binaries import RedisBinary, find_redis_server
-from loadgen.topology.processes import PortAllocator, ProcessId, signal_process, stop_processes
+from loadgen.topology.processes import PortAllocator, ProcessId, signal_process, stop_processes, wait_until
 from loadgen.topology.redisconf import NodeOptions, parse_bytes
 from loadgen.topology.targets import Target
 
@@ -138,9 +138,11 @@ class Topology:
         if as_replica is None:
             as_replica = self.kind == "enterprise"
         if as_replica and node.role in ("master", "replica"):
-            host, port = self.current_master_address()
-            if (host, port) != (node.host, node.port):
-                argv += ["--replicaof", host, str(port)]
+            # the sentinels may still name this dead node until their failover ends: wait for the switch
+            host, port = wait_until(lambda: (a := self.current_master_address()) != (node.host, node.port) and a,
+                                    timeout_s, f"the sentinels of {self.name} to elect a master other than "
+                                    f"{node.name}")
+            argv += ["--replicaof", host, str(port)]
         launcher = Launcher(self, self.node_options(), PortAllocator(None), owned=self.owned)
         password = node.role != "sentinel"
         ready = (lambda: launcher.pingable(node.host, node.port, password=password)) \
