@@ -1,0 +1,329 @@
+"""The sizing engine: a target load → memory, CPU, network, disk, topology and instance recommendations.
+
+``size(target, runs=[...])`` returns a :class:`Recommendation`; ``.to_dict()`` is ``sizing.json`` and
+``.table()`` the text shown by ``rcap size``. Without runs, documented defaults are used (the output says
+so); with runs, measured parameters replace them (service demand, fragmentation, memory calibration).
+Units: bytes, µs, per second; RAM figures in the table in GiB.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, replace
+from typing import Sequence
+
+from analysis import memory as mem
+from analysis import network as net
+from analysis import throughput as tp
+from analysis.backlog import BacklogInput, mass_operation, simulate
+from analysis.catalog import candidates, load_catalog
+from analysis.targets import TargetLoad
+
+GIB = 1024 ** 3
+BASE_USED_MEMORY_BYTES = 1 * mem.MIB  # an empty Redis 7 (≈ 0.9 MB used_memory at start)
+POLL_WAIT_S = 0.5  # mean wait of a work for an idle thread's 1 s ± 0.2 s poll (spec §1.4)
+SCRIPT_ARGS_BYTES = 420  # EVALSHA <sha> 8 <8 keys> <argv> without the payload (measured on the builders)
+KV_KEY_BYTES = 40
+ENTERPRISE_SHARD_MAX_BYTES = 25 * 1000 ** 3
+ENTERPRISE_FREE_RAM = 0.30
+PERSISTENT_DISK_FACTOR = {"none": 0.0, "rdb": 2.0, "aof": 3.0}  # × maxmemory (RE: persistent disk ≥ RAM×3)
+
+
+@dataclass
+class Traffic:
+    """What Redis sees (per second) and the WorkManager queues' pending works in steady state."""
+
+    works_per_s: float
+    ops_per_s: float  # all round trips, works included (4 EVALSHA each)
+    mean_payload_bytes: float
+    steady_pending_works: float
+    publishes_per_s: float
+    pubsub_deliveries_per_s: float
+    pubsub_message_bytes: float
+    subscribers: int
+    kv_keys: int
+    kv_value_bytes: int
+    kv_ttl: bool
+    clients: int
+    notes: list[str] = field(default_factory=list)
+
+
+def traffic_of(target: TargetLoad) -> Traffic:
+    """Redis-level traffic: from ``loadgen.nuxeo.mix.derive_mix`` for business targets, as given otherwise."""
+    if target.business is not None:
+        from loadgen.nuxeo.mix import BusinessLoad, derive_mix  # noqa: PLC0415
+
+        b = target.business
+        mix = derive_mix(BusinessLoad(nodes=b.nuxeo_nodes, docs_per_s=b.docs_per_s, works_per_doc=b.works_per_doc,
+                                      uploads_per_s=b.uploads_per_s,
+                                      cache_invalidations_per_s=b.cache_invalidations_per_s,
+                                      docs_per_transaction=b.docs_per_transaction, storage=b.storage,
+                                      work_processing_s=b.work_processing_ms / 1000))
+        works = mix.works_per_s
+        payload = (sum(q.works_per_s * q.payload_bytes for q in mix.queues) / works) if works else 0.0
+        pending = sum(q.works_per_s * (b.work_processing_ms / 1000 + POLL_WAIT_S) for q in mix.queues)
+        msg = (sum(c.messages_per_s * c.message_bytes for c in mix.channels) / mix.publishes_per_s
+               if mix.publishes_per_s else 0.0)
+        return Traffic(works, mix.ops_per_s, payload, pending, mix.publishes_per_s, mix.deliveries_per_s, msg,
+                       b.nuxeo_nodes, b.kv_keys, b.kv_value_bytes, b.kv_ttl, b.nuxeo_nodes * 17,
+                       list(mix.notes))
+    r = target.redis
+    assert r is not None
+    pending = r.works_per_s * (r.work_processing_ms / 1000 + POLL_WAIT_S)
+    ops = 4 * r.works_per_s + r.kv_ops_per_s + r.pubsub_messages_per_s + r.worker_threads  # idle polls ≈ 1/s/thread
+    return Traffic(r.works_per_s, ops, r.work_payload_bytes, pending, r.pubsub_messages_per_s,
+                   r.pubsub_messages_per_s * r.pubsub_subscribers, r.pubsub_message_bytes, r.pubsub_subscribers,
+                   r.kv_keys, r.kv_value_bytes, r.kv_ttl, max(r.pubsub_subscribers, 1) * 17)
+
+
+@dataclass
+class Measured:
+    """Parameters measured on runs (None = not measured: documented default used)."""
+
+    demand: tp.ServiceDemand
+    fragmentation_ratio: float | None = None
+    memory_scale: float = 1.0
+    memory_scale_ci: tuple[float, float] = (1.0, 1.0)
+    source: str = "documented defaults (no runs given)"
+
+
+def measured_from_runs(runs: Sequence | None) -> Measured:
+    """Service demand, fragmentation and the memory calibration from ``analysis.runs.Run`` objects."""
+    if not runs:
+        return Measured(tp.default_demand())
+    from analysis.validation import memory_observations  # noqa: PLC0415
+
+    demand = tp.demand_from_runs(runs)
+    frags = [mem.fragmentation_from_samples(r.server["used_memory_rss"], r.server["used_memory"])
+             for r in runs if {"used_memory_rss", "used_memory"} <= set(r.server.columns)]
+    frags = [f for f in frags if f]
+    obs, layout = memory_observations(runs)
+    scale, ci = 1.0, (1.0, 1.0)
+    if obs:
+        cal = mem.calibrate(obs, layout)
+        scale, ci = cal.scale, cal.scale_ci
+    return Measured(demand, float(sum(frags) / len(frags)) if frags else None, scale, ci,
+                    "measured: " + ", ".join(r.id for r in runs))
+
+
+@dataclass
+class Recommendation:
+    """Everything ``rcap size`` reports. Memory in bytes, CPU as main-thread utilization (0..1)."""
+
+    target: str
+    level: str
+    parameters_source: str
+    traffic: dict
+    memory: dict
+    mass_operation: dict | None
+    cpu: dict
+    network: dict
+    disk: dict
+    topology: dict
+    instances: list[dict]
+    sensitivity: dict
+    flags: list[str]
+    assumptions: list[str]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def table(self) -> str:
+        """A plain-text summary (what ``rcap size`` prints)."""
+        m, c, n, d, t = self.memory, self.cpu, self.network, self.disk, self.topology
+        rows = [
+            ("target", f"{self.target} ({self.level} level)"),
+            ("parameters", self.parameters_source),
+            ("works/s · ops/s", f"{self.traffic['works_per_s']:.1f} · {self.traffic['ops_per_s']:.0f}"),
+            ("dataset peak", f"{_b(m['dataset_bytes'])} (mass operation {_b(m['parts']['mass operation peak'])}, "
+                             f"steady works {_b(m['parts']['steady works'])}, KV {_b(m['parts']['kv keys'])})"),
+            ("maxmemory", f"{_b(m['maxmemory_bytes'])} (noeviction)"),
+            ("node RAM", f"{_b(m['node_ram_bytes'])} per data node"),
+            ("main thread", f"{c['utilization_steady']:.0%} steady, {c['utilization_peak']:.0%} peak "
+                            f"(limit {c['max_utilization']:.0%}; ceiling {c['ceiling_works_per_s']:.0f} works/s)"),
+            ("p99 estimate", f"{c['p99_estimate_us']:.0f} µs vs SLO {c['latency_slo_p99_us']:.0f} µs"),
+            ("network", f"{n['in_bytes_per_s'] / 1e6:.2f} MB/s in, {n['out_bytes_per_s'] / 1e6:.2f} MB/s out, "
+                        f"plan {n['link_gbps']:.2f} Gbit/s"),
+            ("disk", f"{d['bytes'] / GIB:.1f} GiB ({d['persistence']})"),
+            ("topology", t["summary"]),
+        ]
+        if self.mass_operation:
+            mo = self.mass_operation
+            drain = f"{mo['time_to_drain_s'] / 60:.0f} min" if mo["time_to_drain_s"] is not None else "never"
+            rows.append(("mass operation", f"peak backlog {mo['peak_backlog']:.0f} works at t={mo['peak_t_s']:.0f} s, "
+                                           f"drains in {drain}"))
+        for inst in self.instances:
+            rows.append((f"{inst['provider']} {inst['service']}", f"{inst['name']} ({inst['memory_gib']:.1f} GiB)"))
+        for k, v in self.sensitivity.items():
+            rows.append((f"if {k}", f"maxmemory {_b(v['maxmemory_bytes'])}, CPU {v['utilization_peak']:.0%}, "
+                                    f"{v['link_gbps']:.2f} Gbit/s"))
+        w = max(len(r[0]) for r in rows)
+        lines = [f"{k.ljust(w)}  {v}" for k, v in rows]
+        lines += [f"! {f}" for f in self.flags]
+        lines += [f"- {a}" for a in self.assumptions]
+        return "\n".join(lines)
+
+
+def _b(n: float) -> str:
+    return f"{n / GIB:.2f} GiB" if n >= GIB / 4 else f"{n / mem.MIB:.1f} MiB"
+
+
+def _core(target: TargetLoad, measured: Measured, layout: mem.RedisLayout):
+    d = target.deployment
+    traffic = traffic_of(target)
+    scale = measured.memory_scale
+    work_shape = mem.WorkShape(int(round(traffic.mean_payload_bytes)) or 1)
+    steady_n = int(math.ceil(traffic.steady_pending_works))
+    steady_bytes = scale * mem.pending_works_bytes(steady_n, work_shape, layout) if steady_n else 0.0
+    kv_bytes = scale * mem.kv_keys_bytes(traffic.kv_keys, KV_KEY_BYTES, traffic.kv_value_bytes, layout,
+                                         ttl=traffic.kv_ttl).total_bytes if traffic.kv_keys else 0.0
+    mass = None
+    mass_bytes = 0.0
+    mass_rate = mu_mass = 0.0
+    mo = target.mass_operation
+    if mo is not None:
+        nodes = mo.nodes or (target.business.nuxeo_nodes if target.business else 1)
+        shape = mem.WorkShape(mo.payload_bytes)
+        per_work = scale * mem.pending_works_bytes(100_000, shape, layout) / 100_000
+        res = simulate(BacklogInput(mass_operation(mo.documents, mo.docs_per_work, mo.schedule_docs_per_s),
+                                    mo.threads_per_node, nodes, mo.processing_ms / 1000, per_work))
+        peak_n = int(math.ceil(res.peak_backlog)) + mo.threads_per_node * nodes
+        mass_bytes = scale * mem.pending_works_bytes(peak_n, shape, layout)
+        mass_rate = mo.schedule_docs_per_s / mo.docs_per_work
+        mu_mass = res.service_rate_per_s
+        mass = {"name": mo.name, **res.to_dict(), "bytes_per_work": per_work, "peak_bytes": mass_bytes,
+                "works": math.ceil(mo.documents / mo.docs_per_work), "arrival_works_per_s": mass_rate}
+    dataset = BASE_USED_MEMORY_BYTES + steady_bytes + kv_bytes + mass_bytes
+    overheads = mem.NodeOverheads(
+        fragmentation_ratio=measured.fragmentation_ratio or mem.NodeOverheads.fragmentation_ratio,
+        replicas=d.replicas if d.topology != "standalone" else 0, pubsub_subscribers=traffic.subscribers,
+        normal_clients=traffic.clients, persistence=d.persistence, headroom=d.headroom)
+    rec = mem.recommend_memory(dataset, overheads)
+
+    dem = measured.demand
+    dw, dop = dem.cpu_us_per_work or tp.DEFAULT_CPU_US_PER_WORK, dem.cpu_us_per_op
+    other_ops = max(0.0, traffic.ops_per_s - 4 * traffic.works_per_s)
+    busy_us = traffic.works_per_s * dw + other_ops * dop + 0.5 * traffic.pubsub_deliveries_per_s * dop
+    u_steady = busy_us / 1e6
+    u_peak = u_steady + (min(mass_rate, 1e12) * dw / 4 + min(mu_mass, mass_rate) * 3 * dw / 4) / 1e6
+    ceiling = tp.ServiceDemand(dop, dw, 0, 0, None, dem.source).ceiling(d.max_cpu_utilization)
+    p99 = dop * math.log(100) / (1 - u_peak) if u_peak < 1 else math.inf
+    cpu = {"cpu_us_per_work": dw, "cpu_us_per_op": dop, "utilization_steady": u_steady, "utilization_peak": u_peak,
+           "max_utilization": d.max_cpu_utilization, "ceiling_works_per_s": ceiling["works_per_s"],
+           "ceiling_ops_per_s": ceiling["ops_per_s"], "p99_estimate_us": p99,
+           "latency_slo_p99_us": d.latency_slo_p99_us, "demand_source": dem.source}
+
+    payload = traffic.mean_payload_bytes
+    write_in = traffic.works_per_s * (2 * payload + 4 * SCRIPT_ARGS_BYTES) + mass_rate * (
+        mo.payload_bytes + SCRIPT_ARGS_BYTES if mo else 0)
+    kv_in = other_ops * (traffic.kv_value_bytes / 2 + 60)
+    pub_in = traffic.publishes_per_s * (traffic.pubsub_message_bytes + 60)
+    in_bps = write_in + kv_in + pub_in
+    fanout = traffic.pubsub_deliveries_per_s * net.pmessage_bytes("nuxeo:*", "nuxeo:vcs:default",
+                                                                  int(traffic.pubsub_message_bytes))
+    repl = net.replication_bytes_per_s(write_in + kv_in / 2 + pub_in, overheads.replicas)
+    out_bps = traffic.works_per_s * (payload + 4 * 40) + mu_mass * (mo.payload_bytes if mo else 0) + \
+        kv_in + fanout + repl
+    network = {"in_bytes_per_s": in_bps, "out_bytes_per_s": out_bps, "replication_bytes_per_s": repl,
+               "pubsub_fanout_bytes_per_s": fanout, "link_gbps": net.link_bits_per_s(max(in_bps, out_bps)) / 1e9}
+    parts = {"base": BASE_USED_MEMORY_BYTES, "steady works": steady_bytes, "mass operation peak": mass_bytes,
+             "kv keys": kv_bytes}
+    return traffic, rec, mass, cpu, network, overheads, parts
+
+
+def size(target: TargetLoad, runs: Sequence | None = None, catalog_path: str | None = None,
+         sensitivity: tuple[float, ...] = (2.0,)) -> Recommendation:
+    """Size a deployment for ``target`` (see the module docstring)."""
+    measured = measured_from_runs(runs)
+    d = target.deployment
+    layout = mem.RedisLayout.for_version(d.redis_version, mem.Allocator.parse(d.allocator))
+    traffic, rec, mass, cpu, network, overheads, parts = _core(target, measured, layout)
+    flags: list[str] = list(traffic.notes)
+    assumptions = [
+        f"parameters: {measured.source}",
+        f"memory: analytic model for Redis {layout.version} ({layout.allocator})"
+        + (f", scaled ×{measured.memory_scale:.3f} by the runs" if runs else "")
+        + f"; fragmentation {overheads.fragmentation_ratio:.2f}"
+        + (" (measured)" if measured.fragmentation_ratio else " (default)"),
+        f"fork copy-on-write: {overheads.cow_write_fraction:.0%} of the dataset rewritten while a child lives",
+        "p99 estimate: M/M/1 at the peak main-thread load, server side only (network round trip excluded)",
+        f"steady pending works: Little's law, processing time + {POLL_WAIT_S} s mean poll wait",
+    ]
+
+    if cpu["utilization_peak"] > d.max_cpu_utilization:
+        flags.append(
+            f"main thread {cpu['utilization_peak']:.0%} busy at peak > {d.max_cpu_utilization:.0%}: the load exceeds "
+            f"one shard's WorkManager ceiling ({cpu['ceiling_works_per_s']:.0f} works/s). The WorkManager scripts "
+            "cannot be sharded; what helps: faster cores (higher clock), splitting workloads across Redis instances "
+            "(KV/transient store and PubSub on their own Redis), or moving the WorkManager to Nuxeo Stream/Kafka "
+            "(nuxeo.stream.work.enabled=true)")
+    if cpu["p99_estimate_us"] > d.latency_slo_p99_us:
+        flags.append(f"estimated p99 {cpu['p99_estimate_us']:.0f} µs exceeds the SLO {d.latency_slo_p99_us:.0f} µs")
+    if mass and mass["oom_t_s"] is not None:
+        flags.append(f"mass operation reaches maxmemory at t={mass['oom_t_s']:.0f} s")
+
+    topo = _topology(d, rec, overheads.fragmentation_ratio, flags)
+    maxmem = rec.maxmemory_bytes
+    node_ram = topo.get("node_ram_bytes", rec.node_ram_bytes)
+    catalog = load_catalog(catalog_path)
+    insts = [i.to_dict() for i in candidates(catalog, maxmem, node_ram, network["link_gbps"],
+                                             tuple(d.providers) or None)]
+    if d.topology == "enterprise":
+        insts = [i for i in insts if not i["managed"]]  # Redis Enterprise runs on VMs
+
+    disk_factor = PERSISTENT_DISK_FACTOR[d.persistence]
+    disk = {"persistence": d.persistence, "bytes": disk_factor * maxmem,
+            "rule": {"none": "no persistence", "rdb": "dump + its temporary copy during BGSAVE (2 × maxmemory)",
+                     "aof": "AOF base + increments + rewrite (3 × maxmemory, Redis Enterprise's persistent-disk rule)"}
+            [d.persistence]}
+
+    sens = {}
+    for f in sensitivity:
+        _, r2, _, c2, n2, _, _ = _core(target.scaled(f), measured, layout)
+        label = "docs/s ×%g" % f if target.business is not None else "rates ×%g" % f
+        sens[label] = {"maxmemory_bytes": r2.maxmemory_bytes, "node_ram_bytes": r2.node_ram_bytes,
+                       "utilization_peak": c2["utilization_peak"], "link_gbps": n2["link_gbps"]}
+
+    memory = {"dataset_bytes": rec.dataset_bytes, "maxmemory_bytes": maxmem, "node_ram_bytes": node_ram,
+              "parts": parts,
+              "node_parts": rec.parts, "layout": f"Redis {layout.version} {layout.allocator}",
+              "memory_scale": measured.memory_scale, "memory_scale_ci": measured.memory_scale_ci}
+    tr = {k: v for k, v in asdict(traffic).items() if k != "notes"}
+    return Recommendation(target.name, target.level, measured.source, tr, memory, mass, cpu, network, disk, topo,
+                          insts, sens, flags, assumptions)
+
+
+def _topology(d, rec: mem.MemoryRecommendation, frag: float, flags: list[str]) -> dict:
+    """Topology rules: Sentinel ≥ 3 with a majority quorum; Redis Enterprise odd ≥ 3 nodes, 30 % RAM free,
+    replicas double memory, ≤ 25 GB per shard (the WorkManager needs a single shard)."""
+    if d.topology == "standalone":
+        flags.append("standalone: no failover; a crash loses pending works since the last save")
+        return {"kind": "standalone", "data_nodes": 1, "summary": "1 Redis node, no HA"}
+    if d.topology == "sentinel":
+        sentinels = max(3, d.sentinels)
+        if d.sentinels < 3:
+            flags.append(f"{d.sentinels} sentinels requested: at least 3 on independent failure domains are needed")
+        if d.replicas < 1:
+            flags.append("sentinel without replicas: nothing to fail over to")
+        quorum = sentinels // 2 + 1
+        return {"kind": "sentinel", "data_nodes": 1 + d.replicas, "sentinels": sentinels, "quorum": quorum,
+                "summary": f"1 master + {d.replicas} replica(s), {sentinels} sentinels, quorum {quorum}"}
+    nodes = max(3, d.enterprise_nodes)
+    if nodes % 2 == 0:
+        nodes += 1
+    if nodes != d.enterprise_nodes:
+        flags.append(f"Redis Enterprise needs an odd number of nodes, at least 3: {nodes} instead of {d.enterprise_nodes}")
+    db_bytes = rec.maxmemory_bytes * (1 + d.replicas)  # a replica doubles memory
+    # the single shard and its replica sit on different nodes; each must keep 30 % of its RAM free
+    node_ram = max(8 * GIB, rec.maxmemory_bytes * frag / (1 - ENTERPRISE_FREE_RAM))  # RE minimum 8 GB
+    if rec.maxmemory_bytes > ENTERPRISE_SHARD_MAX_BYTES:
+        flags.append(f"maxmemory {rec.maxmemory_bytes / 1e9:.1f} GB exceeds Redis Enterprise's 25 GB per shard and the "
+                     "WorkManager cannot be sharded: split workloads across databases or move to Nuxeo Stream")
+    return {"kind": "enterprise", "nodes": nodes, "database_bytes": db_bytes, "node_ram_bytes": node_ram,
+            "summary": f"{nodes} nodes, 1 shard + {d.replicas} replica, database {db_bytes / GIB:.2f} GiB, "
+                       f"≥ {node_ram / GIB:.1f} GiB RAM per node (30 % free)"}
+
+
+def with_deployment(target: TargetLoad, **changes) -> TargetLoad:
+    """A copy of ``target`` with deployment fields changed (what-if helper for notebooks)."""
+    return replace(target, deployment=replace(target.deployment, **changes))

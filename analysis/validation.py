@@ -1,0 +1,128 @@
+"""Model validation: predictions against measurements the fit did not use, with their errors.
+
+Goals (issue 6): memory within 3 % of measured used_memory growth when extrapolating 10× (fit on ≤ 100k
+pending works, check at 1M, payload sizes the fit did not see); the works/s ceiling of one shard predicted
+from a light-load run within 15 % of the measured saturation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from analysis import memory as mem
+
+MEMORY_GOAL = 0.03
+CEILING_GOAL = 0.15
+
+
+@dataclass(frozen=True)
+class Check:
+    """One prediction against one measurement. ``error`` = (predicted − measured) / measured."""
+
+    name: str
+    predicted: float
+    measured: float
+    low: float | None
+    high: float | None
+    goal: float
+
+    @property
+    def error(self) -> float:
+        return (self.predicted - self.measured) / self.measured
+
+    @property
+    def within_goal(self) -> bool:
+        return abs(self.error) <= self.goal
+
+    @property
+    def within_band(self) -> bool | None:
+        return None if self.low is None else self.low <= self.measured <= self.high
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "error": self.error, "within_goal": self.within_goal, "within_band": self.within_band}
+
+
+def check_memory(fit: Sequence[mem.MemoryObservation], held_out: Sequence[mem.MemoryObservation],
+                 layout: mem.RedisLayout, kind: str = "work", goal: float = MEMORY_GOAL, id_bytes: int = 24,
+                 key_bytes: int = 40) -> tuple[mem.CalibratedModel, list[Check]]:
+    """Calibrate on ``fit`` and predict each ``held_out`` observation."""
+    model = mem.calibrate(fit, layout, kind=kind, id_bytes=id_bytes, key_bytes=key_bytes)
+    checks = []
+    for o in held_out:
+        p = model.predict(o.count, o.size_bytes, o.ttl)
+        checks.append(Check(f"{kind} n={o.count} size={o.size_bytes}", p["bytes"], o.delta_bytes, p["low"],
+                            p["high"], goal))
+    return model, checks
+
+
+def check_ceiling(predicted_works_per_s: float, measured_works_per_s: float, goal: float = CEILING_GOAL) -> Check:
+    return Check("single-shard works/s ceiling", predicted_works_per_s, measured_works_per_s, None, None, goal)
+
+
+def _payload_of(manifest: dict) -> float | None:
+    """Mean work payload (bytes) of a run's scenario: explicit ``payload_bytes`` or the queue mix."""
+    params = (manifest.get("scenario") or {}).get("params") or {}
+    if params.get("payload_bytes"):
+        return float(params["payload_bytes"])
+    queues = params.get("queues") or []
+    try:
+        from loadgen.nuxeo.payloads import work_type  # noqa: PLC0415
+
+        shares = [(q.get("share", 0.0), work_type(q["work_type"]).mean_size_bytes()) for q in queues
+                  if q.get("share")]
+    except Exception:  # unknown work type names: no payload
+        return None
+    total = sum(s for s, _ in shares)
+    return sum(s * b for s, b in shares) / total if total else None
+
+
+def layout_of(manifest: dict, allocator: str | None = None) -> mem.RedisLayout:
+    """The memory layout of a run's server (version and allocator from the manifest)."""
+    server = manifest.get("server") or {}
+    version = server.get("redis_version") or "7.2"
+    alloc = allocator or ("libc" if str(server.get("mem_allocator", "jemalloc")).startswith("libc") else "jemalloc")
+    return mem.RedisLayout.for_version(version, mem.Allocator.parse(alloc))
+
+
+def memory_observations(runs: Sequence, min_backlog: int = 1000,
+                        allocator: str | None = None) -> tuple[list[mem.MemoryObservation], mem.RedisLayout]:
+    """(works pending, used_memory growth) pairs from runs that recorded ``workload.work_backlog``.
+
+    Growth is measured from the run's sample with the smallest backlog; only samples with at least
+    ``min_backlog`` works count (smaller backlogs drown in client-buffer noise).
+    """
+    obs: list[mem.MemoryObservation] = []
+    layout = layout_of(runs[0].manifest, allocator) if runs else mem.RedisLayout.for_version("7.2")
+    for run in runs:
+        payload = _payload_of(run.manifest)
+        wl, sv = run.workload, run.server
+        if payload is None or wl.empty or sv.empty or "used_memory" not in sv:
+            continue
+        if "role" in sv:
+            sv = sv[sv["role"].isin(["master"])] if (sv["role"] == "master").any() else sv
+        sv = sv.sort_values("t")[["t", "used_memory"]]
+        joined = pd.merge_asof(wl.sort_values("t")[["t", "work_backlog"]], sv, on="t", direction="nearest")
+        joined = joined.dropna()
+        if joined.empty:
+            continue
+        base = joined.loc[joined["work_backlog"].idxmin()]
+        for _, row in joined.iterrows():
+            n = int(row["work_backlog"] - base["work_backlog"])
+            if n >= min_backlog:
+                obs.append(mem.MemoryObservation(n, int(payload), float(row["used_memory"] - base["used_memory"])))
+    return obs, layout
+
+
+def summary_table(checks: Sequence[Check]) -> pd.DataFrame:
+    """One row per check: predicted, measured, error %, band, within goal."""
+    return pd.DataFrame([{"check": c.name, "predicted": c.predicted, "measured": c.measured,
+                          "error_pct": 100 * c.error, "low": c.low, "high": c.high,
+                          "within_goal": c.within_goal} for c in checks])
+
+
+def max_abs_error(checks: Sequence[Check]) -> float:
+    return float(np.max(np.abs([c.error for c in checks]))) if checks else float("nan")

@@ -1,0 +1,79 @@
+"""Sizing rules on known inputs."""
+
+from dataclasses import replace
+
+import pytest
+
+from analysis import memory as mem
+from analysis import sizing
+from analysis.targets import Deployment, MassOperation, RedisLoad, TargetLoad, load_target
+
+GIB = 1024 ** 3
+
+
+def _redis_target(**dep):
+    return TargetLoad("t", redis=RedisLoad(works_per_s=100, work_payload_bytes=1000, work_processing_ms=10,
+                                           worker_threads=8, kv_keys=0, pubsub_messages_per_s=0),
+                      deployment=Deployment(**{"persistence": "none", "replicas": 0, **dep}))
+
+
+def test_sentinel_rules():
+    r = sizing.size(_redis_target(topology="sentinel", sentinels=2, replicas=1))
+    assert r.topology["sentinels"] == 3 and r.topology["quorum"] == 2
+    assert any("at least 3" in f for f in r.flags)
+    r5 = sizing.size(_redis_target(topology="sentinel", sentinels=5, replicas=2))
+    assert r5.topology["quorum"] == 3 and r5.topology["data_nodes"] == 3
+
+
+def test_enterprise_rules_odd_nodes_free_ram_and_shard_limit():
+    r = sizing.size(_redis_target(topology="enterprise", enterprise_nodes=4, replicas=1))
+    assert r.topology["nodes"] == 5
+    assert r.topology["database_bytes"] == pytest.approx(2 * r.memory["maxmemory_bytes"])  # replica doubles
+    assert r.topology["node_ram_bytes"] >= r.memory["maxmemory_bytes"] / 0.7
+    assert all(not i["managed"] for i in r.instances)
+    big = replace(_redis_target(topology="enterprise"), redis=RedisLoad(kv_keys=200_000_000, kv_value_bytes=200))
+    assert any("25 GB per shard" in f for f in sizing.size(big).flags)
+
+
+def test_ceiling_flag_and_advice():
+    t = replace(_redis_target(), redis=RedisLoad(works_per_s=50_000, work_payload_bytes=1000, worker_threads=400))
+    r = sizing.size(t)
+    assert r.cpu["utilization_peak"] > 0.8
+    flag = next(f for f in r.flags if "ceiling" in f)
+    assert "faster cores" in flag and "Nuxeo Stream" in flag and "splitting workloads" in flag
+
+
+def test_memory_adds_up_and_follows_the_mass_operation():
+    t = load_target("example")
+    r = sizing.size(t)
+    parts = r.memory["parts"]
+    assert r.memory["dataset_bytes"] == pytest.approx(sum(parts.values()))
+    mo = t.mass_operation
+    # fluid model: arrivals 40 works/s for 500 s against μ = 4 threads × 4 nodes / 2.5 s = 6.4 works/s
+    assert r.mass_operation["peak_backlog"] == pytest.approx((40 - 6.4) * 500)
+    layout = mem.RedisLayout.for_version("7.2", mem.Allocator.parse("jemalloc"))
+    expect = mem.pending_works_bytes(int((40 - 6.4) * 500) + 16, mem.WorkShape(mo.payload_bytes), layout)
+    assert parts["mass operation peak"] == pytest.approx(expect, rel=1e-6)
+    assert r.memory["maxmemory_bytes"] >= r.memory["dataset_bytes"] / (1 - t.deployment.headroom)
+    assert "documented defaults" in r.parameters_source
+    doubled = r.sensitivity["docs/s ×2"]
+    assert doubled["utilization_peak"] > r.cpu["utilization_peak"]
+
+
+def test_reserved_memory_rules_pick_instances():
+    r = sizing.size(load_target("example"))
+    for inst in r.instances:
+        if inst["managed"]:
+            assert inst["usable_memory_gib"] * GIB >= r.memory["maxmemory_bytes"]
+        else:
+            assert inst["memory_gib"] * GIB >= r.memory["node_ram_bytes"]
+    assert all(i["service"] != "memorystore-cluster" for i in r.instances)  # WorkManager needs one shard
+    d = r.to_dict()
+    assert d["target"] == "example" and "table" not in d
+    assert "maxmemory" in r.table()
+
+
+def test_persistence_disk_rule():
+    r = sizing.size(_redis_target(persistence="aof"))
+    assert r.disk["bytes"] == pytest.approx(3 * r.memory["maxmemory_bytes"])
+    assert sizing.size(_redis_target()).disk["bytes"] == 0
