@@ -123,9 +123,10 @@ def nuxeo_retry_delay_ms(unavailable_ms: float, budget_s: float = 300.0) -> floa
     the outage succeeds. Returns that delay in ms, or None if the budget is exhausted first.
     """
     delay_s, waited_s = 2.0, 0.0
-    while waited_s <= budget_s:
+    while True:
         waited_s += delay_s
+        if waited_s > budget_s:
+            return None
         if waited_s * 1000.0 >= unavailable_ms:
             return waited_s * 1000.0
         delay_s *= 2
-    return None

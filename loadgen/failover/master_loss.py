@@ -22,7 +22,7 @@ from loadgen.failover import partition as netpart
 from loadgen.failover.availability import nuxeo_retry_delay_ms
 from loadgen.failover.nodes import data_nodes, node_client, sentinel_nodes, wait_settled
 from loadgen.failover.record import ExperimentRun
-from loadgen.failover.sentinel_events import SentinelEvent, SentinelWatcher
+from loadgen.failover.sentinel_events import SentinelEvent, SentinelWatcher, switch_target
 from loadgen.failover.workload import FailoverLoad, LoadSpec
 from loadgen.nuxeo.workmanager import WorkManagerClient
 from loadgen.topology.lab import Node, Topology, up
@@ -30,7 +30,8 @@ from loadgen.topology.lab import Node, Topology, up
 TOPOLOGIES = ("sentinel", "enterprise")
 FAULTS = ("kill", "stop", "partition")
 SERVICE_NAME = "mymaster"
-CLIENT_OPS = frozenset({"schedule", "pop", "running", "completed", "kv_set", "publish"})
+# The unavailability window is the WorkManager's (PUBLISH, not a write, may still pass when writes fail).
+WORK_OPS = frozenset({"schedule", "pop", "running", "completed"})
 
 
 @dataclass(frozen=True)
@@ -148,7 +149,7 @@ def run_failover(spec: FailoverSpec, out: str | Path = "data/runs", *, log=None)
         def on_event(event: SentinelEvent) -> None:
             exp.event("sentinel", t=event.t, **{k: v for k, v in event.to_dict().items() if k != "t"})
             if event.kind == "+switch-master" and event.about_master(SERVICE_NAME):
-                load.on_switch_master(event.t)
+                load.on_switch_master(event.t, switch_target(event))
 
         watcher = SentinelWatcher([(n.host, n.port) for n in sentinel_nodes(topo)], SERVICE_NAME,
                                   on_event=on_event, **_sentinel_kwargs(topo))
@@ -272,8 +273,8 @@ def _audit(topo: Topology, master: Node, spec: FailoverSpec, load: FailoverLoad)
     }
 
 
-def _first(watcher: SentinelWatcher, kind: str, after: float | None) -> SentinelEvent | None:
-    return watcher.first(kind, after) if after is not None else None
+def _first(watcher: SentinelWatcher, kind: str, after: float | None, about_master: bool = True) -> SentinelEvent | None:
+    return watcher.first(kind, after, about_master) if after is not None else None
 
 
 def _ms(event: SentinelEvent | None, t: float | None) -> float | None:
@@ -284,12 +285,17 @@ def _result(spec: FailoverSpec, load: FailoverLoad, watcher: SentinelWatcher, ol
             new_master: Node | None, t0: float | None, fault_t: float | None, fault_end_t: float | None,
             audit: dict) -> dict:
     ops = load.record.ops
-    windows = ops.windows(CLIENT_OPS)
+    windows = ops.windows(WORK_OPS)
     after_fault = [w for w in windows if fault_t is not None and w.end >= fault_t]
     first = after_fault[0] if after_fault else None
     unavailability_ms = round(first.ms, 1) if first else (0.0 if fault_t is not None else None)
+    by_op = {}
+    for op in ("schedule", "pop", "kv_set", "publish"):
+        op_windows = [w for w in ops.windows({op}) if fault_t is not None and w.end >= fault_t]
+        by_op[op] = round(op_windows[0].ms, 1) if op_windows else 0.0
     sdown, odown = _first(watcher, "+sdown", fault_t), _first(watcher, "+odown", fault_t)
     switch = _first(watcher, "+switch-master", fault_t)
+    promoted = _first(watcher, "+promoted-slave", fault_t, about_master=False)
     lost_times = audit.pop("lost_ack_times", [])
     per_op: dict[str, dict[str, int]] = {}
     for o in ops.outcomes():
@@ -316,11 +322,13 @@ def _result(spec: FailoverSpec, load: FailoverLoad, watcher: SentinelWatcher, ol
         "detection_ms": _ms(sdown, fault_t),
         "odown_ms": _ms(odown, fault_t),
         "promotion_ms": _ms(switch, fault_t),
+        "replica_promoted_ms": _ms(promoted, fault_t),
         "client_switch_s": [round(t - base, 3) for t in load.record.switches],
         "unavailability_ms": unavailability_ms,
         "unavailability_closed": first.closed if first else True,
         "unavailability_total_ms": round(sum(w.ms for w in after_fault), 1),
         "unavailability_windows": [w.to_dict(base) for w in windows],
+        "unavailability_by_op_ms": by_op,
         "nuxeo_retry_unavailability_ms": (nuxeo_retry_delay_ms(unavailability_ms)
                                           if unavailability_ms else unavailability_ms),
         "errors": ops.errors_by_class(),

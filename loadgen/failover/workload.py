@@ -312,6 +312,8 @@ class FailoverLoad:
         self.stop_producing = threading.Event()
         self.stopping = threading.Event()
         self.generation = 0
+        self._switch_lock = threading.Lock()
+        self._last_master: tuple[str, int] | None = None
         self.crashes: list[str] = []
         self.threads: list[_Worker] = []
 
@@ -320,11 +322,15 @@ class FailoverLoad:
         return self.client_factory(retry=Retry(NoBackoff(), 0), socket_timeout=timeout_s,
                                    socket_connect_timeout=timeout_s)
 
-    def on_switch_master(self, t: float) -> None:
-        """Called when a sentinel announces +switch-master (any thread)."""
-        self.record.switches.append(t)
-        if self.spec.follow == "switch-master":
-            self.generation += 1
+    def on_switch_master(self, t: float, new_master: tuple[str, int] | None) -> None:
+        """Called for each sentinel's +switch-master; like Jedis, only a change of address counts."""
+        with self._switch_lock:
+            if new_master is not None and new_master == self._last_master:
+                return
+            self._last_master = new_master
+            self.record.switches.append(t)
+            if self.spec.follow == "switch-master":
+                self.generation += 1
 
     def start(self) -> None:
         spec = self.spec
