@@ -462,6 +462,12 @@ def _record(spec: BenchSpec, scen: Any, lab: _Lab, flag: _StopFlag, run: RunDir,
                        f"{cpu.median_percent:.0f} % of a core): latencies include its queueing; {REMEDY}")
                 warnings.append(msg)
                 sys.stderr.write(f"rcap: warning: {msg}\n")
+            elif cpu.host_busy:
+                msg = ("the load machine's CPUs were more than 90 % busy: Locust and Redis competed for them, "
+                       "so throughput and latency describe this machine, not Redis alone; run the load "
+                       "from another machine (--target) or give it more cores")
+                warnings.append(msg)
+                sys.stderr.write(f"rcap: warning: {msg}\n")
         run.write_json(SUMMARY, summary)
         man["server_samples"] = sampler.samples
         if not spec.keep:

@@ -193,10 +193,10 @@ def test_loadgen_cpu_tells_a_busy_process_from_an_idle_one() -> None:
     idle = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(6)"])
     try:
         cpus = [LoadgenCpu(busy.pid), LoadgenCpu(idle.pid)]
-        for _ in range(4):
+        for _ in range(6):  # 1 priming + 2 warm-up samples are left out
             for c in cpus:
                 c.sample()
-            time.sleep(0.5)
+            time.sleep(0.4)
         busy_cpu, idle_cpu = cpus
         assert busy_cpu.median_percent > idle_cpu.median_percent + 30
         assert idle_cpu.bound is False and idle_cpu.report()["samples"] == 3

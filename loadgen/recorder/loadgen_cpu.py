@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 import psutil
 
 BOUND_CPU_PERCENT = 90.0
+WARMUP_SAMPLES = 2
+"""Samples left out at the start (Locust imports and spawns users; its CPU is not the load's yet)."""
 REMEDY = ("add Locust processes (--processes N, up to one per free core) or more load machines "
           "through Locust's master/worker mode (--master / --worker)")
 
@@ -23,6 +25,7 @@ class LoadgenCpu:
 
     root_pid: int
     busiest_percent: list[float] = field(default_factory=list)
+    host_percent: list[float] = field(default_factory=list)
     _procs: dict[int, psutil.Process] = field(default_factory=dict, repr=False)
     _calls: int = field(default=0, repr=False)
 
@@ -41,10 +44,12 @@ class LoadgenCpu:
             except psutil.Error:
                 continue
             busiest = pct if busiest is None else max(busiest, pct)
+        host = psutil.cpu_percent(None)
         self._calls += 1
-        # the first call only primes cpu_percent (its values are 0 by construction)
-        if busiest is not None and self._calls > 1:
+        # the first call only primes cpu_percent (0 by construction), the next ones are start-up
+        if busiest is not None and self._calls > 1 + WARMUP_SAMPLES:
             self.busiest_percent.append(busiest)
+            self.host_percent.append(host)
         return busiest
 
     @property
@@ -57,8 +62,15 @@ class LoadgenCpu:
         med = self.median_percent
         return med is not None and med > BOUND_CPU_PERCENT
 
+    @property
+    def host_busy(self) -> bool:
+        """True when the whole load machine ran above 90 % (Redis and Locust compete for its CPUs)."""
+        return bool(self.host_percent) and statistics.median(self.host_percent) > BOUND_CPU_PERCENT
+
     def report(self) -> dict:
         return {
+            "host_cpu_percent_median": round(statistics.median(self.host_percent), 1) if self.host_percent else None,
+            "host_busy": self.host_busy,
             "busiest_process_cpu_percent_median": round(self.median_percent, 1) if self.busiest_percent else None,
             "busiest_process_cpu_percent_max": round(max(self.busiest_percent), 1) if self.busiest_percent else None,
             "samples": len(self.busiest_percent),

@@ -119,6 +119,8 @@ class ProgressLine:
     def __init__(self, enabled: bool = True, stream: TextIO | None = None) -> None:
         self.enabled = enabled
         self._console = Console(file=stream or sys.stderr, highlight=False, soft_wrap=True)
+        if not self._console.is_terminal:  # logs: never crop the line to rich's default 80 columns
+            self._console = Console(file=stream or sys.stderr, highlight=False, soft_wrap=True, width=240)
         self._live: Live | None = None
         self.last_text = ""
 
