@@ -77,3 +77,20 @@ def test_persistence_disk_rule():
     r = sizing.size(_redis_target(persistence="aof"))
     assert r.disk["bytes"] == pytest.approx(3 * r.memory["maxmemory_bytes"])
     assert sizing.size(_redis_target()).disk["bytes"] == 0
+
+
+def test_cli_size_and_model_memory(capsys):
+    import json
+
+    from loadgen.cli import main
+
+    assert main(["size", "example", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["target"] == "example" and out["memory"]["maxmemory_bytes"] > 0
+    assert main(["model", "memory", "--works", "1000", "--payload", "1100", "--allocator", "jemalloc-q16",
+                 "--redis-version", "7.0"]) == 0
+    pred = json.loads(capsys.readouterr().out)
+    assert pred["low"] <= pred["bytes"] <= pred["high"]
+    assert main(["size", "no-such-target"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "does not exist" in err

@@ -1,0 +1,96 @@
+"""``rcap model memory|ceiling`` and ``rcap size``: what-if questions answered by the analysis models."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from loadgen.errors import BadInput
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    model = sub.add_parser("model", help="predictions of the memory and throughput models (JSON)")
+    msub = model.add_subparsers(dest="model_command", metavar="MODEL", parser_class=sub._parser_class)
+    msub.required = True
+
+    m = msub.add_parser("memory", help="used_memory growth for N pending works of a payload size",
+                        description="Predict the used_memory growth (bytes) of N pending WorkManager works, "
+                                    "from the analytic model calibrated on the runs' memory samples.")
+    m.add_argument("--runs", nargs="*", default=[], metavar="DIR", help="run directories to calibrate on")
+    m.add_argument("--works", type=int, required=True, metavar="N", help="pending works")
+    m.add_argument("--payload", type=int, required=True, metavar="BYTES", help="serialized work size (bytes)")
+    m.add_argument("--redis-version", default=None, help="when no run gives it (default 7.2)")
+    m.add_argument("--allocator", default=None, help="jemalloc (8 B quantum), jemalloc-q16 (Debian) or libc")
+    m.set_defaults(handler=_memory)
+
+    c = msub.add_parser("ceiling", help="works/s and ops/s ceilings of one shard from light-load runs",
+                        description="Service demand (main-thread CPU per op and per work) from the runs' INFO "
+                                    "samples, by the utilization law; the ceiling is 1 / demand at 100 %% CPU.")
+    c.add_argument("--runs", nargs="+", required=True, metavar="DIR", help="light-load run directories")
+    c.set_defaults(handler=_ceiling)
+
+    s = sub.add_parser("size", help="size a deployment for a target load",
+                       description="Memory, CPU, network, disk, topology and instance types for a target-load YAML. "
+                                   "Without --runs, documented defaults are used (the output says so).")
+    s.add_argument("target", metavar="TARGET.yaml", help="target-load YAML, or a name under data/targets/")
+    s.add_argument("--runs", nargs="*", default=[], metavar="DIR", help="runs whose measurements replace defaults")
+    s.add_argument("--json", action="store_true", help="print sizing.json instead of the table")
+    s.set_defaults(handler=_size)
+
+
+def _load_runs(paths: list[str]):
+    from analysis.runs import load_run  # noqa: PLC0415
+
+    runs = []
+    for p in paths:
+        if not (Path(p) / "manifest.json").is_file():
+            raise BadInput(f"{p} is not a run directory (no manifest.json)")
+        runs.append(load_run(p))
+    return runs
+
+
+def _memory(args: argparse.Namespace) -> int:
+    from analysis import memory as mem  # noqa: PLC0415
+    from analysis.validation import memory_observations  # noqa: PLC0415
+
+    if args.works < 0 or args.payload < 1:
+        raise BadInput("--works must be >= 0 and --payload >= 1 byte")
+    runs = _load_runs(args.runs)
+    obs, layout = memory_observations(runs, allocator=args.allocator) if runs else ([], None)
+    if layout is None or args.redis_version:
+        layout = mem.RedisLayout.for_version(args.redis_version or "7.2",
+                                             mem.Allocator.parse(args.allocator or "jemalloc"))
+    if runs and not obs:
+        raise BadInput("the runs hold no WorkManager backlog samples (workload.jsonl) to calibrate on")
+    if obs:
+        pred = mem.calibrate(obs, layout).predict(args.works, args.payload)
+    else:  # analytic model alone; its stated tolerance is 2 %
+        b = mem.pending_works_bytes(args.works, mem.WorkShape(args.payload), layout)
+        pred = {"bytes": b, "low": 0.98 * b, "high": 1.02 * b}
+    print(json.dumps({k: round(v) for k, v in pred.items()}))
+    return 0
+
+
+def _ceiling(args: argparse.Namespace) -> int:
+    from analysis.throughput import demand_from_runs  # noqa: PLC0415
+
+    d = demand_from_runs(_load_runs(args.runs))
+    ceiling = d.ceiling()
+    print(json.dumps({"works_per_s": ceiling["works_per_s"], "ops_per_s": ceiling["ops_per_s"],
+                      "cpu_us_per_work": d.cpu_us_per_work}))
+    return 0
+
+
+def _size(args: argparse.Namespace) -> int:
+    from analysis.sizing import size  # noqa: PLC0415
+    from analysis.targets import load_target  # noqa: PLC0415
+
+    rec = size(load_target(args.target), runs=_load_runs(args.runs) or None)
+    if args.json:
+        json.dump(rec.to_dict(), sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+    else:
+        print(rec.table())
+    return 0
