@@ -1,0 +1,90 @@
+"""`rcap up/down/status/check` through the real console command: ready URL last, nothing left behind,
+and every bad input as one stderr line with exit status 2."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+
+from loadgen import topology
+
+RCAP = str(Path(sys.executable).with_name("rcap"))
+
+
+def rcap(*args: str, env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    environment = {k: v for k, v in os.environ.items() if k not in ("RCAP_PASSWORD", "REDIS_SERVER")}
+    return subprocess.run([RCAP, *args], capture_output=True, text=True, timeout=timeout,
+                          env={**environment, **(env or {})})
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    assert result.returncode == 2, result
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("rcap: error: "), result.stderr
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def test_up_status_down_from_the_command_line(tmp_path):
+    base = str(tmp_path / "rcap")
+    password_file = tmp_path / "pw"
+    password_file.write_text("cli-secret\n")
+    up = rcap("up", "standalone", "--name", "cli", "--password-file", str(password_file), "--base-dir", base)
+    assert up.returncode == 0, up.stderr
+    url = up.stdout.strip().splitlines()[-1]
+    assert url.startswith("redis://127.0.0.1:") and "cli-secret" not in up.stdout + up.stderr
+    nodes = topology.get("cli", base).nodes
+    pids = [n.pid for n in nodes]
+    assert len(pids) == 1 and psutil.Process(pids[0]).ppid() != os.getpid()  # detached from this process
+
+    status = rcap("status", "--base-dir", base)
+    assert "cli" in status.stdout and url in status.stdout and "1/1 processes up" in status.stdout
+    assert rcap("check", url, env={"RCAP_PASSWORD": "cli-secret"}).returncode == 0
+    assert_one_line_error(rcap("check", url, env={"RCAP_PASSWORD": "wrong"}), "authentication failed")
+    assert_one_line_error(rcap("up", "standalone", "--name", "cli", "--base-dir", base), "already runs")
+
+    down = rcap("down", "cli", "--base-dir", base)
+    assert down.returncode == 0 and "stopped cli" in down.stdout
+    assert not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in pids)
+    assert not (tmp_path / "rcap" / "cli").exists()
+    assert "no topology runs" in rcap("status", "--base-dir", base).stdout
+
+
+@pytest.fixture(scope="module")
+def tls_server(tmp_path_factory):
+    with topology.running("standalone", tls=True, password="right",
+                          base_dir=tmp_path_factory.mktemp("rcap-cli")) as topo:
+        yield topo
+
+
+@pytest.mark.parametrize("case", ["unknown topology", "port in use", "missing redis-server", "unreachable",
+                                  "wrong password", "plain to TLS", "wrong CA", "malformed URL",
+                                  "enterprise without password", "down unknown"])
+def test_bad_input_is_one_clear_line(case, tls_server, tmp_path):
+    base = str(tmp_path)
+    url = tls_server.target.url
+    ca = tls_server.target.tls_ca
+    right = {"RCAP_PASSWORD": "right"}
+    calls = {
+        "unknown topology": (("up", "galaxy", "--base-dir", base), None, "unknown topology 'galaxy'"),
+        "port in use": (("up", "standalone", "--port-base", str(tls_server.nodes[0].port), "--base-dir", base),
+                        None, "is in use"),
+        "missing redis-server": (("up", "standalone", "--redis-server", "/nonexistent/redis-server",
+                                  "--base-dir", base), None, "redis-server not found"),
+        "unreachable": (("check", "redis://127.0.0.1:1"), None, "connection refused"),
+        "wrong password": (("check", url, "--tls-ca", ca), {"RCAP_PASSWORD": "nope"}, "authentication failed"),
+        "plain to TLS": (("check", url.replace("rediss://", "redis://")), right, "use rediss://"),
+        "wrong CA": (("check", url, "--tls-ca", __file__), right, "TLS"),
+        "malformed URL": (("check", "redis//127.0.0.1"), None, "malformed target URL"),
+        "enterprise without password": (("up", "enterprise", "--base-dir", base), None, "needs a password"),
+        "down unknown": (("down", "nothing-here", "--base-dir", base), None, "no topology named"),
+    }
+    args, env, message = calls[case]
+    assert_one_line_error(rcap(*args, env=env), message)
+    assert not any(Path(base).iterdir())  # nothing half-started is left behind
