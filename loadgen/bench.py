@@ -453,7 +453,11 @@ def _record(spec: BenchSpec, scen: Any, lab: _Lab, flag: _StopFlag, run: RunDir,
         _record_errors(run, follower.poll())
         if flag:
             run.event("interrupted", t=end_t, signal=flag.signal_name)
-        summary = build_summary(run.path)
+        try:
+            summary = build_summary(run.path)
+        except Exception as exc:  # noqa: BLE001  (a corrupt latency file must not leave the run unsealed)
+            summary = {"error": f"{type(exc).__name__}: {exc}"}
+            warnings.append(f"summary could not be built: {summary['error']}")
         if cpu is not None:
             summary["loadgen"] = cpu.report()
             man["loadgen_bound"] = cpu.bound

@@ -353,3 +353,62 @@ def test_sweep_records_one_run_per_value_on_one_topology(tmp_path: Path, locustf
     assert list(df["value"]) == [1, 3] and (df["ops_per_s"] > 0).all()
     with pytest.raises(BadInput, match="either --users or --rates"):
         run_sweep(StandinScenario(), out=tmp_path / "runs")
+
+
+def test_failover_mid_run_shows_in_the_events(tmp_path: Path) -> None:
+    import threading
+
+    import redis
+
+    from loadgen import topology
+
+    with topology.running("sentinel", base_dir=tmp_path / "rcap", down_after_ms=1000,
+                          failover_timeout_ms=3000) as topo:
+        result: dict = {}
+
+        def bench() -> None:
+            try:
+                result["dir"] = run_bench("kv", target=topo.target.url, users=2, duration_s=8,
+                                          out=tmp_path / "runs", progress=False)
+            except Exception as exc:  # noqa: BLE001
+                result["error"] = exc
+
+        worker = threading.Thread(target=bench)
+        worker.start()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not list((tmp_path / "runs").glob("*/latency.jsonl")):
+            time.sleep(0.1)
+        time.sleep(1.0)
+        host, port = topo.target.hosts[0]
+        sentinel = redis.Redis(host=host, port=port)
+        assert sentinel.sentinel_failover("mymaster")
+        sentinel.close()
+        worker.join(timeout=90)
+    assert "error" not in result, result.get("error")
+    run = load_run(result["dir"])
+    assert run.status == "complete"
+    changes = run.events[run.events.kind == "role_change"]
+    promoted = changes[(changes.before == "replica") & (changes.after == "master")]
+    assert len(promoted) == 1
+    # (the old master is demoted only when the sentinels next reach it: not always within the run)
+    srv = run.server.sort_values("t")
+    first_master = srv[srv.role == "master"]["node"].iloc[0]
+    node = promoted["node"].iloc[0]
+    assert node != first_master
+    assert srv[srv.node == node]["role"].iloc[-1] == "master"
+
+
+FAILING_LOCUSTFILE = "raise RuntimeError('the Locust side cannot start')\n"
+
+
+def test_locust_failure_marks_the_run_failed(tmp_path: Path) -> None:
+    from loadgen.bench import RunFailed
+
+    lf = tmp_path / "failing_locustfile.py"
+    lf.write_text(FAILING_LOCUSTFILE)
+    with pytest.raises(RunFailed, match="Locust exited with status") as exc:
+        run_bench(StandinScenario(), duration_s=3, out=tmp_path / "runs", locustfile=lf, progress=False)
+    run = load_run(exc.value.run_dir)
+    assert run.status == "failed" and "locust.log" in run.manifest["error"]
+    assert "cannot start" in (run.path / "locust.log").read_text()
+    assert (run.path / "manifest.json").stat().st_mode & 0o222 == 0
