@@ -3,9 +3,12 @@ and every bad input as one stderr line with exit status 2."""
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import psutil
@@ -88,3 +91,25 @@ def test_bad_input_is_one_clear_line(case, tls_server, tmp_path):
     args, env, message = calls[case]
     assert_one_line_error(rcap(*args, env=env), message)
     assert not any(Path(base).iterdir())  # nothing half-started is left behind
+
+
+def test_ctrl_c_during_up_leaves_nothing(tmp_path):
+    """SIGINT while `rcap up cluster` is still starting: exit 130, every started node stopped."""
+    base = tmp_path / "rcap"
+    proc = subprocess.Popen([RCAP, "up", "cluster", "--base-dir", str(base)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    state = base / "cluster" / "topology.json"
+    pids: list[int] = []
+    deadline = time.monotonic() + 20
+    while len(pids) < 3 and time.monotonic() < deadline:  # some nodes up, the cluster not ready yet
+        try:
+            pids = [n["pid"] for n in json.loads(state.read_text())["nodes"]]
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.02)
+    assert pids, "rcap up never started a node"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    assert not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in pids)
+    assert not (base / "cluster").exists()

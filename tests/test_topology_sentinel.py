@@ -87,3 +87,14 @@ def test_bind_hosts_and_fault_helpers(topology_factory):
     restarted = topo.start_node(replica)
     assert restarted.pid != replica.pid and restarted.alive()
     assert redis.Redis(restarted.host, restarted.port).ping()
+
+
+def test_sentinel_with_tls_and_password(topology_factory):
+    topo = topology_factory("sentinel", tls=True, password="pw")
+    assert topo.target.url.startswith("rediss+sentinel://") and topo.target.tls_ca
+    client = topology.connect(topology.Target.parse(topo.target.url, password="pw", tls_ca=topo.target.tls_ca))
+    client.set("rcap:tls", "1")
+    assert client.get("rcap:tls") == b"1"
+    assert [r for r, _, _ in topology.server_nodes(topo.target)] == ["master", "replica", "replica"]
+    assert topo.current_master().name == "redis-1"
+    client.close()
