@@ -29,7 +29,7 @@ class Step:
     duration_s: float
     rates: tuple[float, ...] = ()
     overrides: dict[str, str] = field(default_factory=dict)
-    failover: bool = False
+    kind: str = "bench"  # bench | failover | memory-wall (the last two start their own topology)
 
 
 @dataclass(frozen=True)
@@ -51,8 +51,11 @@ def plan(topology: str, nuxeo_nodes: int = 4) -> tuple[Step, ...]:
         Step(f"PubSub fan-out, {nuxeo_nodes} nodes", "pubsub", 5, overrides={"nodes": str(nuxeo_nodes)}),
         Step("mass operation: backlog and memory growth", "mass-operation", 20),
     ]
+    if topology != "external":
+        steps.append(Step("memory wall: reindex works until OOM at maxmemory 32 MiB", "mass-operation", 0,
+                          kind="memory-wall"))
     if topology in ("sentinel", "enterprise"):
-        steps.append(Step("failover: master killed under WorkManager load", "workmanager", 30, failover=True))
+        steps.append(Step("failover: master killed under WorkManager load", "workmanager", 20, kind="failover"))
     return tuple(steps)
 
 
@@ -67,17 +70,18 @@ def run_suite(target_load: Path, *, target_url: str | None = None, password: str
     if scale <= 0:
         raise BadInput(f"scale must be positive, not {scale}")
     started = time.monotonic()
-    target = load_target(target_load)
-    kind = target.topology if target_url is None else "external"
-    steps = plan(target.topology, target.nuxeo_nodes)
+    target = load_target(str(target_load))
+    topology_kind = target.deployment.topology
+    nodes = target.business.nuxeo_nodes if target.business else max(target.redis.pubsub_subscribers, 1)
+    steps = plan(topology_kind if target_url is None else "external", nodes)
     suite_dir = Path(runs_out) / new_id("suite")
     tls_ca, tls_cert, tls_key = tls
     run_dirs: list[Path] = []
 
     def run_steps(url: str, pw: str | None, ca: str | None) -> None:
         for i, step in enumerate(steps, 1):
-            if step.failover:
-                continue  # needs its own topology, below
+            if step.kind != "bench":
+                continue  # starts its own topology, below
             progress(f"[{i}/{len(steps)}] {step.label} ({_describe(step, scale)})")
             common = dict(target=url, password=pw, tls_ca=ca, tls_cert=tls_cert, tls_key=tls_key,
                           duration_s=step.duration_s * scale, overrides=dict(step.overrides), out=suite_dir)
@@ -91,19 +95,25 @@ def run_suite(target_load: Path, *, target_url: str | None = None, password: str
     else:
         from loadgen import topology
 
-        pw = password or (secrets.token_urlsafe(18) if target.topology == "enterprise" else None)
-        progress(f"starting an embedded {target.topology} topology")
-        with topology.running(target.topology, password=pw) as topo:
+        pw = password or (secrets.token_urlsafe(18) if topology_kind == "enterprise" else None)
+        progress(f"starting an embedded {topology_kind} topology")
+        with topology.running(topology_kind, password=pw) as topo:
             run_steps(topo.target.url, topo.target.password, topo.target.tls_ca)
     for i, step in enumerate(steps, 1):
-        if step.failover and target_url is None:
+        if step.kind == "memory-wall":
+            from loadgen.failover.memory_wall import MemoryWallSpec, run_memory_wall
+
+            progress(f"[{i}/{len(steps)}] {step.label}")
+            run_dirs.append(run_memory_wall(MemoryWallSpec(maxmemory="32mb"), out=suite_dir, log=progress).parent)
+        elif step.kind == "failover":
             from loadgen.failover.master_loss import FailoverSpec, run_failover
 
             progress(f"[{i}/{len(steps)}] {step.label} ({_describe(step, scale)})")
-            d = step.duration_s * scale
-            spec = FailoverSpec(topology=target.topology, fault="kill", at_s=d / 4, fault_s=d / 3, duration_s=d)
+            at, fault = max(1.0, step.duration_s * scale / 4), max(1.0, step.duration_s * scale / 3)
+            spec = FailoverSpec(topology=topology_kind, fault="kill", at_s=at, fault_s=fault,
+                                duration_s=max(step.duration_s * scale, at + fault + 2))
             run_dirs.append(run_failover(spec, out=suite_dir, log=progress).parent)
-    return SuiteResult(suite_dir, tuple(run_dirs), target.topology, round(time.monotonic() - started, 1))
+    return SuiteResult(suite_dir, tuple(run_dirs), topology_kind, round(time.monotonic() - started, 1))
 
 
 def _describe(step: Step, scale: float) -> str:
