@@ -54,14 +54,14 @@ class PubSubSubscriber(RcapUser):
                 continue
             try:
                 conn.call(subscribe)
-                conn.sock.settimeout(READ_TICK_S)
                 counters.totals["subscriptions"] += 1
                 while True:
-                    try:
+                    msg = None
+                    with gevent.Timeout(READ_TICK_S, False):
                         msg = conn.read()
-                    except TimeoutError:
+                    if msg is None:
                         if ctx.stopping.is_set() and time.monotonic() - ctx.last_delivery_s > QUIET_S:
-                            raise StopUser() from None
+                            raise StopUser()
                         continue
                     received_ns = time.time_ns()
                     if msg[0] != b"pmessage":

@@ -1,0 +1,182 @@
+"""Load-generator efficiency, side by side with redis-benchmark against the same server in the same run.
+
+1. Throughput: ``redis-benchmark -c 50 -d 1024 -t set`` vs one rcap Locust process running ``kv-set-1k``
+   (50 users, closed loop). rcap's figure is the mean of the full seconds of its ``latency.jsonl``.
+2. Latency: ``redis-benchmark -c 1 -t get`` p50 vs rcap's ``GET`` p50 with one user (closed loop).
+
+Each measurement is repeated (``--reps``, default 3) alternating the tools; the medians and ratios
+are printed (and written as JSON with ``--json``). The CPU time of the rcap process and of
+redis-server is sampled so the report says which one was the bottleneck.
+
+    .venv/bin/python benchmarks/loadgen_throughput.py [--reps 3] [--seconds 10] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from loadgen import topology  # noqa: E402
+from loadgen.histograms import decode, new_histogram  # noqa: E402
+from loadgen.scenarios import load_scenario  # noqa: E402
+
+LOCUSTFILE = ROOT / "loadgen" / "locustfile.py"
+
+
+def machine() -> dict:
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": psutil.cpu_count(logical=True), "python": platform.python_version(),
+            "date": time.strftime("%Y-%m-%d %H:%M %Z")}
+
+
+def children_cpu_s() -> float:
+    """CPU seconds (user + system) used so far by this process's finished children."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def redis_benchmark(port: int, args: list[str]) -> dict:
+    exe = shutil.which("redis-benchmark")
+    n = int(args[args.index("-n") + 1])
+    cpu0 = children_cpu_s()
+    out = subprocess.run([exe, "-h", "127.0.0.1", "-p", str(port), "--csv", *args],
+                         capture_output=True, text=True, timeout=300, check=True).stdout
+    cpu = children_cpu_s() - cpu0
+    rows = list(csv.DictReader(io.StringIO(out)))
+    row = rows[-1]
+    return {"rps": float(row["rps"]), "p50_us": float(row["p50_latency_ms"]) * 1000.0,
+            "cpu_us_per_op": 1e6 * cpu / n}
+
+
+def redis_cpu_s(client) -> float:
+    info = client.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
+def rcap_run(topo, name: str, overrides: dict[str, str], seconds: int, run_dir: Path) -> dict:
+    """One Locust process; returns ops/s (mean of full seconds), GET/SET p50 µs and CPU use."""
+    scenario = load_scenario(name, overrides)
+    env = dict(os.environ, RCAP_SCENARIO=scenario.to_json(), RCAP_RUN_DIR=str(run_dir),
+               RCAP_TARGET=json.dumps(topo.target.to_dict(with_password=True)))
+    argv = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "-u", str(scenario.users),
+            "-r", str(scenario.users), "-t", f"{seconds}s", "--only-summary", "--loglevel", "WARNING",
+            "--exit-code-on-error", "0"]
+    client = topo.client()
+    try:
+        cpu0 = redis_cpu_s(client)
+        own0 = children_cpu_s()
+        t0 = time.monotonic()
+        proc = psutil.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        samples = []
+        while proc.poll() is None:
+            try:
+                samples.append(proc.cpu_percent(interval=1.0))
+            except psutil.NoSuchProcess:
+                break
+        err = proc.stderr.read().decode(errors="replace")
+        if proc.returncode != 0:
+            raise RuntimeError(f"locust failed: {err[-1000:]}")
+        wall = time.monotonic() - t0
+        redis_cpu = (redis_cpu_s(client) - cpu0) / wall
+        own_cpu = children_cpu_s() - own0
+    finally:
+        client.close()
+    per_second: dict[int, int] = {}
+    hists: dict[str, object] = {}
+    for line in (run_dir / "latency.jsonl").read_text().splitlines():
+        r = json.loads(line)
+        if r["kind"] != "measured":
+            continue
+        per_second[r["t"]] = per_second.get(r["t"], 0) + r["count"]
+        hists.setdefault(r["op"], new_histogram()).add(decode(r["hdr"]))
+    full = sorted(per_second)[2:-1]  # skip spawn and the partial last second
+    busy = sorted(samples)[len(samples) // 2] if samples else 0.0
+    return {"ops_per_s": sum(per_second[t] for t in full) / max(1, len(full)),
+            "cpu_us_per_op": 1e6 * own_cpu / max(1, sum(per_second.values())),
+            "p50_us": {op: h.get_value_at_percentile(50) for op, h in hists.items()},
+            "loadgen_cpu_pct": busy, "redis_cpu_pct": 100.0 * redis_cpu}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args(argv)
+
+    results: dict = {"machine": machine(), "reps": args.reps, "seconds": args.seconds,
+                     "throughput": {"redis_benchmark": [], "rcap": []}, "latency": {"redis_benchmark": [], "rcap": []}}
+    with tempfile.TemporaryDirectory(prefix="rcap-bench-") as tmp:
+        with topology.running("standalone", base_dir=Path(tmp) / "lab") as topo:
+            port = topo.target.hosts[0][1]
+            for rep in range(args.reps):
+                rb = redis_benchmark(port, ["-c", "50", "-d", "1024", "-t", "set", "-n", str(40_000 * args.seconds)])
+                results["throughput"]["redis_benchmark"].append(rb)
+                rc = rcap_run(topo, "kv-set-1k", {}, args.seconds, Path(tmp) / f"set{rep}")
+                results["throughput"]["rcap"].append(rc)
+                print(f"rep {rep + 1}: SET redis-benchmark {rb['rps']:,.0f}/s  rcap {rc['ops_per_s']:,.0f}/s "
+                      f"(rcap {rc['loadgen_cpu_pct']:.0f}% CPU, {rc['cpu_us_per_op']:.1f} µs/op; "
+                      f"redis {rc['redis_cpu_pct']:.0f}% CPU)", flush=True)
+                rb = redis_benchmark(port, ["-c", "1", "-t", "get", "-n", "50000"])
+                results["latency"]["redis_benchmark"].append(rb)
+                rc = rcap_run(topo, "kv", {"users": "1", "rate": "null", "mix": "{get: 1}", "keyspace": "1",
+                                           "drain_s": "0.2"}, max(5, args.seconds // 2), Path(tmp) / f"get{rep}")
+                results["latency"]["rcap"].append(rc)
+                print(f"rep {rep + 1}: GET p50 redis-benchmark {rb['p50_us']:.0f} µs  rcap {rc['p50_us']['GET']} µs",
+                      flush=True)
+    med = statistics.median
+    set_rb = med(r["rps"] for r in results["throughput"]["redis_benchmark"])
+    set_rc = med(r["ops_per_s"] for r in results["throughput"]["rcap"])
+    get_rb = med(r["p50_us"] for r in results["latency"]["redis_benchmark"])
+    get_rc = med(r["p50_us"]["GET"] for r in results["latency"]["rcap"])
+    cpu_rc = med(r["loadgen_cpu_pct"] for r in results["throughput"]["rcap"])
+    us_rb = med(r["cpu_us_per_op"] for r in results["throughput"]["redis_benchmark"])
+    us_rc = med(r["cpu_us_per_op"] for r in results["throughput"]["rcap"])
+    cpu_redis = med(r["redis_cpu_pct"] for r in results["throughput"]["rcap"])
+    results["summary"] = {"set_redis_benchmark_ops_per_s": set_rb, "set_rcap_ops_per_s": set_rc,
+                          "set_ratio": set_rc / set_rb, "get_p50_redis_benchmark_us": get_rb,
+                          "get_p50_rcap_us": get_rc, "get_p50_ratio": get_rc / get_rb,
+                          "rcap_cpu_pct": cpu_rc, "redis_cpu_pct_during_rcap": cpu_redis,
+                          "set_cpu_us_per_op_redis_benchmark": us_rb, "set_cpu_us_per_op_rcap": us_rc}
+    m = results["machine"]
+    print(f"\nmachine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, {m['date']}")
+    print(f"median of {args.reps}: SET 1 KB  redis-benchmark -c 50: {set_rb:,.0f} ops/s   rcap kv-set-1k (1 process, "
+          f"50 users): {set_rc:,.0f} ops/s   ratio {set_rc / set_rb:.2f}")
+    print(f"             GET p50   redis-benchmark -c 1: {get_rb:.0f} µs   rcap 1 user: {get_rc} µs   "
+          f"ratio {get_rc / get_rb:.2f}")
+    print(f"             CPU per SET (whole client process, user+sys): redis-benchmark {us_rb:.1f} µs   "
+          f"rcap {us_rc:.1f} µs (includes Locust start-up)")
+    bottleneck = "the load generator (one core saturated)" if cpu_rc >= 90 else "Redis or the machine"
+    print(f"during rcap SET runs: rcap process {cpu_rc:.0f}% of a core, redis-server {cpu_redis:.0f}% "
+          f"→ bottleneck: {bottleneck}")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
