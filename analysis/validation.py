@@ -69,6 +69,8 @@ def _payload_of(manifest: dict) -> float | None:
     if params.get("payload_bytes"):
         return float(params["payload_bytes"])
     queues = params.get("queues") or []
+    if not queues and params.get("work_type"):  # mass-operation: one work type
+        queues = [{"share": 1.0, "work_type": params["work_type"]}]
     try:
         from loadgen.nuxeo.payloads import work_type  # noqa: PLC0415
 
