@@ -18,6 +18,7 @@ import os
 import re
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Callable
 
@@ -218,10 +219,22 @@ def build_report(request: ReportRequest, *, notebook_dir: Path | None = None,
 
 def write_sizing_json(recommendation: dict, report_dir: str | os.PathLike) -> Path:
     """Write the machine-readable recommendation (``Recommendation.to_dict()``) to ``sizing.json``."""
+    import math
+
+    def finite(o):  # JSON has no Infinity/NaN: an unbounded estimate is written as null
+        if isinstance(o, float) and not math.isfinite(o):
+            return None
+        if isinstance(o, dict):
+            return {k: finite(v) for k, v in o.items()}
+        if isinstance(o, (list, tuple)):
+            return [finite(v) for v in o]
+        return o
+
     path = Path(report_dir) / "sizing.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(".sizing.json.tmp")
-    tmp.write_text(json.dumps(recommendation, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
+    tmp.write_text(json.dumps(finite(recommendation), indent=2, sort_keys=True, default=str, allow_nan=False) + "\n",
+                   encoding="utf-8")
     os.replace(tmp, path)
     return path
 
@@ -282,6 +295,21 @@ class RunSet:
     def of(self, workload: str) -> list:
         """The complete runs of one workload, oldest first."""
         return [r for r in self.runs if self.workload(r) == workload and r.status == "complete"]
+
+    def bench_runs(self) -> list:
+        """Complete runs of ``rcap bench``/``rcap sweep`` (fault experiments left out)."""
+        return [r for r in self.runs if r.status == "complete" and r.manifest.get("kind") != "experiment"]
+
+    def light_runs(self) -> list:
+        """What the sizing engine measures its parameters on (service demand by the utilization law
+        wants light load): the lightest complete step of each sweep, and every complete single bench run."""
+        in_sweeps = {id(r) for s in self.sweeps for r in s.runs}
+        out = [r for r in self.bench_runs() if id(r) not in in_sweeps]
+        for sweep in self.sweeps:
+            done = [r for r in sweep.runs if r.status == "complete"]
+            if done:
+                out.append(min(done, key=lambda r: r.params().get(sweep.param) or 0))
+        return out
 
     def sweeps_of(self, workload: str) -> list:
         return [s for s in self.sweeps if s.runs and self.workload(s.runs[0]) == workload]
@@ -495,7 +523,24 @@ class Context:
 
     @property
     def name(self) -> str:
-        return target_name(self.target_load)
+        return self.target.name
+
+    @cached_property
+    def recommendation(self):
+        """``analysis.sizing.size`` for the target and topology, on the complete bench runs."""
+        from analysis import sizing
+
+        target = self.target
+        if self.topology != target.deployment.topology:
+            target = sizing.with_deployment(target, topology=self.topology)
+        return sizing.size(target, runs=self.runs.light_runs() or None)
+
+    @property
+    def sizing_values(self) -> dict:
+        """Key numbers of the recommendation that several sections draw (bytes, works)."""
+        rec = self.recommendation
+        mo = rec.mass_operation or {}
+        return {"peak_backlog_works": mo.get("peak_backlog"), "maxmemory_bytes": rec.memory["maxmemory_bytes"]}
 
 
 def context(target_load, run_dirs=(), topology: str | None = None) -> Context:
@@ -899,8 +944,8 @@ def memory_section(ctx: Context) -> Section:
 
 
 def ctx_value(ctx: Context, key: str):
-    """A number the sizing engine computed for the target (``None`` when it did not)."""
-    return (getattr(ctx, "sizing_values", None) or {}).get(key)
+    """A number the sizing engine computed for the target (``None`` without a target)."""
+    return ctx.sizing_values.get(key) if ctx.target is not None else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -918,10 +963,68 @@ def memory_wall_results(runs: RunSet) -> list[tuple]:
     return out
 
 
+def _memory_extrapolation_row(ctx: Context) -> dict | None:
+    """Calibrate the memory model on the mass operation's first fifth of backlog and predict its largest."""
+    from analysis.validation import MEMORY_GOAL, check_memory, memory_observations
+
+    runs = ctx.runs.of("mass-operation")
+    if not runs:
+        return None
+    obs, layout = memory_observations(runs, min_backlog=100)
+    if len(obs) < 3:
+        return None
+    top = max(o.count for o in obs)
+    fit = [o for o in obs if o.count <= top / 5] or obs[:1]
+    held = [max(obs, key=lambda o: o.count)]
+    _, checks = check_memory(fit, held, layout)
+    c = checks[0]
+    factor = held[0].count / max(o.count for o in fit)
+    return {"check": f"memory model: used_memory growth at {held[0].count:,} works (fit ≤ {max(o.count for o in fit):,})",
+            "predicted": c.predicted, "measured": c.measured, "error_pct": 100 * c.error,
+            "goal_pct": 100 * MEMORY_GOAL, "source": f"mass operation, extrapolated {factor:.1f}×"}
+
+
+def _ceiling_row(ctx: Context) -> dict | None:
+    """The works/s ceiling predicted from the lightest WorkManager step against the heaviest step, when
+    that step saturated Redis (achieved < 90% of offered)."""
+    from analysis import throughput as tp
+    from analysis.validation import CEILING_GOAL
+
+    for sweep in ctx.runs.sweeps_of("workmanager"):
+        done = [r for r in sweep.runs if r.status == "complete" and r.params().get("rate")]
+        if len(done) < 2:
+            continue
+        light, heavy = done[0], done[-1]
+        try:
+            demand = tp.demand_from_runs([light])
+        except RcapError:
+            continue
+        completed = (heavy.counters.get("works") or {}).get("completed")
+        secs = _duration_s(heavy)
+        if not demand.cpu_us_per_work or not completed or not secs:
+            continue
+        achieved, offered = completed / secs, heavy.params()["rate"]
+        predicted = demand.ceiling()["works_per_s"]
+        try:
+            busy = tp.demand_from_runs([heavy]).utilization
+        except RcapError:
+            busy = 0.0
+        if busy < 0.9:
+            return {"check": "single-shard works/s ceiling", "predicted": predicted, "measured": None,
+                    "error_pct": None, "goal_pct": 100 * CEILING_GOAL,
+                    "source": f"not measurable here: at the heaviest step ({offered:,.0f} works/s offered, "
+                              f"{achieved:,.0f} achieved) the Redis main thread was only {busy:.0%} busy; "
+                              "the load generator, not Redis, was the limit"}
+        return {"check": "single-shard works/s ceiling", "predicted": predicted, "measured": achieved,
+                "error_pct": 100 * (predicted - achieved) / achieved, "goal_pct": 100 * CEILING_GOAL,
+                "source": f"light step {light.params()['rate']:,.0f} works/s vs saturated step {offered:,.0f}"}
+    return None
+
+
 def validation_rows(ctx: Context) -> list[dict]:
     """Every prediction checked against a measurement the model was not fitted on:
     ``check``, ``predicted``, ``measured``, ``error_pct`` (signed), ``goal_pct``, ``source``."""
-    rows = []
+    rows = [r for r in (_memory_extrapolation_row(ctx), _ceiling_row(ctx)) if r is not None]
     for run, r in memory_wall_results(ctx.runs):
         model = r.get("model") or {}
         measured = r.get("backlog_at_wall")
@@ -950,10 +1053,240 @@ def validation_section(ctx: Context) -> Section:
         return sec.md("_No validation measurement in the run set: predictions in this report carry no "
                       "measured error. Record a memory wall (`rcap memory-wall`) and a saturating sweep._")
     df = pd.DataFrame(rows)
-    sec.add(plots.validation_errors(df))
+    measured = df[df["error_pct"].notna()]
+    if len(measured):
+        sec.add(plots.validation_errors(measured.assign(error_pct=measured["error_pct"].astype(float))))
     shown = df.assign(predicted=df["predicted"].map(_fmt), measured=df["measured"].map(_fmt),
-                      error=df["error_pct"].map(lambda e: f"{e:+.1f}%"),
+                      error=df["error_pct"].map(lambda e: f"{e:+.1f}%" if pd.notna(e) else "—"),
                       goal=df["goal_pct"].map(lambda g: f"±{g:g}%" if pd.notna(g) else "—"))
     sec.add(shown[["check", "predicted", "measured", "error", "goal", "source"]].set_index("check"))
     sec.values["validation"] = rows
     return sec
+
+
+# ---------------------------------------------------------------------------------------------
+# The recommendation: summary, inputs, memory parts, mass operation, risks
+# ---------------------------------------------------------------------------------------------
+
+GIB = 2**30
+
+
+def recommendation(ctx: Context):
+    """The sizing engine's :class:`analysis.sizing.Recommendation` for this context."""
+    return ctx.recommendation
+
+
+def _gib2(n) -> str:
+    return "—" if n is None else f"{n / GIB:.2f} GiB"
+
+
+def _vcpu_line(rec) -> str:
+    c = rec.cpu
+    return (f"2 per data node: the Redis main thread needs {c['utilization_peak']:.0%} of one core at peak "
+            f"(limit {c['max_utilization']:.0%}); the second core serves forks (snapshots, replica syncs), "
+            "I/O and the OS. More cores do not raise one shard's ceiling.")
+
+
+def summary_rows(rec) -> dict:
+    """The recommendation as label → value (the report's first table and the PDF's first page)."""
+    m, t, c, d = rec.memory, rec.topology, rec.cpu, rec.disk
+    nodes = t.get("data_nodes") or t.get("nodes")
+    extra = f" + {t['sentinels']} Sentinels (quorum {t['quorum']})" if t.get("sentinels") else ""
+    by_provider: dict[str, list[str]] = {}
+    for inst in rec.instances:
+        usable = inst.get("usable_memory_gib")
+        by_provider.setdefault(inst["provider"].upper(), []).append(
+            f"{inst['name']} ({inst['service']}, {inst['memory_gib']:g} GiB"
+            + (f", {usable:g} usable" if usable and usable != inst["memory_gib"] else "") + ")")
+    rows = {
+        "Recommended topology": t["summary"],
+        "Node count": f"{nodes} Redis data node(s){extra}",
+        "RAM per data node": _gib2(m["node_ram_bytes"]),
+        "vCPU": _vcpu_line(rec),
+        "maxmemory": f"{_gib2(m['maxmemory_bytes'])}, policy noeviction (Nuxeo cannot run with eviction)",
+        "Persistence": f"{d['persistence']}: {d['rule']}" + (f", disk {_gib2(d['bytes'])}" if d["bytes"] else ""),
+        "Network": f"{rec.network['link_gbps']:.2f} Gbit/s planned "
+                   f"({rec.network['out_bytes_per_s'] / 1e6:.1f} MB/s out at peak)",
+        "Main thread": f"{c['utilization_steady']:.0%} steady, {c['utilization_peak']:.0%} at peak; "
+                       f"ceiling {c['ceiling_works_per_s']:,.0f} works/s",
+    }
+    for provider, names in by_provider.items():
+        rows[f"Instance types ({provider})"] = "; ".join(names)
+    return rows
+
+
+def summary_section(ctx: Context, rec=None) -> Section:
+    """A paragraph stating the recommendation, then the recommendation table."""
+    rec = rec or ctx.recommendation
+    m, t = rec.memory, rec.topology
+    mo = rec.mass_operation
+    target = ctx.target
+    text = (f"**For {target.name}** ({target.description or target.level + '-level target'}), run Redis as "
+            f"**{t['summary']}**, each data node with **{_gib2(m['node_ram_bytes'])} of RAM** and **2 vCPU**, "
+            f"`maxmemory` **{_gib2(m['maxmemory_bytes'])}** with `noeviction`, persistence "
+            f"**{rec.disk['persistence']}**.")
+    if mo:
+        drain = (f"drains {mo['time_to_drain_s'] / 60:,.0f} min after its peak" if mo.get("time_to_drain_s")
+                 else "does not drain within the horizon")
+        text += (f" The {mo['name']} peaks at **{mo['peak_backlog']:,.0f} pending works** "
+                 f"({_gib2(mo['peak_bytes'])}) and {drain}"
+                 + (f"; it reaches maxmemory at t = {mo['oom_t_s']:,.0f} s." if mo.get("oom_t_s") is not None
+                    else "; it stays below maxmemory."))
+    if rec.flags:
+        text += f" **{len(rec.flags)} risk(s) flagged** (see *Risks*)."
+    sec = Section().md(text)
+    sec.add(table(summary_rows(rec)).rename(columns={"value": "recommendation"}))
+    sec.values["summary"] = summary_rows(rec)
+    return sec
+
+
+def inputs_section(ctx: Context, rec=None) -> Section:
+    """The target file's inputs, the Redis traffic they mean, and the assumptions of the sizing."""
+    from dataclasses import asdict
+
+    rec = rec or ctx.recommendation
+    t = ctx.target
+    sec = Section()
+    given = {}
+    for part in ("business", "redis", "mass_operation", "deployment"):
+        obj = getattr(t, part)
+        if obj is not None:
+            given.update({f"{part}.{k}": v for k, v in asdict(obj).items() if v not in (None, (), [])})
+    sec.md(f"**Target file** `{ctx.target_load.name}` ({t.level} level):")
+    sec.add(table(given).rename(columns={"value": "given"}))
+    tr = rec.traffic
+    derived = {
+        "works scheduled per second (steady)": f"{tr['works_per_s']:,.1f} works/s",
+        "Redis round trips per second (steady)": f"{tr['ops_per_s']:,.0f} ops/s",
+        "mean work payload": f"{tr['mean_payload_bytes']:,.0f} B",
+        "pending works in steady state": f"{tr['steady_pending_works']:,.0f}",
+        "PubSub messages published / delivered": f"{tr['publishes_per_s']:,.0f} / {tr['pubsub_deliveries_per_s']:,.0f} msg/s",
+        "PubSub subscribers (Nuxeo nodes)": tr["subscribers"],
+        "long-lived KV keys": f"{tr['kv_keys']:,} of {tr['kv_value_bytes']} B" + (" with TTL" if tr["kv_ttl"] else ""),
+        "client connections": tr["clients"],
+    }
+    sec.md("**What Redis sees** (derived with the Nuxeo traffic model):")
+    sec.add(table(derived).rename(columns={"value": "derived"}))
+    sec.md("**Assumptions**\n\n" + "\n".join(f"- {a}" for a in rec.assumptions)
+           + f"\n- p99 objective: {t.deployment.latency_slo_p99_us:,.0f} µs; headroom {t.deployment.headroom:.0%} of maxmemory")
+    return sec
+
+
+def memory_breakdown_section(ctx: Context) -> Section:
+    """Where the bytes of one pending work go (analytic model) against the measured slope."""
+    from analysis import memory as mem
+    from analysis import plots
+    from analysis.validation import layout_of
+
+    sec = Section()
+    runs = ctx.runs.of("mass-operation")
+    if not runs:
+        return sec.md("_No mass-operation run in the run set._")
+    run = runs[-1]
+    params = run.manifest.get("scenario", {}).get("params", {})
+    from loadgen.nuxeo.payloads import work_type
+
+    payload = int(work_type(params.get("work_type", "reindexBucket")).mean_size_bytes())
+    layout = layout_of(run.manifest)
+    n = 100_000
+    parts = mem.pending_works(n, mem.WorkShape(payload), layout).parts
+    rows = [{"part": k, "bytes per work": round(v / n, 1), "share": f"{v / sum(parts.values()):.1%}"}
+            for k, v in parts.items()]
+    total = sum(parts.values()) / n
+    rows.append({"part": "total (analytic)", "bytes per work": round(total, 1), "share": "100%"})
+    pts = memory_points(ctx.runs)
+    if len(pts):
+        slope = memory_fit(pts).slope
+        rows.append({"part": "measured slope (fit above)", "bytes per work": round(slope, 1),
+                     "share": f"model {100 * (total - slope) / slope:+.1f}% vs measured"})
+    sec.md(f"One pending `{params.get('work_type', 'reindexBucket')}` work of {payload:,} B payload, "
+           f"Redis {layout.version} ({layout.allocator}), averaged over {n:,} pending works "
+           f"({plots.human_bytes(sum(parts.values()))} in all):")
+    sec.add(table(rows, index="part"))
+    return sec
+
+
+def maxmemory_section(ctx: Context) -> Section:
+    """The node RAM, part by part, from the dataset at the peak to the OS reserve."""
+    from analysis import plots
+
+    rec = ctx.recommendation
+    m = rec.memory
+    sec = Section()
+    rows = [{"part": "dataset: " + k, "bytes": plots.human_bytes(v)} for k, v in m["parts"].items() if v]
+    rows += [{"part": k, "bytes": plots.human_bytes(v)} for k, v in m["node_parts"].items()
+             if v and k != "dataset"]
+    rows += [{"part": "→ maxmemory", "bytes": plots.human_bytes(m["maxmemory_bytes"])},
+             {"part": "→ node RAM", "bytes": plots.human_bytes(m["node_ram_bytes"])}]
+    sec.md(f"Memory model: {m['layout']}, calibrated ×{m['memory_scale']:.3f} "
+           f"(95% CI {m['memory_scale_ci'][0]:.3f}–{m['memory_scale_ci'][1]:.3f}) on the runs.")
+    sec.add(table(rows, index="part"))
+    return sec
+
+
+def mass_operation_section(ctx: Context) -> Section:
+    """The target's mass operation simulated with the backlog model, against the recommended maxmemory."""
+    from analysis import plots
+    from analysis.backlog import BacklogInput, mass_operation, simulate
+
+    rec = ctx.recommendation
+    mo_spec, mo = ctx.target.mass_operation, rec.mass_operation
+    sec = Section()
+    if mo_spec is None or mo is None:
+        return sec.md("_The target file has no mass operation._")
+    nodes = mo_spec.nodes or (ctx.target.business.nuxeo_nodes if ctx.target.business else 1)
+    base = rec.memory["dataset_bytes"] - rec.memory["parts"]["mass operation peak"]
+    maxmem = rec.memory["maxmemory_bytes"]
+    res = simulate(BacklogInput(mass_operation(mo_spec.documents, mo_spec.docs_per_work, mo_spec.schedule_docs_per_s),
+                                mo_spec.threads_per_node, nodes, mo_spec.processing_ms / 1000, mo["bytes_per_work"],
+                                base_bytes=base, maxmemory_bytes=maxmem))
+    pts = res.points.rename(columns={"backlog": "backlog_works", "memory_bytes": "used_memory_bytes"})
+    sec.add(plots.mass_operation_timeline(pts, maxmemory_bytes=maxmem, oom_at_s=res.oom_t_s,
+                                          title=f"{mo['name']}: predicted backlog and memory"))
+    rows = {
+        "works scheduled": f"{mo['works']:,} ({mo_spec.documents:,} documents / {mo_spec.docs_per_work} per work)",
+        "scheduling rate λ": f"{mo['arrival_works_per_s']:,.1f} works/s",
+        "consumption rate μ": f"{res.service_rate_per_s:,.1f} works/s "
+                              f"({mo_spec.threads_per_node} threads × {nodes} nodes / {mo_spec.processing_ms:,.0f} ms)",
+        "peak backlog": f"{res.peak_backlog:,.0f} works at t = {res.peak_t_s / 60:,.1f} min",
+        "peak memory": plots.human_bytes(res.peak_memory_bytes),
+        "time to drain after the peak": (f"{res.time_to_drain_s / 60:,.1f} min" if res.time_to_drain_s is not None
+                                         else "does not drain"),
+        "maxmemory reached": (f"at t = {res.oom_t_s / 60:,.1f} min, {res.lost_works:,.0f} works refused"
+                              if res.oom_t_s is not None else f"no (maxmemory {plots.human_bytes(maxmem)})"),
+    }
+    sec.add(table(rows))
+    sec.values.update(peak_backlog_works=res.peak_backlog, oom_t_s=res.oom_t_s)
+    return sec
+
+
+def risks_section(ctx: Context, rec=None) -> Section:
+    """The sizing engine's flags plus what the measurements themselves warn about."""
+    rec = rec or ctx.recommendation
+    lines = [f"- {f}" for f in rec.flags]
+    for _, r in failover_results(ctx.runs):
+        if (r.get("acked_lost") or 0) > 0:
+            lines.append(f"- A {r.get('fault')} failover lost {r['acked_lost']:,} acknowledged works "
+                         f"(of {r.get('acked', 0):,}): jobs can be lost on failover; see *HA and failover*.")
+            break
+    else:
+        lines.append("- Failover can lose acknowledged works (asynchronous replication), even when the "
+                     "recorded experiments lost none; see *HA and failover*.")
+    pts = memory_points(ctx.runs)
+    peak = ctx_value(ctx, "peak_backlog_works")
+    if len(pts) and peak:
+        factor = peak / max(float(pts["backlog_works"].max()), 1.0)
+        if factor > 10:
+            lines.append(f"- The memory projection extrapolates {factor:,.0f}× beyond the largest measured "
+                         "backlog: it rests on the analytic model (validated below at the OOM wall), not on a "
+                         "measurement at that scale.")
+    bound = [r.id for r in ctx.runs.bench_runs() if r.manifest.get("loadgen_bound")]
+    if bound:
+        lines.append(f"- {len(bound)} run(s) were limited by the load generator's CPU: measured throughputs are "
+                     "lower bounds.")
+    lines.append("- The measurements come from a lab machine (see *Environment*): production CPU speed and network "
+                 "latency change absolute throughput and latency; re-run `rcap suite --target URL` against a "
+                 "production-like Redis before committing to a size.")
+    lines.append("- Nuxeo fails scheduling with OOM errors once maxmemory is reached; monitor `used_memory` against "
+                 "`maxmemory` and alert at 80%.")
+    return Section().md("\n".join(lines))
