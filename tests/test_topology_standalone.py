@@ -87,3 +87,12 @@ def test_killed_owner_leaves_no_orphan(tmp_path):
     assert not psutil.pid_exists(redis_pid)
     assert topology.status(tmp_path) == []  # the stale folder is reaped
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_owned_topology_with_its_nodes_down_is_not_reaped(topology_factory, rcap_base_dir):
+    """Fault experiments stop every node on purpose: only a dead owner makes a topology stale."""
+    topo = topology_factory("standalone")
+    topo.kill_node("redis-1")
+    assert topo.name in [t.name for t in topology.status(rcap_base_dir)]
+    restarted = topo.start_node("redis-1")
+    assert topology.connect(topo.target).ping() and restarted.alive()

@@ -231,9 +231,10 @@ class Topology:
                    options=data.get("options", {}), _password=password)
 
     def stale(self) -> bool:
-        """True if the owner died or no process of it runs any more."""
-        if self.owner_pid is not None and not ProcessId(self.owner_pid, self.owner_create_time or 0).alive():
-            return True
+        """An owned topology is stale when its owner died (its nodes may be down on purpose: fault
+        experiments); a detached one when none of its processes runs any more."""
+        if self.owner_pid is not None:
+            return not ProcessId(self.owner_pid, self.owner_create_time or 0).alive()
         return bool(self.nodes) and not self.running_nodes()
 
 

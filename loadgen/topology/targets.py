@@ -230,7 +230,8 @@ def describe_error(target: Target, exc: BaseException) -> str:
     low = text.lower()
     where = target.url
     if isinstance(exc, MasterNotFoundError):
-        return f"{where}: no sentinel knows a master named {target.service_name!r} ({text})"
+        return f"{where}: no sentinel answered with a master named {target.service_name!r} " \
+               "(sentinels unreachable, or wrong master name)"
     if isinstance(exc, (redis.exceptions.AuthenticationError, redis.exceptions.AuthorizationError)) or \
             "wrongpass" in low or "invalid username-password" in low or "invalid password" in low:
         if target.password is None:
