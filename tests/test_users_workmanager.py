@@ -59,3 +59,20 @@ def test_duplicate_ids_are_deduplicated_by_the_sched_set(standalone_target, stan
     # no consumer: every duplicate was still queued, so the sched set collapsed it
     assert standalone_client.llen(keys.queue) == sent - dups == standalone_client.scard(keys.sched)
     assert standalone_client.hlen("rcap:work:data") == sent - dups
+
+
+def test_cluster_runs_use_hash_tags_and_are_labelled_what_if(topology_factory, tmp_path):
+    topo = topology_factory("cluster")
+    overrides = {"producers": "1", "works_per_producer": "30", "rate": "60", "nodes": "1", "processing_ms": "1",
+                 "queues": "[{queue_id: default, threads: 2, work_type: fulltextExtractor, share: 1}]"}
+    run_locust("workmanager", overrides, topo.target, tmp_path, seconds=3)
+    c = read_counters(tmp_path)
+    assert "what_if" in c and "hash" in c["what_if"]
+    assert c["works"]["completed"] == 30 and c["works"]["lost"] == 0
+    admin = topo.client()
+    try:
+        keys = sorted(k.decode() for k in admin.scan_iter(match="rcap:*", target_nodes=admin.PRIMARIES))
+        assert keys == ["rcap:{work}:count:default"]
+        assert int(admin.hget(keys[0], "rcap:{work}:done:default")) == 30
+    finally:
+        admin.close()
