@@ -171,3 +171,20 @@ def test_bad_input_is_one_line_and_exit_2(argv, needle, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and needle in err[0] and err[0].startswith("rcap: error:")
+
+
+def test_enterprise_endpoint_moves_and_the_password_stays_out_of_the_run(rcap_base_dir, tmp_path, monkeypatch):
+    password = "fo-secret-Zq81x"
+    monkeypatch.setattr("loadgen.failover.master_loss.secrets.token_urlsafe", lambda _n: password)
+    spec = FailoverSpec(topology="enterprise", fault="kill", at_s=2, fault_s=4, duration_s=9, down_after_ms=1000,
+                        failover_timeout_ms=3000, base_dir=str(rcap_base_dir),
+                        load=LoadSpec(schedule_rate=100, workloads=("workmanager", "pubsub")))
+    path = run_failover(spec, tmp_path)
+    result = json.loads(path.read_text())
+    assert result["status"] == "complete", result.get("error")
+    assert result["failover_happened"] and result["follow"] == "errors"  # one endpoint, no sentinel events
+    assert result["unavailability_closed"] and 0 < result["unavailability_ms"] < 15_000
+    assert result["acked"] == result["acked_present"] + result["acked_lost"]
+    for file in path.parent.rglob("*"):
+        if file.is_file():
+            assert password.encode() not in file.read_bytes(), file.name
