@@ -166,6 +166,7 @@ def test_memory_wall_reports_the_backlog_at_oom(rcap_base_dir, tmp_path, capsys)
     (["failover", "--workloads", "kv"], "workmanager"),
     (["memory-wall", "--maxmemory", "lots"], "bad size"),
     (["restart-test", "--persistence", "none,zfs"], "--persistence"),
+    (["failover", "--prefix", "rcap*"], "prefix"),
 ])
 def test_bad_input_is_one_line_and_exit_2(argv, needle, capsys):
     assert main(argv) == 2

@@ -24,6 +24,7 @@ from loadgen.failover.nodes import data_nodes, node_client, sentinel_nodes, wait
 from loadgen.failover.record import ExperimentRun
 from loadgen.failover.sentinel_events import SentinelEvent, SentinelWatcher, switch_target
 from loadgen.failover.workload import FailoverLoad, LoadSpec
+from loadgen.nuxeo.keys import check_prefix
 from loadgen.nuxeo.workmanager import WorkManagerClient
 from loadgen.topology.lab import Node, Topology, up
 
@@ -71,6 +72,7 @@ class FailoverSpec:
             raise BadInput("--min-replicas-to-write must be ≥ 0 and --min-replicas-max-lag ≥ 1 s")
         if self.load.wait_replicas < 0:
             raise BadInput("--wait-replicas must be ≥ 0")
+        check_prefix(self.load.prefix)
         if self.load.seed != self.seed:
             object.__setattr__(self, "load", replace(self.load, seed=self.seed))
         if self.topology == "enterprise" and self.load.follow == "switch-master":
@@ -189,8 +191,8 @@ def _run(spec: FailoverSpec, topo: Topology, exp: ExperimentRun, load: FailoverL
     except KeyboardInterrupt:
         status = "interrupted"
         say("interrupted: auditing what was recorded")
-    except TopologyError as exc:
-        status, error = "failed", str(exc)
+    except Exception as exc:  # noqa: BLE001  (recorded as a failed run, never left "running")
+        status, error = "failed", f"{type(exc).__name__}: {exc}"
     new_master = None
     audit: dict = {}
     try:

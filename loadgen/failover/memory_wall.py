@@ -20,6 +20,7 @@ import redis
 from loadgen.errors import BadInput
 from loadgen.failover.nodes import node_client
 from loadgen.failover.record import ExperimentRun
+from loadgen.nuxeo.keys import check_prefix
 from loadgen.nuxeo.payloads import PayloadFactory, work_type
 from loadgen.nuxeo.workmanager import WorkManagerClient
 from loadgen.topology.lab import up
@@ -55,6 +56,7 @@ class MemoryWallSpec:
         if self.batch < 1 or self.timeout_s <= 0 or self.confirm < 1 or self.drain < 1:
             raise BadInput("--batch, --timeout, --confirm and --drain must be positive")
         work_type(self.work_type)
+        check_prefix(self.prefix)
 
 
 def run_memory_wall(spec: MemoryWallSpec, out: str | Path = "data/runs", *, log=None) -> Path:
@@ -71,7 +73,7 @@ def run_memory_wall(spec: MemoryWallSpec, out: str | Path = "data/runs", *, log=
                 status, error = "failed", f"no OOM within {spec.timeout_s:g} s"
         except KeyboardInterrupt:
             status = "interrupted"
-        except (redis.RedisError, OSError) as exc:
+        except Exception as exc:  # noqa: BLE001  (recorded as a failed run, never left "running")
             status, error = "failed", f"{type(exc).__name__}: {exc}"
         return exp.finish({"experiment": "memory-wall", **result}, status, error)
     finally:

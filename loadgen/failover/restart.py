@@ -18,11 +18,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import redis
 
 from loadgen.errors import BadInput
 from loadgen.failover.nodes import node_client
 from loadgen.failover.record import ExperimentRun
+from loadgen.nuxeo.keys import check_prefix
 from loadgen.nuxeo.payloads import PayloadFactory, work_type
 from loadgen.nuxeo.scripts import SCRIPTS, WORK_SCRIPT_NAMES
 from loadgen.nuxeo.workmanager import WorkManagerClient
@@ -61,6 +61,7 @@ class RestartSpec:
         if self.stop not in SIGNALS:
             raise BadInput(f"--stop must be one of {', '.join(SIGNALS)}, got {self.stop!r}")
         work_type(self.work_type)
+        check_prefix(self.prefix)
 
 
 def run_restart(spec: RestartSpec, out: str | Path = "data/runs", *, log=None) -> Path:
@@ -75,7 +76,7 @@ def run_restart(spec: RestartSpec, out: str | Path = "data/runs", *, log=None) -
             settings.append(_one(spec, persistence, exp))
     except KeyboardInterrupt:
         status = "interrupted"
-    except (redis.RedisError, OSError) as exc:
+    except Exception as exc:  # noqa: BLE001  (recorded as a failed run, never left "running")
         status, error = "failed", f"{type(exc).__name__}: {exc}"
     result = {"experiment": "restart", "stop": spec.stop, "seed": spec.seed, "works": spec.works,
               "settings": settings,
@@ -114,7 +115,8 @@ def _one(spec: RestartSpec, persistence: str, exp: ExperimentRun) -> dict:
         start_t = time.time()
         node = topo.start_node(node, timeout_s=spec.restart_timeout_s)
         with node_client(topo, node, timeout_s=5.0) as client:
-            while client.info("persistence").get("loading", 0):
+            deadline = time.monotonic() + spec.restart_timeout_s
+            while client.info("persistence").get("loading", 0) and time.monotonic() < deadline:
                 time.sleep(0.01)
             ready_t = time.time()
             wm = WorkManagerClient(client, prefix=spec.prefix)
