@@ -588,13 +588,16 @@ def _spec(scenario: Any, options: dict[str, Any]) -> BenchSpec:
 
 
 def run_sweep(scenario: Any, *, users: Sequence[int] | None = None, rates: Sequence[float] | None = None,
-              **options: Any) -> Path:
-    """Run one bench per value of ``users`` (closed loop) or ``rates`` (open loop, ops/s) on one target
-    (the embedded topology is started once), cleaning the prefix between runs. Returns the sweep
-    directory: ``sweep.json`` plus one run directory per value. Stops at the first failed run."""
+              fixed_users: int | None = None, **options: Any) -> Path:
+    """Run one bench per value of ``users`` or of ``rates`` (open loop, ops/s; ``fixed_users`` users
+    each) on one target (the embedded topology is started once), cleaning the prefix between runs.
+    Other ``options`` are :class:`BenchSpec` fields. Returns the sweep directory: ``sweep.json`` plus
+    one run directory per value. Stops at the first failed or interrupted run."""
     if (users is None) == (rates is None):
         raise BadInput("a sweep varies either --users or --rates (one of them)")
     param, values = ("users", list(users)) if users is not None else ("rate", list(rates))
+    if fixed_users is not None:
+        options = {**options, "users": fixed_users}
     if not values:
         raise BadInput(f"the sweep needs at least one {param} value")
     if options.get("keep"):

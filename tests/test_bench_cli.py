@@ -36,13 +36,19 @@ def _exit_code(exc: pytest.ExceptionInfo) -> int:
     (["bench", "kv", "--password-file", "/nonexistent/pw"], "cannot read --password-file"),
     (["bench", "kv", "--target", "http://127.0.0.1:1"], "malformed target URL"),
     (["sweep", "kv", "--users", "1,2", "--keep"], "not available for a sweep"),
-], ids=["scenario", "set-key", "set-syntax", "duration", "zero-duration", "password-file", "url", "sweep-keep"])
+    (["sweep", "kv"], "needs --users 1,2,4,… or --rates"),
+    (["sweep", "kv", "--rates", "100,200", "--users", "1,2"], "--users takes one value"),
+    (["sweep", "kv", "--users", "1,x"], "comma-separated list"),
+], ids=["scenario", "set-key", "set-syntax", "duration", "zero-duration", "password-file", "url", "sweep-keep",
+        "sweep-nothing", "sweep-two-things", "sweep-list"])
 def test_bad_input_before_anything_starts(capsys, tmp_path: Path, args: list[str], pattern: str) -> None:
     out = tmp_path / "runs"
-    if args[-1] == "--keep":  # argparse rejects --keep for sweep: also one line, exit 2
+    if args[-1] in ("--keep", "1,x"):  # argparse's own errors: also one line, exit 2
         with pytest.raises(SystemExit) as exc:
             main([*args, "--out", str(out)])
         assert _exit_code(exc) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("rcap: error:")
         return
     rc, _, err = _rcap(capsys, *args, "--out", str(out))
     _assert_one_line_error(rc, err, pattern, out)

@@ -88,9 +88,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     sweep = sub.add_parser("sweep", help="run a series of benchmarks (users or rates) into one directory")
     _common(sweep)
-    series = sweep.add_mutually_exclusive_group(required=True)
-    series.add_argument("--users", type=_number_list(int, "--users"), help="e.g. 1,2,4,8,16,32,64")
-    series.add_argument("--rates", type=_number_list(float, "--rates"), help="ops/s, e.g. 1000,2000,4000")
+    sweep.add_argument("--users", type=_number_list(int, "--users"),
+                       help="users per run, e.g. 1,2,4,8,16,32,64 (with --rates: one fixed value)")
+    sweep.add_argument("--rates", type=_number_list(float, "--rates"), help="ops/s per run, e.g. 1000,2000,4000")
     sweep.set_defaults(handler=sweep_handler)
 
 
@@ -134,4 +134,13 @@ def bench_handler(args: argparse.Namespace) -> int:
 def sweep_handler(args: argparse.Namespace) -> int:
     from loadgen.bench import run_sweep  # noqa: PLC0415
 
-    return _run(run_sweep, args.scenario, users=args.users, rates=args.rates, rate=args.rate, **_options(args))
+    if args.rates is not None:
+        if args.rate is not None:
+            raise BadInput("give either --rate (fixed) or --rates (swept), not both")
+        if args.users is not None and len(args.users) > 1:
+            raise BadInput("a sweep varies one thing: with --rates, --users takes one value")
+        fixed_users = args.users[0] if args.users else None
+        return _run(run_sweep, args.scenario, rates=args.rates, fixed_users=fixed_users, **_options(args))
+    if args.users is None:
+        raise BadInput("rcap sweep needs --users 1,2,4,… or --rates R1,R2,…")
+    return _run(run_sweep, args.scenario, users=args.users, rate=args.rate, **_options(args))
