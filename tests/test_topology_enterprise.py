@@ -73,9 +73,18 @@ def test_enterprise_survives_a_killed_master_and_its_return(topology_factory):
             time.sleep(0.05)
     # the endpoint moves as soon as the replica is promoted, before the sentinels announce the switch
     assert client.info("server")["tcp_port"] == survivor.port
-    back = topo.start_node(old)  # waits for the switch, returns as a replica: HAProxy keeps one master
-    assert topo.current_master().name == survivor.name
+    back = topo.start_node(old)  # returns as a replica of the promoted node: HAProxy keeps one master
     assert redis.Redis(back.host, back.port, password="pw").info("replication")["role"] == "slave"
     time.sleep(0.5)  # a few HAProxy check intervals
     assert backend_states(topo)[old.name] == "DOWN"
     assert client.get("rcap:k") == b"2"
+
+
+def test_enterprise_master_restarted_before_any_failover_stays_master(topology_factory):
+    topo = topology_factory("enterprise", password="pw", down_after_ms=30000)
+    old = topo.current_master()
+    topo.kill_node(old)
+    back = topo.start_node(old)  # no other master: restarted unchanged, still the endpoint's master
+    assert redis.Redis(back.host, back.port, password="pw").info("replication")["role"] == "master"
+    client = topo.client()
+    assert client.set("rcap:k", "1") and client.info("server")["tcp_port"] == back.port

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 from loadgen.errors import BadInput, TopologyError
 from loadgen.topology.binaries import RedisBinary, find_redis_server
-from loadgen.topology.processes import PortAllocator, ProcessId, signal_process, stop_processes, wait_until
+from loadgen.topology.processes import PortAllocator, ProcessId, signal_process, stop_processes
 from loadgen.topology.redisconf import NodeOptions, parse_bytes
 from loadgen.topology.targets import Target
 
@@ -122,9 +122,10 @@ class Topology:
     def start_node(self, node: Node | str, timeout_s: float = 10.0, as_replica: bool | None = None) -> Node:
         """Restart a stopped node with its config (as rewritten by Redis/Sentinel) on the same port.
 
-        ``as_replica`` restarts a data node as a replica of the current master; the default does so in
-        the enterprise stand-in only (otherwise HAProxy would route to a returning old master until
-        Sentinel demotes it), and leaves plain Sentinel's own behaviour alone elsewhere.
+        ``as_replica`` restarts a data node as a replica of whichever other node is master now (none: no
+        failover happened, restart unchanged). The default does so in the enterprise stand-in only
+        (otherwise HAProxy would route to a returning old master until Sentinel demotes it), and leaves
+        plain Sentinel's own behaviour alone elsewhere.
         """
         from loadgen.topology.launcher import Launcher  # noqa: PLC0415
 
@@ -137,17 +138,33 @@ class Topology:
             del argv[i:i + 3]
         if as_replica is None:
             as_replica = self.kind == "enterprise"
-        if as_replica and node.role in ("master", "replica"):
-            # the sentinels may still name this dead node until their failover ends: wait for the switch
-            host, port = wait_until(lambda: (a := self.current_master_address()) != (node.host, node.port) and a,
-                                    timeout_s, f"the sentinels of {self.name} to elect a master other than "
-                                    f"{node.name}")
-            argv += ["--replicaof", host, str(port)]
         launcher = Launcher(self, self.node_options(), PortAllocator(None), owned=self.owned)
+        if as_replica and node.role in ("master", "replica"):
+            # Ask the nodes, not the sentinels: a promoted replica says role:master before the sentinels
+            # announce the switch. No other master (no failover yet): restart unchanged.
+            master = self._other_master(launcher, node)
+            if master is not None:
+                argv += ["--replicaof", master.host, str(master.port)]
         password = node.role != "sentinel"
         ready = (lambda: launcher.pingable(node.host, node.port, password=password)) \
             if node.role != "haproxy" else (lambda: True)
         return launcher.run(node.name, node.role, node.host, node.port, argv, ready, timeout_s=timeout_s)
+
+    def _other_master(self, launcher, node: Node) -> Node | None:
+        import redis  # noqa: PLC0415
+
+        for other in self.nodes:
+            if other.name == node.name or other.role not in ("master", "replica") or not other.alive():
+                continue
+            client = launcher.redis_client(other.host, other.port)
+            try:
+                if client.info("replication").get("role") == "master":
+                    return other
+            except (redis.RedisError, OSError):
+                continue
+            finally:
+                client.close()
+        return None
 
     def node_options(self) -> NodeOptions:
         from loadgen.topology.redisconf import TlsFiles  # noqa: PLC0415
