@@ -1,6 +1,6 @@
 """``make bench``: run every benchmark of the project, side by side with its reference, and print the
 results (medians, ratios, machine). Results go to ``BENCHMARKS.md`` by hand; raw JSON is written to
-``.rcap/bench/`` (git-ignored).
+``$TMPDIR/rcap-bench/`` (outside the repository).
 
     .venv/bin/python benchmarks/run.py [--quick]
 """
@@ -10,10 +10,11 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE.parent / ".rcap" / "bench"
+RESULTS = Path(tempfile.gettempdir()) / "rcap-bench"
 
 # (script, arguments, quick arguments); scripts that do not exist yet are skipped
 BENCHMARKS = [
