@@ -83,15 +83,17 @@ def _pdeathsig_preexec(parent_pid: int):
     return preexec
 
 
-def spawn(argv: list[str], log_path: str, *, owned: bool, cwd: str | None = None) -> subprocess.Popen:
+def spawn(argv: list[str], log_path: str, *, owned: bool, cwd: str | None = None,
+          env: dict[str, str] | None = None) -> subprocess.Popen:
     """Start ``argv`` in its own session with stdout/stderr appended to ``log_path``.
 
-    ``owned=True`` ties the child's life to this process (PR_SET_PDEATHSIG).
+    ``owned=True`` ties the child's life to this process (PR_SET_PDEATHSIG). ``env`` replaces the
+    environment (default: inherited).
     """
     with open(log_path, "ab") as log:
         try:
             return subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=cwd,
+                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=cwd, env=env,
                 start_new_session=True, close_fds=True,
                 preexec_fn=_pdeathsig_preexec(os.getpid()) if owned else None)
         except OSError as exc:
