@@ -423,9 +423,11 @@ def _record(spec: BenchSpec, scen: Any, lab: _Lab, flag: _StopFlag, run: RunDir,
     proc: subprocess.Popen | None = None
     load_start_t = time.time()
     try:
-        with open(run.file("locust.log"), "ab") as log:
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                    env=env, cwd=str(Path.cwd()), start_new_session=True)
+        from loadgen.topology.processes import spawn  # noqa: PLC0415
+
+        # own session (Ctrl-C reaches rcap only, which stops Locust in order) and owned: if rcap is
+        # killed, Locust dies with it instead of loading the target until its run time ends
+        proc = spawn(argv, str(run.file("locust.log")), owned=True, env=env)
         cpu = LoadgenCpu(proc.pid)
         locust_rc, overran = _watch(spec, scen, run, proc, flag, follower, sampler, cpu, backlog, load_start_t)
         if overran:

@@ -398,6 +398,24 @@ def test_failover_mid_run_shows_in_the_events(tmp_path: Path) -> None:
     assert srv[srv.node == node]["role"].iloc[-1] == "master"
 
 
+def test_killed_rcap_leaves_neither_locust_nor_redis(tmp_path: Path) -> None:
+    out = tmp_path / "runs"
+    proc = subprocess.Popen([RCAP, "bench", "kv", "--users", "2", "--duration", "60s", "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        _wait_for_load(out, proc)
+        tree = psutil.Process(proc.pid).children(recursive=True)
+        assert any(p.name() == "redis-server" for p in tree) and any("locust" in " ".join(p.cmdline()) for p in tree)
+        proc.kill()  # SIGKILL: no handler runs, the children must still go
+        proc.wait()
+        gone, alive = psutil.wait_procs(tree, timeout=10)
+        assert not alive, alive
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 FAILING_LOCUSTFILE = "raise RuntimeError('the Locust side cannot start')\n"
 
 
