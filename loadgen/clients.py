@@ -171,6 +171,9 @@ class Connection:
         """The next reply (waits for it)."""
         reader = self.reader
         reply = reader.gets()
+        if reply is False and self._send is not None:
+            # a reply cannot be back yet: wait for readability instead of a recv that fails (EAGAIN)
+            self._wait(self._readable)
         while reply is False:
             try:
                 data = self._recv(65536)
