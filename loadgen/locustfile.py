@@ -13,6 +13,7 @@ users. The master then merges the final reports and writes ``counters.json``.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import time
@@ -125,10 +126,14 @@ def _on_init(environment: Any, **_kw: Any) -> None:
 
 @events.test_start.add_listener
 def _on_test_start(environment: Any, **_kw: Any) -> None:
-    if not isinstance(environment.runner, MasterRunner):
-        _load_scripts()  # every emulated node loads its scripts at start, as Nuxeo does
-    if not isinstance(environment.runner, WorkerRunner):
-        _redis_start.update(_read_queues())
+    CTX.restart()  # a test restarted from the web UI runs again
+    try:
+        if not isinstance(environment.runner, MasterRunner):
+            _load_scripts()  # every emulated node loads its scripts at start, as Nuxeo does
+        if not isinstance(environment.runner, WorkerRunner):
+            _redis_start.update(_read_queues())
+    except Exception as exc:  # noqa: BLE001  (the users report the target's failures request by request)
+        logging.warning("rcap: start-up on the target failed: %s", str(exc).splitlines()[0] if str(exc) else exc)
 
 
 @events.report_to_master.add_listener

@@ -73,6 +73,11 @@ class RunContext:
         self.waiters: defaultdict[str, deque[Event]] = defaultdict(deque)
         """Idle consumers per queue, woken by a local schedule (Nuxeo's ``notEmpty.signal()``)."""
 
+    def restart(self) -> None:
+        """A new test starts (Locust web UI): producing is allowed again."""
+        self.stopping.clear()
+        self.busy = 0
+
     def new_client(self) -> RedisClient:
         return RedisClient(self.environment, self.recorder, self._resolver, cluster_seeds=self._seeds)
 
