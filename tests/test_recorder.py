@@ -207,3 +207,30 @@ def test_loadgen_cpu_tells_a_busy_process_from_an_idle_one() -> None:
     forced = LoadgenCpu(os.getpid(), busiest_percent=[95.0, 97.0, 40.0])
     assert forced.bound is True and forced.report()["loadgen_bound"] is True
     assert LoadgenCpu(os.getpid(), busiest_percent=[95.0, 40.0, 40.0]).bound is False
+
+
+def test_a_hung_node_does_not_slow_the_other_series(tmp_path: Path, standalone) -> None:
+    import socket
+
+    import redis
+
+    from loadgen.bench import SAMPLER_CLIENT_OPTIONS
+
+    hung = socket.socket()  # accepts connections, never answers: a frozen host
+    hung.bind(("127.0.0.1", 0))
+    hung.listen(8)
+    port = hung.getsockname()[1]
+    try:
+        run = RunDir.create(tmp_path / "runs", "sampler")
+        frozen = NodeProbe(host="127.0.0.1", port=port, role="replica",
+                           connect=lambda: redis.Redis(host="127.0.0.1", port=port, **SAMPLER_CLIENT_OPTIONS))
+        good = _probe(standalone)
+        sampler = ServerSampler(run, [frozen, good], interval_s=0.5).start()
+        time.sleep(3.0)
+        sampler.stop()
+    finally:
+        hung.close()
+    assert sampler.sample_counts.get(good.name, 0) >= 5
+    assert sampler.sample_counts.get(frozen.name, 0) == 0
+    events = [json.loads(line) for line in (run.path / "events.jsonl").read_text().splitlines()]
+    assert [(e["kind"], e["node"]) for e in events] == [("node_unreachable", frozen.name)]

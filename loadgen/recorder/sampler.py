@@ -91,7 +91,8 @@ def replication_lag(info: dict) -> dict:
 
 
 class ServerSampler:
-    """Samples every node each ``interval_s`` seconds on a background thread until :meth:`stop`."""
+    """Samples every node each ``interval_s`` seconds until :meth:`stop`, one thread per node, so a
+    frozen node (its 2 s socket timeout) never delays the series of the others."""
 
     def __init__(
         self,
@@ -104,20 +105,28 @@ class ServerSampler:
         self.nodes = nodes
         self.interval_s = interval_s
         self.on_sample = on_sample
-        self.samples = 0
+        self.sample_counts: dict[str, int] = {}  # node name → samples taken
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="rcap-sampler", daemon=True)
+        self._threads = [threading.Thread(target=self._loop, args=(node,), name=f"rcap-sampler-{node.name}",
+                                          daemon=True) for node in nodes]
         self.latest: dict[str, dict] = {}
         (run.path / SERVER_DIR).mkdir(exist_ok=True)
 
+    @property
+    def samples(self) -> int:
+        """Samples taken so far, all nodes together."""
+        return sum(self.sample_counts.values())
+
     def start(self) -> "ServerSampler":
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
         return self
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=10)
+        for thread in self._threads:
+            if thread.is_alive():
+                thread.join(timeout=10)
         for node in self.nodes:
             if node.client is not None:
                 try:
@@ -125,13 +134,10 @@ class ServerSampler:
                 except Exception:  # closing a dead connection may raise; nothing to record
                     pass
 
-    def _loop(self) -> None:
+    def _loop(self, node: NodeProbe) -> None:
         next_tick = time.monotonic()
         while not self._stop.is_set():
-            for node in self.nodes:
-                if self._stop.is_set():
-                    break
-                self.sample(node)
+            self.sample(node)
             next_tick += self.interval_s
             delay = next_tick - time.monotonic()
             if delay < 0:  # sampling fell behind (slow node): skip ticks rather than burst
@@ -189,7 +195,7 @@ class ServerSampler:
         node.prev_cmd, node.prev_t, node.prev_ops = cmds, t, ops
         self.run.append_jsonl(f"{SERVER_DIR}/{node.name}.jsonl", record)
         self.latest[node.name] = record
-        self.samples += 1
+        self.sample_counts[node.name] = self.sample_counts.get(node.name, 0) + 1
         if self.on_sample is not None:
             self.on_sample(node, record)
         return record
