@@ -475,6 +475,11 @@ def _record(spec: BenchSpec, scen: Any, lab: _Lab, flag: _StopFlag, run: RunDir,
                 warnings.append(msg)
                 sys.stderr.write(f"rcap: warning: {msg}\n")
         run.write_json(SUMMARY, summary)
+        total = summary.get("total") or {}
+        if spec.progress and total.get("count"):
+            p99 = f"{total['p99_us']:,} µs" if total.get("p99_us") is not None else "-"
+            sys.stderr.write(f"rcap: {scen.name} {status}: {total['ops_per_s'] or 0:,.0f} ops/s (steady), "
+                             f"p99 {p99}, {total['errors']:,} errors\n")
         man["server_samples"] = sampler.samples
         if not spec.keep:
             try:
