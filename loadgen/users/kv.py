@@ -13,6 +13,8 @@ import itertools
 import time
 from typing import Any, Callable
 
+from redis.crc import key_slot
+
 from loadgen.nuxeo.keys import kv_namespace
 from loadgen.nuxeo.kv import KVCommands, compare_and_set, drive, lock_commands
 from loadgen.nuxeo.payloads import doc_id
@@ -58,6 +60,7 @@ class KvUser(RcapUser):
         self.cas_values: dict[str, bytes] = {}
         self.uploads = 0
         self.locks = lock_commands(prefix=ctx.scenario.prefix)
+        self.cluster = ctx.target.kind == "cluster"
 
     # one KV API call each --------------------------------------------------------------------
     def key(self) -> str:
@@ -83,7 +86,16 @@ class KvUser(RcapUser):
         self.redis.call(self.kv.get(self.key()))
 
     def op_mget(self) -> None:
-        self.redis.call(self.kv.mget([self.key() for _ in range(self.mget_keys)]))
+        keys = [self.key() for _ in range(self.mget_keys)]
+        if not self.cluster:
+            self.redis.call(self.kv.mget(keys))
+            return
+        # Redis Cluster refuses a multi-slot MGET (CROSSSLOT): one MGET per slot, as cluster clients do
+        by_slot: dict[int, list[str]] = {}
+        for k in keys:
+            by_slot.setdefault(key_slot(self.kv.key(k)), []).append(k)
+        for group in by_slot.values():
+            self.redis.call(self.kv.mget(group))
 
     def op_incrby(self) -> None:
         self.redis.call(self.kv.incrby(f"n{self.pick()}", self.rng.randint(1, 100)))

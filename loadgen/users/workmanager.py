@@ -6,7 +6,6 @@ EVALSHAs is its own request name (``EVALSHA scheduling-work``, ``EVALSHA pop-wor
 
 from __future__ import annotations
 
-import random
 from collections import deque
 from typing import Any
 
@@ -126,7 +125,3 @@ class WorkConsumer(RcapUser):
         self.loop(self.consume_one)
 
     tasks = [run_consumer]
-
-
-def seeded(seed: int) -> random.Random:
-    return random.Random(seed)
