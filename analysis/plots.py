@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, MultipleLocator
 
 # Okabe-Ito: distinguishable for colour-blind readers and in greyscale with the markers below.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
@@ -55,8 +55,18 @@ def human_bytes(n: float) -> str:
 
 
 def _bytes_axis(ax, axis: str = "y") -> None:
-    fmt = FuncFormatter(lambda v, _pos: human_bytes(v) if v >= 0 else "")
-    (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(fmt)
+    """Label a bytes axis in KiB/MiB/GiB, with ticks at round multiples of the unit on a linear scale."""
+    target = ax.yaxis if axis == "y" else ax.xaxis
+    target.set_major_formatter(FuncFormatter(lambda v, _pos: human_bytes(v) if v >= 0 else ""))
+    scale = ax.get_yscale() if axis == "y" else ax.get_xscale()
+    if scale != "linear":
+        return
+    top = (ax.get_ylim() if axis == "y" else ax.get_xlim())[1]
+    unit = 1024 ** max(0, min(4, int(np.log(max(top, 1)) // np.log(1024))))
+    for step in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000):
+        if top / (step * unit) <= 6:
+            break
+    target.set_major_locator(MultipleLocator(step * unit))
 
 
 def _new(nrows: int = 1, ncols: int = 1, **kw) -> tuple[Figure, np.ndarray]:

@@ -41,7 +41,8 @@ PRINT_CSS = """
 }
 img { max-width: 100%; height: auto; }
 table.dataframe { font-size: 9pt; border-collapse: collapse; }
-table.dataframe td, table.dataframe th { padding: 2px 6px; }
+table.dataframe td, table.dataframe th { padding: 2px 6px; text-align: left; vertical-align: top; }
+table.dataframe td { max-width: 34em; }
 .jp-OutputArea-output pre { white-space: pre-wrap; }
 </style>
 """
@@ -322,7 +323,8 @@ class RunSet:
         for run in self.runs:
             total = run.summary.get("total", {})
             p = run.params()
-            rows.append({"run": run.id, "workload": self.workload(run), "topology": p.get("topology"),
+            topo = p.get("topology") or next((t.get("kind") for t in run.manifest.get("topologies", [])), None)
+            rows.append({"run": run.id, "workload": self.workload(run), "topology": topo,
                          "users": p.get("users"), "rate (ops/s)": p.get("rate"),
                          "duration (s)": p.get("duration_s"), "status": run.status,
                          "ops/s": total.get("ops_per_s"), "p99 (µs)": total.get("p99_us"),
@@ -339,7 +341,6 @@ class RunSet:
             m = run.manifest
             h, sw = m.get("host", {}), m.get("software", {})
             srv = m.get("server") or next((t.get("server") for t in m.get("topologies", []) if t.get("server")), {})
-            topo = m.get("target", {}).get("topology") or next((t.get("kind") for t in m.get("topologies", [])), None)
             rows.append({
                 "host CPU": h.get("cpu_model"),
                 "logical cores": h.get("cpu_logical_cores"),
@@ -348,12 +349,15 @@ class RunSet:
                 "Redis": srv.get("redis_version"),
                 "allocator": srv.get("mem_allocator"),
                 "persistence": srv.get("persistence"),
-                "topology": topo,
-                "rcap": f"{sw.get('rcap')} ({str(sw.get('rcap_git_sha') or '')[:12]})",
+                "rcap": sw.get("rcap"),
                 "Python / Locust / redis-py": f"{sw.get('python')} / {sw.get('locust')} / {sw.get('redis_py')}",
             })
         df = pd.DataFrame(rows)
-        return df.drop_duplicates(ignore_index=True) if not df.empty else df
+        if df.empty:
+            return df
+        df = df.drop_duplicates(ignore_index=True)
+        df.index = [f"environment {i + 1}" for i in range(len(df))]
+        return df.T
 
 
 def _gib(n) -> str | None:
@@ -450,6 +454,18 @@ class Section:
 
         for item in self.items:
             display(Markdown(item) if isinstance(item, str) else item)
+
+
+def notebook_setup() -> None:
+    """Figures in the report's style; tables shown whole (no truncated cells, every row)."""
+    import pandas as pd
+
+    from analysis import plots
+
+    plots.use_report_style()
+    pd.set_option("display.max_colwidth", None)
+    pd.set_option("display.max_rows", 200)
+    pd.set_option("display.max_columns", 50)
 
 
 def table(rows, index: str | None = None):
@@ -584,9 +600,13 @@ def environment_section(ctx: Context) -> Section:
     inv = ctx.runs.inventory()
     sec = Section()
     bound = int(inv["loadgen-bound"].sum()) if len(inv) else 0
-    cores = env["logical cores"].dropna().unique().tolist() if len(env) else []
-    text = [f"The {len(inv)} runs were recorded on {len(env)} distinct environment(s)"
-            + (f" with {', '.join(map(str, cores))} logical cores" if cores else "") + "."]
+    cores = sorted({str(v) for v in env.loc["logical cores"]}) if len(env) else []
+    shas = sorted({str((r.manifest.get("software") or {}).get("rcap_git_sha") or "?")[:12] for r in ctx.runs.runs})
+    topologies = sorted({str(t) for t in inv["topology"].dropna()}) if len(inv) else []
+    text = [f"The {len(inv)} runs were recorded on {env.shape[1] if len(env) else 0} distinct environment(s)"
+            + (f" with {', '.join(cores)} logical cores" if cores else "")
+            + (f", on {', '.join(topologies)} targets" if topologies else "")
+            + f", by rcap commit(s) {', '.join(shas)}."]
     if bound:
         text.append(f"**{bound} run(s) were load-generator bound** (its CPU above 90%): their throughput "
                     "is a lower bound of what Redis can serve.")
@@ -628,7 +648,7 @@ def failover_section(ctx: Context) -> Section:
             "PubSub missed": r.get("pubsub_missed"),
             "status": r.get("status"),
         })
-    sec.add(table(rows, index="experiment"))
+    sec.add(table(rows, index="experiment").T)
     sec.values["failover"] = [r for _, r in results]
     return sec
 
@@ -937,6 +957,9 @@ def memory_section(ctx: Context) -> Section:
         rows["projected used_memory at the peak (95% prediction interval)"] = \
             f"{plots.human_bytes(y)} ({plots.human_bytes(lo)}–{plots.human_bytes(hi)})"
         rows["extrapolation factor"] = f"{peak / max(pts['backlog_works'].max(), 1):,.0f}×"
+        mo = ctx.recommendation.mass_operation or {}
+        if mo.get("peak_bytes"):
+            rows["sizing engine's mass-operation peak (calibrated analytic model)"] = plots.human_bytes(mo["peak_bytes"])
     sec.add(table(rows))
     sec.values.update(bytes_per_work=fit.slope, intercept_bytes=fit.intercept, r2=fit.r2,
                       projected_bytes=target_bytes)
