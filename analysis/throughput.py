@@ -97,6 +97,18 @@ def demand_from_runs(runs: Sequence) -> ServiceDemand:
                          None, "; ".join(d.source for d in ds))
 
 
+def fit_demand(works_per_s: Sequence[float], utilization: Sequence[float]) -> dict:
+    """Utilization law across light-load levels: U = U0 + X·D (least squares). ``cpu_us_per_work`` = D (µs,
+    with a 95 % CI), ``idle_utilization`` = U0 (cron and wake-up costs that do not grow with load). The
+    ceiling is (1 − U0) / D."""
+    from analysis.memory import fit_linear  # noqa: PLC0415
+
+    f = fit_linear(works_per_s, utilization)
+    return {"cpu_us_per_work": f.slope * 1e6, "cpu_us_per_work_ci": (f.slope_ci[0] * 1e6, f.slope_ci[1] * 1e6),
+            "idle_utilization": max(0.0, f.intercept), "r2": f.r2,
+            "ceiling_works_per_s": (1 - max(0.0, f.intercept)) / f.slope if f.slope > 0 else math.inf}
+
+
 # ----------------------------------------------------------------------------------------------- USL
 
 

@@ -34,3 +34,12 @@ def test_utilization_law_on_samples():
     assert d.ceiling()["works_per_s"] == pytest.approx(1250)
     assert d.ceiling(0.8)["ops_per_s"] == pytest.approx(40_000)
     assert tp.cluster_what_if(3, 1250, 40_000) == {"works_per_s": 1250, "kv_ops_per_s": 120_000}
+
+
+def test_fit_demand_separates_fixed_cost():
+    x = [1000.0, 2000.0, 4000.0]
+    u = [0.004 + xi * 47e-6 for xi in x]
+    f = tp.fit_demand(x, u)
+    assert f["cpu_us_per_work"] == pytest.approx(47)
+    assert f["idle_utilization"] == pytest.approx(0.004)
+    assert f["ceiling_works_per_s"] == pytest.approx(0.996 / 47e-6)
