@@ -72,6 +72,18 @@ def test_sentinel_kill_finds_the_new_master_and_the_audit_adds_up(rcap_base_dir,
     assert any(name.endswith(".jsonl") for name in os.listdir(path.parent / "server"))
 
 
+def test_wait_for_a_replica_keeps_every_acknowledged_work_through_a_kill(rcap_base_dir, tmp_path):
+    spec = FailoverSpec(topology="sentinel", fault="kill", at_s=2, fault_s=4, duration_s=9, down_after_ms=1000,
+                        failover_timeout_ms=3000, seed=11, base_dir=str(rcap_base_dir),
+                        load=LoadSpec(schedule_rate=150, wait_replicas=1, workloads=("workmanager",)))
+    result = json.loads(run_failover(spec, tmp_path).read_text())
+    assert result["status"] == "complete", result.get("error")
+    assert result["load_crashes"] == []  # the new master answers NOSCRIPT: scripts are reloaded, not fatal
+    assert result["failover_happened"] and result["acked"] > 300
+    # each acknowledged schedule reached a replica, and Sentinel promotes the most up-to-date one
+    assert result["acked_lost"] == 0 and result["acked_present"] == result["acked"]
+
+
 @needs_iptables
 def test_partition_loses_acknowledged_works_and_the_loadgen_survives(rcap_base_dir, tmp_path):
     # producers outrun consumers (150/s vs 2 × 50/s), so the old master holds unconsumed works when cut off

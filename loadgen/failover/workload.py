@@ -168,19 +168,24 @@ class _Producer(_Worker):
         if not spec.wait_replicas:
             self.wm.execute(op)
             return
-        # WAIT must run on the connection that wrote: one pipeline, one connection.
-        pipe = self.client.pipeline(transaction=False)
-        pipe.execute_command(*op.args)
-        pipe.execute_command("WAIT", spec.wait_replicas, spec.wait_timeout_ms)
         try:
-            _, confirmed = pipe.execute()
+            confirmed = self._schedule_and_wait(op.args)
         except redis.ResponseError as exc:
-            if not is_noscript(exc):
+            if not is_noscript(exc):  # a new master has no scripts yet: load them, as Nuxeo does
                 raise
             load_scripts(self.client.execute_command, WORK_SCRIPT_NAMES)
-            _, confirmed = pipe.execute()
+            confirmed = self._schedule_and_wait(op.args)
         if int(confirmed) < spec.wait_replicas:
             raise WaitShort(f"WAIT confirmed {confirmed} of {spec.wait_replicas} replicas")
+
+    def _schedule_and_wait(self, args: tuple) -> int:
+        """EVALSHA then WAIT on the same connection (one pipeline); returns the replicas that confirmed."""
+        spec = self.load.spec
+        pipe = self.client.pipeline(transaction=False)
+        pipe.execute_command(*args)
+        pipe.execute_command("WAIT", spec.wait_replicas, spec.wait_timeout_ms)
+        _, confirmed = pipe.execute()
+        return confirmed
 
     def run_loop(self) -> None:
         spec = self.load.spec
