@@ -45,3 +45,35 @@ def test_kv_and_pubsub_on_a_cluster(topology_factory, tmp_path):
     run_locust("pubsub", {"nodes": "2", "publishers": "2", "rate": "100"}, topo.target, tmp_path / "ps", seconds=3)
     m = read_counters(tmp_path / "ps")["messages"]
     assert m["published"] > 50 and m["delivered"] == 2 * m["published"] and m["lost"] == 0
+
+
+def test_lost_connections_are_errors_and_the_run_goes_on(standalone_target, standalone_client, tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    from locust_runner import LOCUSTFILE, locust_env
+    from loadgen.scenarios import load_scenario
+
+    scenario = load_scenario("kv", {"users": "4", "rate": "400", "mix": "{get: 1}", "keyspace": "10",
+                                    "drain_s": "0.2"})
+    proc = subprocess.Popen([sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "-u", "4",
+                             "-r", "4", "-t", "5s", "--only-summary", "--loglevel", "WARNING",
+                             "--exit-code-on-error", "0"],
+                            env=locust_env(scenario, standalone_target, tmp_path), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(2.5)
+        killed = standalone_client.client_kill_filter(_type="normal", skipme=True)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err[-2000:]
+    assert killed >= 4
+    latency = read_latency(tmp_path)
+    errors = sum(r["errors"] for r in latency)
+    assert 1 <= errors <= killed  # each killed user connection fails one request...
+    t_error = min(r["t"] for r in latency if r["errors"])
+    assert sum(r["count"] for r in latency if r["t"] > t_error + 1) > 300  # ...and the run goes on
