@@ -207,6 +207,8 @@ def _run(spec: FailoverSpec, topo: Topology, exp: ExperimentRun, load: FailoverL
         status = "interrupted"
     except (redis.RedisError, OSError, TopologyError) as exc:
         status, error = "failed", f"audit failed: {type(exc).__name__}: {exc}"
+    if load.crashes and status == "complete":  # a dead load thread makes the counts meaningless
+        status, error = "failed", f"load thread crashed: {load.crashes[0]}"
     result = _result(spec, load, watcher, old_master, new_master, t0, fault_t, fault_end_t, audit)
     return exp.finish(result, status, error)
 
