@@ -84,3 +84,12 @@ def test_connect_builds_a_client_that_works(standalone_target):
 def test_unreachable_sentinels_are_one_line():
     with pytest.raises(TargetError, match="no sentinel answered"):
         check(Target.parse("redis+sentinel://127.0.0.1:1,127.0.0.1:2/mymaster"))
+
+
+def test_wrong_kind_of_server_is_one_line(standalone_target):
+    host, port = standalone_target.hosts[0]
+    for url, message in [(f"redis+cluster://{host}:{port}", "not a Redis Cluster node"),
+                         ("redis+cluster://127.0.0.1:1", "connection refused"),
+                         (f"redis+sentinel://{host}:{port}/mymaster", "is not a sentinel")]:
+        with pytest.raises(TargetError, match=message):
+            check(Target.parse(url))

@@ -21,6 +21,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 from redis.cluster import RedisCluster
+from redis.exceptions import RedisClusterException
 from redis.sentinel import MasterNotFoundError, Sentinel
 
 from loadgen.errors import BadInput, TargetError
@@ -207,7 +208,8 @@ class Target:
 
 def connect(target: Target, **redis_kwargs):
     """A redis-py client for ``target``: ``Redis``, a Sentinel ``master_for`` client (follows failovers;
-    its ``Sentinel`` is on ``client.sentinel``) or ``RedisCluster``. ``redis_kwargs`` override defaults."""
+    its ``Sentinel`` is on ``client.sentinel``) or ``RedisCluster``. ``redis_kwargs`` override defaults.
+    Only ``RedisCluster`` connects here (``TargetError`` if it cannot); the others on first use."""
     kwargs = {**target.connection_kwargs(), **redis_kwargs}
     if target.kind == "standalone":
         host, port = target.hosts[0]
@@ -221,7 +223,10 @@ def connect(target: Target, **redis_kwargs):
         return client
     host, port = target.hosts[0]
     kwargs.pop("db", None)
-    return RedisCluster(host=host, port=port, **kwargs)
+    try:  # RedisCluster connects at once, and its errors are not RedisErrors
+        return RedisCluster(host=host, port=port, **kwargs)
+    except RedisClusterException as exc:
+        raise TargetError(describe_error(target, exc)) from None
 
 
 def describe_error(target: Target, exc: BaseException) -> str:
@@ -229,6 +234,10 @@ def describe_error(target: Target, exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     low = text.lower()
     where = target.url
+    if "cluster mode is not enabled" in low:
+        return f"{where}: not a Redis Cluster node (use redis:// or rediss://)"
+    if "unknown command 'sentinel'" in low:
+        return f"{where}: {target.hosts[0][0]}:{target.hosts[0][1]} is not a sentinel (use redis:// for a server)"
     if isinstance(exc, MasterNotFoundError):
         return f"{where}: no sentinel answered with a master named {target.service_name!r} " \
                "(sentinels unreachable, or wrong master name)"
