@@ -216,7 +216,7 @@ def connect(target: Target, **redis_kwargs):
         return redis.Redis(host=host, port=port, db=target.db, **kwargs)
     if target.kind == "sentinel":
         sentinel_kwargs = {k: v for k, v in kwargs.items()
-                           if k.startswith("ssl") or k.startswith("socket_")}
+                           if k.startswith("ssl") or k.startswith("socket_") or k == "retry"}
         sentinel = Sentinel(list(target.hosts), sentinel_kwargs=sentinel_kwargs, **kwargs)
         client = sentinel.master_for(target.service_name, db=target.db)
         client.sentinel = sentinel
