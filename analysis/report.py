@@ -87,9 +87,10 @@ class ReportRequest:
     cell_timeout_s: int = 300
 
     def resolved(self) -> "ReportRequest":
+        from analysis.targets import load_target
+
         target = resolve(self.target_load)
-        if not target.is_file():
-            raise BadInput(f"target-load file not found: {self.target_load}")
+        load_target(str(target))  # a missing or invalid file: one line naming the file (and line)
         runs = tuple(resolve(r) for r in (self.run_dirs or (REFERENCE_RUNS,)))
         for r in runs:
             if not r.is_dir():

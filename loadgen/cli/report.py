@@ -70,10 +70,11 @@ def _print_files(files) -> None:
 def _report(args: argparse.Namespace) -> int:
     from analysis.report import ReportRequest, build_report
 
+    request = ReportRequest(Path(args.target_load), tuple(Path(r) for r in args.runs), Path(args.out),
+                            args.topology).resolved()  # bad input fails here, before any note
     if not args.runs:
         _say("no --runs given: reporting on the committed reference runs in data/reference/")
-    files = build_report(ReportRequest(Path(args.target_load), tuple(Path(r) for r in args.runs),
-                                       Path(args.out), args.topology), progress=_say)
+    files = build_report(request, progress=_say)
     _say(f"report written in {files.seconds:.0f} s")
     _print_files(files)
     return 0
