@@ -39,6 +39,13 @@ def test_up_status_down_from_the_command_line(tmp_path):
     password_file = tmp_path / "pw"
     password_file.write_text("cli-secret\n")
     up = rcap("up", "standalone", "--name", "cli", "--password-file", str(password_file), "--base-dir", base)
+    try:
+        _check_up_status_down(up, base, tmp_path)
+    finally:  # the topology is detached: never leave it running when an assertion fails
+        topology.down_all(base)
+
+
+def _check_up_status_down(up, base, tmp_path):
     assert up.returncode == 0, up.stderr
     url = up.stdout.strip().splitlines()[-1]
     assert url.startswith("redis://127.0.0.1:") and "cli-secret" not in up.stdout + up.stderr
@@ -98,18 +105,23 @@ def test_ctrl_c_during_up_leaves_nothing(tmp_path):
     base = tmp_path / "rcap"
     proc = subprocess.Popen([RCAP, "up", "cluster", "--base-dir", str(base)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    state = base / "cluster" / "topology.json"
-    pids: list[int] = []
-    deadline = time.monotonic() + 20
-    while len(pids) < 3 and time.monotonic() < deadline:  # some nodes up, the cluster not ready yet
-        try:
-            pids = [n["pid"] for n in json.loads(state.read_text())["nodes"]]
-        except (OSError, ValueError):
-            pass
-        time.sleep(0.02)
-    assert pids, "rcap up never started a node"
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 130 and "Traceback" not in err, err
-    assert not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in pids)
-    assert not (base / "cluster").exists()
+    try:
+        state = base / "cluster" / "topology.json"
+        pids: list[int] = []
+        deadline = time.monotonic() + 20
+        while len(pids) < 3 and time.monotonic() < deadline:  # some nodes up, the cluster not ready yet
+            try:
+                pids = [n["pid"] for n in json.loads(state.read_text())["nodes"]]
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.02)
+        assert pids, "rcap up never started a node"
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 130 and "Traceback" not in err, err
+        assert not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in pids)
+        assert not (base / "cluster").exists()
+    finally:  # only matters when an assertion above failed
+        proc.kill()
+        proc.wait()
+        topology.down_all(base)
