@@ -62,6 +62,4 @@ def cleanup_prefix(client, prefix: str) -> int:
 
 
 def _unlink(client, keys: list) -> int:
-    if isinstance(client, RedisCluster):  # one slot per call, as cluster UNLINK requires
-        return sum(int(client.unlink(key)) for key in keys)
-    return int(client.unlink(*keys))
+    return int(client.unlink(*keys))  # RedisCluster splits a multi-key UNLINK per slot itself
