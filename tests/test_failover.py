@@ -170,6 +170,9 @@ def test_memory_wall_reports_the_backlog_at_oom(rcap_base_dir, tmp_path, capsys)
     assert result["refused_after_wall"] == result["confirm_attempts"]  # writes stay refused
     assert result["popped_at_wall"] > 0 and result["schedule_after_drain_ok"]  # consumers can drain
     assert result["rule_of_thumb"]["predicted_backlog"] > 0
+    # the mass-operation scenario's rates: the backlog is what was scheduled minus what was consumed
+    assert result["scenario"] == "mass-operation" and result["consume_rate"] < result["schedule_rate"]
+    assert result["backlog_at_wall"] == result["acked"] - result["consumed_before_wall"]
 
 
 @pytest.mark.parametrize("argv, needle", [
@@ -177,6 +180,7 @@ def test_memory_wall_reports_the_backlog_at_oom(rcap_base_dir, tmp_path, capsys)
     (["failover", "--at", "30s", "--fault-duration", "20s", "--duration", "40s"], "must end before"),
     (["failover", "--workloads", "kv"], "workmanager"),
     (["memory-wall", "--maxmemory", "lots"], "bad size"),
+    (["memory-wall", "--rate", "10", "--consume-rate", "20"], "consume rate < schedule rate"),
     (["restart-test", "--persistence", "none,zfs"], "--persistence"),
     (["failover", "--prefix", "rcap*"], "prefix"),
 ])

@@ -84,11 +84,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     _common(rs)
     rs.set_defaults(handler=restart_handler)
 
-    mw = sub.add_parser("memory-wall", help="schedule a mass operation until Redis (noeviction) refuses "
-                        "writes with OOM; compare the backlog with the memory model")
+    mw = sub.add_parser("memory-wall", help="run the mass-operation scenario against a node with maxmemory "
+                        "(noeviction) until Redis refuses writes with OOM; compare with the memory model")
     mw.add_argument("--maxmemory", default="64mb", help="maxmemory of the node (default 64mb)")
-    mw.add_argument("--work-type", default="reindexBucket",
-                    help="work type of the burst (default reindexBucket, ≈20.7 KB)")
+    mw.add_argument("--scenario", default="mass-operation",
+                    help="scenario giving the work type, queue and rates (default mass-operation)")
+    mw.add_argument("--work-type", default=None, help="override the scenario's work type")
+    mw.add_argument("--rate", type=float, default=None, help="override the schedule rate λ, works/s")
+    mw.add_argument("--consume-rate", type=float, default=None,
+                    help="override the consume rate μ, works/s (0 = nobody consumes)")
     mw.add_argument("--timeout", default="120s", help="give up if no OOM by then (default 120s)")
     _common(mw)
     mw.set_defaults(handler=memory_wall_handler)
@@ -149,6 +153,7 @@ def restart_handler(args: argparse.Namespace) -> int:
 def memory_wall_handler(args: argparse.Namespace) -> int:
     from loadgen.failover.memory_wall import MemoryWallSpec, run_memory_wall  # noqa: PLC0415
 
-    spec = MemoryWallSpec(maxmemory=args.maxmemory, work_type=args.work_type, timeout_s=_seconds(args.timeout),
-                          prefix=args.prefix, seed=args.seed)
+    spec = MemoryWallSpec(maxmemory=args.maxmemory, scenario=args.scenario, work_type=args.work_type,
+                          schedule_rate=args.rate, consume_rate=args.consume_rate,
+                          timeout_s=_seconds(args.timeout), prefix=args.prefix, seed=args.seed)
     return _run(lambda: run_memory_wall(spec, args.out, log=_log), args, "memory-wall")

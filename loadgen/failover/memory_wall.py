@@ -1,9 +1,11 @@
-"""The memory wall (``rcap memory-wall``): a mass operation schedules works faster than anyone consumes
-them until Redis, at ``maxmemory`` with ``noeviction``, refuses writes with OOM.
+"""The memory wall (``rcap memory-wall``): the ``mass-operation`` scenario (a reindex: works scheduled at
+λ works/s while consumers drain μ works/s) runs against a node at ``maxmemory`` with ``noeviction`` until
+Redis refuses a schedule with OOM.
 
 Recorded at the wall: the backlog (works pending), ``used_memory``, the bytes each pending work cost, and
 the prediction of the memory model (``analysis.memory.pending_works_bytes``) and of the spec's rule of
-thumb (1.1–1.2 × payload + 250–300 B per work). Then: do further schedules keep failing, can consumers
+thumb (1.1–1.2 × payload + 250–300 B per work), and the time the model gives to reach the wall at
+λ − μ. Then: do further schedules keep failing, can consumers
 still pop (``pop-work`` writes first with a command that is not deny-oom, so Redis lets the script run),
 and does scheduling work again once some works were completed.
 """
@@ -11,6 +13,7 @@ and does scheduling work again once some works were completed.
 from __future__ import annotations
 
 import statistics
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +26,7 @@ from loadgen.failover.record import ExperimentRun
 from loadgen.nuxeo.keys import check_prefix
 from loadgen.nuxeo.payloads import PayloadFactory, work_type
 from loadgen.nuxeo.workmanager import WorkManagerClient
+from loadgen.scenarios import load_scenario
 from loadgen.topology.lab import up
 from loadgen.topology.redisconf import parse_bytes
 
@@ -33,14 +37,17 @@ RULE_PER_WORK_BYTES = 275
 
 @dataclass(frozen=True)
 class MemoryWallSpec:
-    """``maxmemory`` in bytes or Redis units ("64mb"); works of ``work_type`` are scheduled in pipelined
-    batches of ``batch`` until the first OOM or ``timeout_s`` (s); ``drain`` works are then popped and
-    completed to see whether scheduling resumes."""
+    """``maxmemory`` in bytes or Redis units ("64mb"). The work type, queue and rates come from
+    ``scenario`` (``mass-operation``) unless given: ``schedule_rate`` λ and ``consume_rate`` μ in works/s
+    (μ = 0: nobody consumes). The run stops at the first OOM or after ``timeout_s`` (s); ``confirm``
+    more schedules check that the wall holds, then ``drain`` works are popped and completed."""
 
     maxmemory: int | str = "64mb"
-    work_type: str = "reindexBucket"
-    queue_id: str = "default"
-    batch: int = 50
+    scenario: str = "mass-operation"
+    work_type: str | None = None
+    queue_id: str | None = None
+    schedule_rate: float | None = None
+    consume_rate: float | None = None
     timeout_s: float = 120.0
     confirm: int = 20
     drain: int = 100
@@ -53,8 +60,17 @@ class MemoryWallSpec:
         if not maxmemory or maxmemory < 4 * 1024 * 1024:
             raise BadInput(f"--maxmemory must be at least 4mb for a memory wall, got {self.maxmemory!r}")
         object.__setattr__(self, "maxmemory", maxmemory)
-        if self.batch < 1 or self.timeout_s <= 0 or self.confirm < 1 or self.drain < 1:
-            raise BadInput("--batch, --timeout, --confirm and --drain must be positive")
+        params = load_scenario(self.scenario).params
+        for name in ("work_type", "queue_id", "schedule_rate", "consume_rate"):
+            if getattr(self, name) is None:
+                if not hasattr(params, name):
+                    raise BadInput(f"scenario {self.scenario!r} has no {name}: use a mass-operation scenario")
+                object.__setattr__(self, name, getattr(params, name))
+        if self.schedule_rate <= 0 or self.consume_rate < 0 or self.consume_rate >= self.schedule_rate:
+            raise BadInput(f"the wall needs 0 ≤ consume rate < schedule rate (works/s), got "
+                           f"{self.consume_rate:g} and {self.schedule_rate:g}")
+        if self.timeout_s <= 0 or self.confirm < 1 or self.drain < 1:
+            raise BadInput("--timeout, --confirm and --drain must be positive")
         work_type(self.work_type)
         check_prefix(self.prefix)
 
@@ -94,30 +110,33 @@ def _wall(spec: MemoryWallSpec, topo, exp: ExperimentRun, say) -> dict:
         say(f"memory wall: maxmemory {spec.maxmemory} B, baseline used_memory {baseline} B, "
             f"{wtype.name} works of ≈{wtype.size_bytes} B")
         t0 = time.time()
-        exp.event("burst_start", t=t0, used_memory=baseline)
+        exp.event("burst_start", t=t0, used_memory=baseline, schedule_rate=spec.schedule_rate,
+                  consume_rate=spec.consume_rate)
+        consumer = _Consumer(topo, node, spec) if spec.consume_rate > 0 else None
         sizes: list[int] = []
-        acked = late = 0
+        acked = 0
         first_oom: str | None = None
-        n = 0
-        while first_oom is None and time.time() - t0 < spec.timeout_s:
-            pipe = client.pipeline(transaction=False)
-            batch_sizes = []
-            for _ in range(spec.batch):
-                wid = f"mw{spec.seed}.{n}"
-                n += 1
+        interval = 1.0 / spec.schedule_rate
+        next_t = time.monotonic()
+        try:
+            while first_oom is None and time.time() - t0 < spec.timeout_s:
+                delay = next_t - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                next_t = max(next_t + interval, time.monotonic())  # open loop, no catch-up burst
+                wid = f"mw{spec.seed}.{acked}"
                 size = factory.size_of(wtype)
-                batch_sizes.append(size)
-                pipe.execute_command(*wm.commands(spec.queue_id).schedule(
-                    wid, factory.payload(wid, size, wtype.java_class)).args)
-            for size, reply in zip(batch_sizes, pipe.execute(raise_on_error=False)):
-                if isinstance(reply, Exception):
-                    if not _is_oom(reply):
-                        raise reply
-                    first_oom = first_oom or f"OOM {reply}"
-                else:
-                    acked += 1
-                    sizes.append(size)
-                    late += first_oom is not None  # memory hovers at the limit: a few still fit
+                try:
+                    wm.schedule(spec.queue_id, wid, factory.payload(wid, size, wtype.java_class))
+                except redis.ResponseError as exc:
+                    if not _is_oom(exc):
+                        raise
+                    first_oom = f"OOM {exc}" if not str(exc).startswith("OOM") else str(exc)
+                    break
+                acked += 1
+                sizes.append(size)
+        finally:
+            consumed = consumer.stop() if consumer else 0
         wall_t = time.time()
         if first_oom is None:
             return {"acked": acked, "backlog_at_wall": None}
@@ -166,8 +185,12 @@ def _wall(spec: MemoryWallSpec, topo, exp: ExperimentRun, say) -> dict:
         "payload_bytes_mean": round(payload_mean, 1),
         "maxmemory_bytes": spec.maxmemory,
         "baseline_used_memory_bytes": baseline,
+        "scenario": spec.scenario,
+        "queue_id": spec.queue_id,
+        "schedule_rate": spec.schedule_rate,
+        "consume_rate": spec.consume_rate,
         "acked": acked,
-        "accepted_after_first_oom": late,
+        "consumed_before_wall": consumed,
         "backlog_at_wall": backlog,
         "counters_at_wall": counters._asdict(),
         "used_memory_at_wall_bytes": mem["used_memory"],
@@ -176,6 +199,7 @@ def _wall(spec: MemoryWallSpec, topo, exp: ExperimentRun, say) -> dict:
         "mem_allocator": mem.get("mem_allocator"),
         "bytes_per_work_measured": round(grown / backlog, 1) if backlog else None,
         "time_to_wall_s": round(wall_t - t0, 3),
+        "time_to_wall_predicted_s": None,
         "first_oom_error": first_oom.split("\n")[0][:160],
         "refused_after_wall": refused,
         "confirm_attempts": spec.confirm,
@@ -190,7 +214,42 @@ def _wall(spec: MemoryWallSpec, topo, exp: ExperimentRun, say) -> dict:
     }
     if model.get("predicted_backlog") is not None:
         model["error_pct"] = _err(model["predicted_backlog"], backlog)
+        result["time_to_wall_predicted_s"] = round(
+            model["predicted_backlog"] / (spec.schedule_rate - spec.consume_rate), 3)
     return result
+
+
+class _Consumer(threading.Thread):
+    """Drains the queue at ``consume_rate`` works/s (pop-work, completed-work) on its own connection."""
+
+    def __init__(self, topo, node, spec: MemoryWallSpec):
+        super().__init__(name="memory-wall-consumer", daemon=True)
+        self.spec = spec
+        self.client = node_client(topo, node, timeout_s=10.0)
+        self.done = 0
+        self.error: str | None = None
+        self._halt = threading.Event()
+        self.start()
+
+    def run(self) -> None:
+        wm = WorkManagerClient(self.client, prefix=self.spec.prefix)
+        interval = 1.0 / self.spec.consume_rate
+        while not self._halt.wait(interval):
+            try:
+                work = wm.pop(self.spec.queue_id)
+                if work is not None:
+                    wm.completed(self.spec.queue_id, work.work_id)
+                    self.done += 1
+            except (redis.RedisError, OSError) as exc:
+                self.error = f"{type(exc).__name__}: {exc}"
+                return
+
+    def stop(self) -> int:
+        """Stop and return how many works were completed."""
+        self._halt.set()
+        self.join(timeout=5.0)
+        self.client.close()
+        return self.done
 
 
 def _is_oom(exc: BaseException) -> bool:
@@ -203,8 +262,8 @@ def _err(predicted: float, measured: float) -> float | None:
 
 def _model_prediction(room_bytes: int, payload_mean: float, sample_id: str, spec: MemoryWallSpec,
                       server: dict, mem: dict, backlog: int) -> dict:
-    """The largest backlog the memory model fits in ``room_bytes`` (bisection on pending_works_bytes),
-    and the bytes it gives for the measured ``backlog``."""
+    """The backlog the memory model fits in ``room_bytes`` (fixed point of pending_works_bytes), and the
+    bytes it gives for the measured ``backlog``."""
     try:
         from analysis.memory import RedisLayout, WorkShape, pending_works_bytes  # noqa: PLC0415
     except ImportError as exc:
@@ -213,15 +272,18 @@ def _model_prediction(room_bytes: int, payload_mean: float, sample_id: str, spec
         layout = RedisLayout.for_version(server.get("redis_version", "7.0"), mem.get("mem_allocator"))
         shape = WorkShape(payload_bytes=round(payload_mean), id_bytes=len(sample_id), prefix=spec.prefix,
                           queue=spec.queue_id)
-        lo, hi = 0, 1
-        while pending_works_bytes(hi, shape, layout) <= room_bytes:
-            lo, hi = hi, hi * 2
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            if pending_works_bytes(mid, shape, layout) <= room_bytes:
-                lo = mid
-            else:
-                hi = mid
+        # n ← n·room/bytes(n) converges in a few steps (the model is near-linear in n; one evaluation
+        # costs up to a second), then step back until the prediction fits.
+        n = max(1, int(room_bytes / (RULE_PAYLOAD_FACTOR * payload_mean + RULE_PER_WORK_BYTES)))
+        for _ in range(4):
+            used = pending_works_bytes(n, shape, layout)
+            nxt = max(1, int(n * room_bytes / used))
+            if nxt == n:
+                break
+            n = nxt
+        while n > 1 and pending_works_bytes(n, shape, layout) > room_bytes:
+            n = max(1, int(n * 0.995))
+        lo = n
         return {"available": True, "predicted_backlog": lo, "layout_version": layout.version,
                 "bytes_at_measured_backlog": round(pending_works_bytes(backlog, shape, layout))}
     except Exception as exc:  # noqa: BLE001  (the model is being built alongside; never fail the run)
