@@ -88,21 +88,22 @@ def rcap_run(topo, name: str, overrides: dict[str, str], seconds: int, run_dir: 
     client = topo.client()
     try:
         cpu0 = redis_cpu_s(client)
-        own0 = children_cpu_s()
         t0 = time.monotonic()
         proc = psutil.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        samples = []
+        samples = []  # (epoch s, rcap CPU s so far, whole-machine busy % over the last second)
+        psutil.cpu_percent(interval=None)
         while proc.poll() is None:
             try:
-                samples.append(proc.cpu_percent(interval=1.0))
+                t = proc.cpu_times()
+                samples.append((time.time(), t.user + t.system, psutil.cpu_percent(interval=None)))
             except psutil.NoSuchProcess:
                 break
+            time.sleep(0.5)
         err = proc.stderr.read().decode(errors="replace")
         if proc.returncode != 0:
             raise RuntimeError(f"locust failed: {err[-1000:]}")
         wall = time.monotonic() - t0
         redis_cpu = (redis_cpu_s(client) - cpu0) / wall
-        own_cpu = children_cpu_s() - own0
     finally:
         client.close()
     per_second: dict[int, int] = {}
@@ -114,11 +115,17 @@ def rcap_run(topo, name: str, overrides: dict[str, str], seconds: int, run_dir: 
         per_second[r["t"]] = per_second.get(r["t"], 0) + r["count"]
         hists.setdefault(r["op"], new_histogram()).add(decode(r["hdr"]))
     full = sorted(per_second)[2:-1]  # skip spawn and the partial last second
-    busy = sorted(samples)[len(samples) // 2] if samples else 0.0
-    return {"ops_per_s": sum(per_second[t] for t in full) / max(1, len(full)),
-            "cpu_us_per_op": 1e6 * own_cpu / max(1, sum(per_second.values())),
+    # steady state only (no Locust start-up): rcap CPU between the first and last full second
+    window = [x for x in samples if full and full[0] <= x[0] <= full[-1] + 1]
+    cpu_s = window[-1][1] - window[0][1] if len(window) > 1 else float("nan")
+    span_s = window[-1][0] - window[0][0] if len(window) > 1 else float("nan")
+    ops = sum(per_second[t] for t in full)
+    return {"ops_per_s": ops / max(1, len(full)),
+            "cpu_us_per_op": 1e6 * cpu_s / (ops / len(full) * span_s) if len(window) > 1 and ops else float("nan"),
             "p50_us": {op: h.get_value_at_percentile(50) for op, h in hists.items()},
-            "loadgen_cpu_pct": busy, "redis_cpu_pct": 100.0 * redis_cpu}
+            "loadgen_cpu_pct": 100.0 * cpu_s / span_s if len(window) > 1 else float("nan"),
+            "machine_cpu_pct": statistics.median(x[2] for x in window) if window else float("nan"),
+            "redis_cpu_pct": 100.0 * redis_cpu}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -138,9 +145,9 @@ def main(argv: list[str] | None = None) -> int:
                 results["throughput"]["redis_benchmark"].append(rb)
                 rc = rcap_run(topo, "kv-set-1k", {}, args.seconds, Path(tmp) / f"set{rep}")
                 results["throughput"]["rcap"].append(rc)
-                print(f"rep {rep + 1}: SET redis-benchmark {rb['rps']:,.0f}/s  rcap {rc['ops_per_s']:,.0f}/s "
-                      f"(rcap {rc['loadgen_cpu_pct']:.0f}% CPU, {rc['cpu_us_per_op']:.1f} µs/op; "
-                      f"redis {rc['redis_cpu_pct']:.0f}% CPU)", flush=True)
+                print(f"rep {rep + 1}: SET redis-benchmark {rb['rps']:,.0f}/s ({rb['cpu_us_per_op']:.1f} µs CPU/op)  "
+                      f"rcap {rc['ops_per_s']:,.0f}/s ({rc['cpu_us_per_op']:.1f} µs CPU/op, {rc['loadgen_cpu_pct']:.0f}% "
+                      f"of a core; redis {rc['redis_cpu_pct']:.0f}%, machine {rc['machine_cpu_pct']:.0f}% busy)", flush=True)
                 rb = redis_benchmark(port, ["-c", "1", "-t", "get", "-n", "50000"])
                 results["latency"]["redis_benchmark"].append(rb)
                 rc = rcap_run(topo, "kv", {"users": "1", "rate": "null", "mix": "{get: 1}", "keyspace": "1",
@@ -157,22 +164,29 @@ def main(argv: list[str] | None = None) -> int:
     us_rb = med(r["cpu_us_per_op"] for r in results["throughput"]["redis_benchmark"])
     us_rc = med(r["cpu_us_per_op"] for r in results["throughput"]["rcap"])
     cpu_redis = med(r["redis_cpu_pct"] for r in results["throughput"]["rcap"])
+    cpu_machine = med(r["machine_cpu_pct"] for r in results["throughput"]["rcap"])
     results["summary"] = {"set_redis_benchmark_ops_per_s": set_rb, "set_rcap_ops_per_s": set_rc,
                           "set_ratio": set_rc / set_rb, "get_p50_redis_benchmark_us": get_rb,
                           "get_p50_rcap_us": get_rc, "get_p50_ratio": get_rc / get_rb,
                           "rcap_cpu_pct": cpu_rc, "redis_cpu_pct_during_rcap": cpu_redis,
-                          "set_cpu_us_per_op_redis_benchmark": us_rb, "set_cpu_us_per_op_rcap": us_rc}
+                          "set_cpu_us_per_op_redis_benchmark": us_rb, "set_cpu_us_per_op_rcap": us_rc,
+                          "machine_cpu_pct_during_rcap": cpu_machine, "rcap_one_core_ceiling_ops_per_s": 1e6 / us_rc}
     m = results["machine"]
     print(f"\nmachine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, {m['date']}")
     print(f"median of {args.reps}: SET 1 KB  redis-benchmark -c 50: {set_rb:,.0f} ops/s   rcap kv-set-1k (1 process, "
           f"50 users): {set_rc:,.0f} ops/s   ratio {set_rc / set_rb:.2f}")
     print(f"             GET p50   redis-benchmark -c 1: {get_rb:.0f} µs   rcap 1 user: {get_rc} µs   "
           f"ratio {get_rc / get_rb:.2f}")
-    print(f"             CPU per SET (whole client process, user+sys): redis-benchmark {us_rb:.1f} µs   "
-          f"rcap {us_rc:.1f} µs (includes Locust start-up)")
-    bottleneck = "the load generator (one core saturated)" if cpu_rc >= 90 else "Redis or the machine"
-    print(f"during rcap SET runs: rcap process {cpu_rc:.0f}% of a core, redis-server {cpu_redis:.0f}% "
-          f"→ bottleneck: {bottleneck}")
+    print(f"             CPU per SET (client process, user+sys incl. its kernel networking): redis-benchmark "
+          f"{us_rb:.1f} µs   rcap {us_rc:.1f} µs (steady state) → rcap ceiling on one free core ≈ {1e6 / us_rc:,.0f} ops/s")
+    if cpu_rc >= 90:
+        bottleneck = "the load generator (its core is saturated)"
+    elif cpu_machine >= 90:
+        bottleneck = "the machine (both cores busy: Redis, rcap, the kernel and other processes)"
+    else:
+        bottleneck = "Redis / the round trip (rcap has CPU to spare)"
+    print(f"during rcap SET runs: rcap {cpu_rc:.0f}% of a core, redis-server {cpu_redis:.0f}%, machine {cpu_machine:.0f}% "
+          f"busy → bottleneck: {bottleneck}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0
