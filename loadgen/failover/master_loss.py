@@ -31,7 +31,6 @@ from loadgen.topology.lab import Node, Topology, up
 TOPOLOGIES = ("sentinel", "enterprise")
 FAULTS = ("kill", "stop", "partition")
 SERVICE_NAME = "mymaster"
-# The unavailability window is the WorkManager's (PUBLISH, not a write, may still pass when writes fail).
 WORK_OPS = frozenset({"schedule", "pop", "running", "completed"})
 
 
@@ -289,14 +288,18 @@ def _result(spec: FailoverSpec, load: FailoverLoad, watcher: SentinelWatcher, ol
             new_master: Node | None, t0: float | None, fault_t: float | None, fault_end_t: float | None,
             audit: dict) -> dict:
     ops = load.record.ops
-    windows = ops.windows(WORK_OPS)
-    after_fault = [w for w in windows if fault_t is not None and w.end >= fault_t]
-    first = after_fault[0] if after_fault else None
+    # Per operation, the first window after the fault; the headline is the longest WorkManager one
+    # (when writes fail, pops may still succeed: merging the operations would hide the outage).
+    windows, firsts = {}, {}
+    for op in ("schedule", "pop", "running", "completed", "kv_set", "publish"):
+        windows[op] = ops.windows({op})
+        after = [w for w in windows[op] if fault_t is not None and w.end >= fault_t]
+        if after:
+            firsts[op] = after[0]
+    work_firsts = [w for op, w in firsts.items() if op in WORK_OPS]
+    first = max(work_firsts, key=lambda w: w.ms) if work_firsts else None
     unavailability_ms = round(first.ms, 1) if first else (0.0 if fault_t is not None else None)
-    by_op = {}
-    for op in ("schedule", "pop", "kv_set", "publish"):
-        op_windows = [w for w in ops.windows({op}) if fault_t is not None and w.end >= fault_t]
-        by_op[op] = round(op_windows[0].ms, 1) if op_windows else 0.0
+    by_op = {op: round(firsts[op].ms, 1) if op in firsts else 0.0 for op in windows}
     sdown, odown = _first(watcher, "+sdown", fault_t), _first(watcher, "+odown", fault_t)
     switch = _first(watcher, "+switch-master", fault_t)
     promoted = _first(watcher, "+promoted-slave", fault_t, about_master=False)
@@ -330,8 +333,7 @@ def _result(spec: FailoverSpec, load: FailoverLoad, watcher: SentinelWatcher, ol
         "client_switch_s": [round(t - base, 3) for t in load.record.switches],
         "unavailability_ms": unavailability_ms,
         "unavailability_closed": first.closed if first else True,
-        "unavailability_total_ms": round(sum(w.ms for w in after_fault), 1),
-        "unavailability_windows": [w.to_dict(base) for w in windows],
+        "unavailability_windows": {op: [w.to_dict(base) for w in ws] for op, ws in windows.items() if ws},
         "unavailability_by_op_ms": by_op,
         "nuxeo_retry_unavailability_ms": (nuxeo_retry_delay_ms(unavailability_ms)
                                           if unavailability_ms else unavailability_ms),
