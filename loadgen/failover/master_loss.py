@@ -23,7 +23,7 @@ from loadgen.failover.availability import nuxeo_retry_delay_ms
 from loadgen.failover.nodes import data_nodes, node_client, sentinel_nodes, wait_settled
 from loadgen.failover.record import ExperimentRun
 from loadgen.failover.sentinel_events import SentinelEvent, SentinelWatcher, switch_target
-from loadgen.failover.workload import FailoverLoad, LoadSpec
+from loadgen.failover.workload import FOLLOW_MODES, WORKLOADS, FailoverLoad, LoadSpec
 from loadgen.nuxeo.keys import check_prefix
 from loadgen.nuxeo.workmanager import WorkManagerClient
 from loadgen.topology.lab import Node, Topology, up
@@ -72,6 +72,10 @@ class FailoverSpec:
         if self.load.wait_replicas < 0:
             raise BadInput("--wait-replicas must be ≥ 0")
         check_prefix(self.load.prefix)
+        if "workmanager" not in self.load.workloads or set(self.load.workloads) - set(WORKLOADS):
+            raise BadInput(f"--workloads must include workmanager and be among {', '.join(WORKLOADS)}")
+        if self.load.follow not in FOLLOW_MODES:
+            raise BadInput(f"--follow must be one of {', '.join(FOLLOW_MODES)}")
         if self.load.seed != self.seed:
             object.__setattr__(self, "load", replace(self.load, seed=self.seed))
         if self.topology == "enterprise" and self.load.follow == "switch-master":

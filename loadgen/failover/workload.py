@@ -31,6 +31,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from loadgen.errors import BadInput
 from loadgen.failover.availability import OpLog
 from loadgen.nuxeo.keys import kv_namespace, subscription_pattern
 from loadgen.nuxeo.payloads import PayloadFactory, work_type
@@ -194,7 +195,7 @@ class _Producer(_Worker):
             work_id = f"fo{spec.seed}.{self.index}.{n}"
             n += 1
             payload = self.factory.payload(work_id, self.factory.size_of(self.wtype), self.wtype.java_class)
-            ok, result = self.until_ok("schedule", lambda: self.schedule(work_id, payload))
+            ok, _ = self.until_ok("schedule", lambda: self.schedule(work_id, payload))
             if ok:
                 self.load.record.acked[work_id] = time.time()
             else:
@@ -308,9 +309,9 @@ class FailoverLoad:
     def __init__(self, spec: LoadSpec, client_factory: Callable[..., Any]):
         unknown = set(spec.workloads) - set(WORKLOADS)
         if unknown or "workmanager" not in spec.workloads:
-            raise ValueError(f"workloads must include workmanager and be among {WORKLOADS}: {spec.workloads}")
+            raise BadInput(f"--workloads must include workmanager and be among {', '.join(WORKLOADS)}")
         if spec.follow not in FOLLOW_MODES:
-            raise ValueError(f"follow must be one of {FOLLOW_MODES}")
+            raise BadInput(f"--follow must be one of {', '.join(FOLLOW_MODES)}")
         self.spec = spec
         self.client_factory = client_factory
         self.record = LoadRecord()
