@@ -88,3 +88,17 @@ def test_enterprise_master_restarted_before_any_failover_stays_master(topology_f
     assert redis.Redis(back.host, back.port, password="pw").info("replication")["role"] == "master"
     client = topo.client()
     assert client.set("rcap:k", "1") and client.info("server")["tcp_port"] == back.port
+
+
+def test_haproxy_restart_keeps_the_endpoint(topology_factory):
+    topo = topology_factory("enterprise", password="pw")
+    client = topo.client()
+    client.set("rcap:k", "1")
+    topo.kill_node("haproxy")
+    with pytest.raises(redis.ConnectionError):
+        topology.connect(topo.target, retry=None).ping()
+    topo.start_node("haproxy")
+    deadline = time.monotonic() + 10
+    while backend_states(topo).get("redis-1") != "UP" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert client.get("rcap:k") == b"1"

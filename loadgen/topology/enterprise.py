@@ -17,7 +17,7 @@ import sys
 
 from loadgen.topology.binaries import find_haproxy
 from loadgen.topology.launcher import Launcher, write_private
-from loadgen.topology.processes import wait_until
+from loadgen.topology.processes import accepts, wait_until
 from loadgen.topology.sentinel import SENTINELS, start_data_nodes, start_sentinels
 from loadgen.topology.targets import Target
 
@@ -121,7 +121,7 @@ def build(lab: Launcher, *, down_after_ms: int, failover_timeout_ms: int, timeou
                                    stats_socket=os.path.join(folder, "stats.sock"), servers=[master, *replicas],
                                    password=lab.opts.password))
     lab.run("haproxy", "haproxy", "127.0.0.1", port, [haproxy, "-db", "-f", cfg],
-            lambda: os.path.exists(os.path.join(folder, "stats.sock")))
+            lambda pid: accepts("127.0.0.1", port) and os.path.exists(os.path.join(folder, "stats.sock")))
     wait_until(lambda: backend_states(lab.topo) == {master.name: "UP", **{r.name: "DOWN" for r in replicas}},
                timeout_s, "HAProxy to route to the master only")
     lab.topo.target = Target.parse(f"rediss://127.0.0.1:{port}", password=lab.opts.password, tls_ca=tls.ca,

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 from loadgen.errors import BadInput, TopologyError
 from loadgen.topology.binaries import RedisBinary, find_redis_server
-from loadgen.topology.processes import PortAllocator, ProcessId, signal_process, stop_processes
+from loadgen.topology.processes import PortAllocator, ProcessId, accepts, signal_process, stop_processes
 from loadgen.topology.redisconf import NodeOptions, parse_bytes
 from loadgen.topology.targets import Target
 
@@ -146,8 +146,8 @@ class Topology:
             if master is not None:
                 argv += ["--replicaof", master.host, str(master.port)]
         password = node.role != "sentinel"
-        ready = (lambda: launcher.pingable(node.host, node.port, password=password)) \
-            if node.role != "haproxy" else (lambda: True)
+        ready = (lambda pid: launcher.serves(node.host, node.port, pid, password=password)) \
+            if node.role != "haproxy" else (lambda pid: accepts(node.host, node.port))
         return launcher.run(node.name, node.role, node.host, node.port, argv, ready, timeout_s=timeout_s)
 
     def _other_master(self, launcher, node: Node) -> Node | None:

@@ -82,11 +82,13 @@ class Launcher:
             kw.update(ssl=True, ssl_ca_certs=self.opts.tls.ca)
         return redis.Redis(host=host, port=port, **{**kw, **kwargs})
 
-    def pingable(self, host: str, port: int, *, password: bool = True) -> bool:
+    def serves(self, host: str, port: int, pid: int, *, password: bool = True) -> bool:
+        """True once ``host:port`` answers and the answer comes from process ``pid`` (after a port race,
+        another Redis may hold the port while ours is failing to bind it)."""
         client = self.redis_client(host, port, password=password)
         try:
-            return bool(client.ping())
-        except (redis.RedisError, OSError):
+            return int(client.info("server")["process_id"]) == pid
+        except (redis.RedisError, OSError, KeyError, ValueError):
             return False
         finally:
             client.close()
@@ -104,7 +106,7 @@ class Launcher:
 
     def run(self, name: str, role: str, host: str, port: int, argv: list[str], ready, *,
             timeout_s: float = NODE_START_TIMEOUT_S) -> Node:
-        """Spawn ``argv`` as node ``name`` and wait until ``ready()``; the node is recorded (and saved)
+        """Spawn ``argv`` as node ``name`` and wait until ``ready(pid)``; the node is recorded (and saved)
         as soon as it runs, so a failure later still tears it down."""
         from loadgen.topology.lab import Node  # noqa: PLC0415  (lab imports this module)
 
@@ -124,7 +126,7 @@ class Launcher:
                                         "has no TLS support: use a TLS build (Debian's redis-server) or drop --tls")
                 raise TopologyError(f"{name} ({os.path.basename(argv[0])}) exited while starting: {why}")
 
-        wait_until(ready, timeout_s, f"{name} on {host}:{port}", check=died)
+        wait_until(lambda: ready(proc.pid), timeout_s, f"{name} on {host}:{port}", check=died)
         return node
 
     def start_redis(self, name: str, role: str, index: int, *, replica_of: tuple[str, int] | None = None,
@@ -140,14 +142,15 @@ class Launcher:
                                             cluster_node_timeout_ms=cluster_node_timeout_ms))
             try:
                 return self.run(name, role, host, port, [self.topo.binary.path, conf],
-                                lambda h=host, p=port: self.pingable(h, p))
+                                lambda pid, h=host, p=port: self.serves(h, p, pid))
             except TopologyError as exc:
-                if "Address already in use" not in str(exc) or self.ports.fixed or attempt == 2:
-                    if "Address already in use" in str(exc) and self.ports.fixed:
-                        raise TopologyError(f"port {port} on {host} is in use (--port-base "
-                                            f"{self.ports.base})") from None
+                if "Address already in use" not in str(exc):
                     raise
+                if self.ports.fixed:
+                    raise TopologyError(f"port {port} on {host} is in use (--port-base {self.ports.base})") from None
                 self.topo._forget_node(name)
+                if attempt == 2:
+                    raise
         raise AssertionError("unreachable")
 
     def start_sentinel(self, name: str, host: str, port: int, conf_text: str) -> Node:
@@ -155,7 +158,7 @@ class Launcher:
         conf = os.path.join(folder, "sentinel.conf")
         write_private(conf, conf_text)
         return self.run(name, "sentinel", host, port, [self.topo.binary.path, conf, "--sentinel"],
-                        lambda: self.pingable(host, port, password=False))
+                        lambda pid: self.serves(host, port, pid, password=False))
 
 
 def write_private(path: str, text: str) -> None:

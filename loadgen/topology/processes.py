@@ -38,6 +38,15 @@ def port_is_free(host: str, port: int) -> bool:
     return True
 
 
+def accepts(host: str, port: int, timeout_s: float = 0.5) -> bool:
+    """True if something accepts TCP connections on ``host:port``."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
 class PortAllocator:
     """Hands out ports for one topology: consecutive from ``base`` (checked, ``TopologyError`` if taken),
     or random free ones. ``bus=True`` also needs port + 10000 free (cluster bus)."""
@@ -193,5 +202,5 @@ def pid_alive(pid: int | None, create_time: float | None) -> bool:
     return ProcessId(pid, create_time or 0.0).alive()
 
 
-__all__ = ["PortAllocator", "ProcessId", "port_is_free", "spawn", "signal_process", "stop_processes",
+__all__ = ["PortAllocator", "accepts", "ProcessId", "port_is_free", "spawn", "signal_process", "stop_processes",
            "wait_until", "pid_alive"]
