@@ -300,8 +300,8 @@ def _result(spec: FailoverSpec, load: FailoverLoad, watcher: SentinelWatcher, ol
         after = [w for w in windows[op] if fault_t is not None and w.end >= fault_t]
         if after:
             firsts[op] = after[0]
-    work_firsts = [w for op, w in firsts.items() if op in WORK_OPS]
-    first = max(work_firsts, key=lambda w: w.ms) if work_firsts else None
+    work_firsts = [(w, op) for op, w in firsts.items() if op in WORK_OPS]
+    first, first_op = max(work_firsts, key=lambda x: x[0].ms) if work_firsts else (None, "schedule")
     unavailability_ms = round(first.ms, 1) if first else (0.0 if fault_t is not None else None)
     by_op = {op: round(firsts[op].ms, 1) if op in firsts else 0.0 for op in windows}
     sdown, odown = _first(watcher, "+sdown", fault_t), _first(watcher, "+odown", fault_t)
@@ -337,7 +337,9 @@ def _result(spec: FailoverSpec, load: FailoverLoad, watcher: SentinelWatcher, ol
         "client_switch_s": [round(t - base, 3) for t in load.record.switches],
         "unavailability_ms": unavailability_ms,
         "unavailability_closed": first.closed if first else True,
-        "unavailability_windows": {op: [w.to_dict(base) for w in ws] for op, ws in windows.items() if ws},
+        "unavailability_op": first_op,
+        "unavailability_windows": [{**w.to_dict(base), "op": first_op} for w in windows[first_op]],
+        "unavailability_windows_by_op": {op: [w.to_dict(base) for w in ws] for op, ws in windows.items() if ws},
         "unavailability_by_op_ms": by_op,
         "nuxeo_retry_unavailability_ms": (nuxeo_retry_delay_ms(unavailability_ms)
                                           if unavailability_ms else unavailability_ms),
