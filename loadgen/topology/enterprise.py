@@ -18,7 +18,7 @@ import sys
 from loadgen.topology.binaries import find_haproxy
 from loadgen.topology.launcher import Launcher, write_private
 from loadgen.topology.processes import accepts, wait_until
-from loadgen.topology.sentinel import SENTINELS, start_data_nodes, start_sentinels
+from loadgen.topology.sentinel import start_data_nodes, start_sentinels
 from loadgen.topology.targets import Target
 
 BACKEND = "redis_master"
@@ -130,4 +130,4 @@ def build(lab: Launcher, *, down_after_ms: int, failover_timeout_ms: int, timeou
     return lab.topo.target
 
 
-__all__ = ["SENTINELS", "backend_states", "build", "haproxy_cfg"]
+__all__ = ["backend_states", "build", "haproxy_cfg"]

@@ -195,12 +195,5 @@ def wait_until(predicate, timeout_s: float, what: str, *, poll_s: float = 0.05, 
         time.sleep(poll_s)
 
 
-def pid_alive(pid: int | None, create_time: float | None) -> bool:
-    """True if ``pid`` still names the process that started at ``create_time``."""
-    if not pid:
-        return False
-    return ProcessId(pid, create_time or 0.0).alive()
-
-
 __all__ = ["PortAllocator", "accepts", "ProcessId", "port_is_free", "spawn", "signal_process", "stop_processes",
-           "wait_until", "pid_alive"]
+           "wait_until"]
