@@ -207,11 +207,6 @@ def test_workmanager_on_standalone_records_the_backlog(tmp_path: Path) -> None:
     assert run.summary["counters"] == run.counters
 
 
-def test_kv_on_sentinel_samples_every_data_node(tmp_path: Path) -> None:
-    run_dir = run_bench("kv", topology="sentinel", users=4, duration_s=5, out=tmp_path / "runs", progress=False)
-    _assert_complete_run(run_dir, {"master", "replica"}, nodes=3)
-
-
 def test_kv_on_enterprise_keeps_the_password_out_of_the_run_dir(tmp_path: Path) -> None:
     password = "s3cret-Pa55word-that-must-not-leak"
     run_dir = run_bench("kv", topology="enterprise", users=4, password=password, duration_s=5,
@@ -355,7 +350,8 @@ def test_sweep_records_one_run_per_value_on_one_topology(tmp_path: Path, locustf
         run_sweep(StandinScenario(), out=tmp_path / "runs")
 
 
-def test_failover_mid_run_shows_in_the_events(tmp_path: Path) -> None:
+def test_kv_on_sentinel_with_a_failover_mid_run(tmp_path: Path) -> None:
+    """A sentinel target by URL: every data node sampled, and the failover shows in the events."""
     import threading
 
     import redis
@@ -385,8 +381,8 @@ def test_failover_mid_run_shows_in_the_events(tmp_path: Path) -> None:
         sentinel.close()
         worker.join(timeout=90)
     assert "error" not in result, result.get("error")
-    run = load_run(result["dir"])
-    assert run.status == "complete"
+    run = _assert_complete_run(result["dir"], {"master", "replica"}, nodes=3)  # kv on sentinel
+    assert run.manifest["target"]["kind"] == "sentinel" and run.manifest["topology"] is None
     changes = run.events[run.events.kind == "role_change"]
     promoted = changes[(changes.before == "replica") & (changes.after == "master")]
     assert len(promoted) == 1
