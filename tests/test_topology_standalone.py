@@ -96,3 +96,12 @@ def test_an_owned_topology_with_its_nodes_down_is_not_reaped(topology_factory, r
     assert topo.name in [t.name for t in topology.status(rcap_base_dir)]
     restarted = topo.start_node("redis-1")
     assert topology.connect(topo.target).ping() and restarted.alive()
+
+
+@pytest.mark.parametrize("persistence, save, appendonly", [("rdb", "3600 1 300 100 60 10000", "no"),
+                                                            ("none", "", "no")])
+def test_persistence_modes(topology_factory, persistence, save, appendonly):
+    client = topology_factory("standalone", persistence=persistence).client()
+    assert client.config_get("save") == {"save": save}
+    assert client.config_get("appendonly") == {"appendonly": appendonly}
+    client.close()
