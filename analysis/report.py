@@ -38,6 +38,7 @@ PRINT_CSS = """
   body { font-size: 10pt; }
   .jp-Cell, .jp-OutputArea-output { break-inside: avoid; }
   h1, h2, h3 { break-after: avoid; }
+  .jp-MarkdownCell { break-after: avoid; }  /* keep a section's text with its figure or table */
 }
 img { max-width: 100%; height: auto; }
 table.dataframe { font-size: 9pt; border-collapse: collapse; }
@@ -130,6 +131,7 @@ def execute_notebook(source: Path, dest: Path, parameters: dict, cell_timeout_s:
         papermill.execute_notebook(
             str(source), str(dest), parameters=parameters, kernel_name=KERNEL, cwd=str(source.parent),
             progress_bar=False, log_output=False, execution_timeout=cell_timeout_s,
+            extra_arguments=["--IPKernelApp.log_level=CRITICAL"],  # no kernel start-up chatter on stderr
         )
     except PapermillExecutionError as exc:
         raise RcapError(f"notebook {source.stem} failed in cell {exc.exec_count}: {exc.ename}: "
@@ -1121,7 +1123,7 @@ def summary_rows(rec) -> dict:
         usable = inst.get("usable_memory_gib")
         by_provider.setdefault(inst["provider"].upper(), []).append(
             f"{inst['name']} ({inst['service']}, {inst['memory_gib']:g} GiB"
-            + (f", {usable:g} usable" if usable and usable != inst["memory_gib"] else "") + ")")
+            + (f", {usable:.2f} usable" if usable and usable != inst["memory_gib"] else "") + ")")
     rows = {
         "Recommended topology": t["summary"],
         "Node count": f"{nodes} Redis data node(s){extra}",
