@@ -38,6 +38,7 @@ from loadgen.histograms import decode, new_histogram  # noqa: E402
 from loadgen.scenarios import load_scenario  # noqa: E402
 
 LOCUSTFILE = ROOT / "loadgen" / "locustfile.py"
+PLAIN_LOCUSTFILE = ROOT / "benchmarks" / "plain_redispy_locustfile.py"
 
 
 def machine() -> dict:
@@ -128,6 +129,20 @@ def rcap_run(topo, name: str, overrides: dict[str, str], seconds: int, run_dir: 
             "redis_cpu_pct": 100.0 * redis_cpu}
 
 
+def plain_redispy_run(topo, seconds: int, run_dir: Path) -> dict:
+    """The textbook Locust User around redis-py (50 users, SET 1 KB); ops/s from Locust's CSV (whole run,
+    so slightly pessimistic next to rcap's full-second figure)."""
+    host, port = topo.target.hosts[0]
+    env = dict(os.environ, RCAP_BENCH_HOST=host, RCAP_BENCH_PORT=str(port))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    subprocess.run([sys.executable, "-m", "locust", "-f", str(PLAIN_LOCUSTFILE), "--headless", "-u", "50", "-r", "50",
+                    "-t", f"{seconds}s", "--only-summary", "--loglevel", "WARNING", "--exit-code-on-error", "0",
+                    "--csv", str(run_dir / "plain")], env=env, capture_output=True, timeout=seconds + 120, check=True)
+    rows = list(csv.DictReader(io.StringIO((run_dir / "plain_stats.csv").read_text())))
+    total = next(r for r in rows if r["Name"] == "Aggregated")
+    return {"ops_per_s": float(total["Requests/s"])}  # whole run, first request to last
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=3)
@@ -136,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     results: dict = {"machine": machine(), "reps": args.reps, "seconds": args.seconds,
-                     "throughput": {"redis_benchmark": [], "rcap": []}, "latency": {"redis_benchmark": [], "rcap": []}}
+                     "throughput": {"redis_benchmark": [], "rcap": [], "plain_redispy_locust": []}, "latency": {"redis_benchmark": [], "rcap": []}}
     with tempfile.TemporaryDirectory(prefix="rcap-bench-") as tmp:
         with topology.running("standalone", base_dir=Path(tmp) / "lab") as topo:
             port = topo.target.hosts[0][1]
@@ -148,6 +163,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"rep {rep + 1}: SET redis-benchmark {rb['rps']:,.0f}/s ({rb['cpu_us_per_op']:.1f} µs CPU/op)  "
                       f"rcap {rc['ops_per_s']:,.0f}/s ({rc['cpu_us_per_op']:.1f} µs CPU/op, {rc['loadgen_cpu_pct']:.0f}% "
                       f"of a core; redis {rc['redis_cpu_pct']:.0f}%, machine {rc['machine_cpu_pct']:.0f}% busy)", flush=True)
+                pl = plain_redispy_run(topo, args.seconds, Path(tmp) / f"plain{rep}")
+                results["throughput"]["plain_redispy_locust"].append(pl)
+                print(f"rep {rep + 1}: SET plain Locust User + redis-py {pl['ops_per_s']:,.0f}/s", flush=True)
                 rb = redis_benchmark(port, ["-c", "1", "-t", "get", "-n", "50000"])
                 results["latency"]["redis_benchmark"].append(rb)
                 rc = rcap_run(topo, "kv", {"users": "1", "rate": "null", "mix": "{get: 1}", "keyspace": "1",
@@ -165,8 +183,9 @@ def main(argv: list[str] | None = None) -> int:
     us_rc = med(r["cpu_us_per_op"] for r in results["throughput"]["rcap"])
     cpu_redis = med(r["redis_cpu_pct"] for r in results["throughput"]["rcap"])
     cpu_machine = med(r["machine_cpu_pct"] for r in results["throughput"]["rcap"])
+    set_plain = med(r["ops_per_s"] for r in results["throughput"]["plain_redispy_locust"])
     results["summary"] = {"set_redis_benchmark_ops_per_s": set_rb, "set_rcap_ops_per_s": set_rc,
-                          "set_ratio": set_rc / set_rb, "get_p50_redis_benchmark_us": get_rb,
+                          "set_ratio": set_rc / set_rb, "set_plain_redispy_locust_ops_per_s": set_plain, "get_p50_redis_benchmark_us": get_rb,
                           "get_p50_rcap_us": get_rc, "get_p50_ratio": get_rc / get_rb,
                           "rcap_cpu_pct": cpu_rc, "redis_cpu_pct_during_rcap": cpu_redis,
                           "set_cpu_us_per_op_redis_benchmark": us_rb, "set_cpu_us_per_op_rcap": us_rc,
@@ -175,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nmachine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, {m['date']}")
     print(f"median of {args.reps}: SET 1 KB  redis-benchmark -c 50: {set_rb:,.0f} ops/s   rcap kv-set-1k (1 process, "
           f"50 users): {set_rc:,.0f} ops/s   ratio {set_rc / set_rb:.2f}")
+    print(f"             SET 1 KB  plain Locust User around redis-py (50 users): {set_plain:,.0f} ops/s   "
+          f"rcap / plain = {set_rc / set_plain:.1f}×")
     print(f"             GET p50   redis-benchmark -c 1: {get_rb:.0f} µs   rcap 1 user: {get_rc} µs   "
           f"ratio {get_rc / get_rb:.2f}")
     print(f"             CPU per SET (client process, user+sys incl. its kernel networking): redis-benchmark "
