@@ -7,8 +7,6 @@ latency.jsonl. So these tests exercise the orchestration and the recorder, not t
 
 from __future__ import annotations
 
-import json
-import os
 import signal
 import subprocess
 import sys
@@ -21,7 +19,7 @@ import psutil
 import pytest
 
 from analysis.runs import load_run
-from loadgen.bench import RunInterrupted, parse_duration, run_bench
+from loadgen.bench import parse_duration, run_bench
 from loadgen.errors import BadInput, TargetError
 
 REPO = Path(__file__).resolve().parent.parent
