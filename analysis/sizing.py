@@ -93,7 +93,7 @@ def measured_from_runs(runs: Sequence | None) -> Measured:
         return Measured(tp.default_demand())
     from analysis.validation import memory_observations  # noqa: PLC0415
 
-    demand = tp.demand_from_runs(runs)
+    demand = tp.demand_from_runs(_with_sweep_steps(runs))
     frags = [mem.fragmentation_from_samples(r.server["used_memory_rss"], r.server["used_memory"])
              for r in runs if {"used_memory_rss", "used_memory"} <= set(r.server.columns)]
     frags = [f for f in frags if f]
@@ -104,6 +104,23 @@ def measured_from_runs(runs: Sequence | None) -> Measured:
         scale, ci = cal.scale, cal.scale_ci
     return Measured(demand, float(sum(frags) / len(frags)) if frags else None, scale, ci,
                     "measured: " + ", ".join(r.id for r in runs))
+
+
+def _with_sweep_steps(runs: Sequence) -> list:
+    """The runs plus the other complete steps of the sweeps they belong to: the utilization law is
+    fitted across a sweep's light steps rather than read off one run."""
+    from analysis.runs import SWEEP, load_sweep  # noqa: PLC0415
+
+    out, seen = [], set()
+    for run in runs:
+        steps = [run]
+        if (run.path.parent / SWEEP).is_file():
+            steps = [r for r in load_sweep(run.path.parent).runs if r.status == "complete"] or [run]
+        for r in steps:
+            if str(r.path) not in seen:
+                seen.add(str(r.path))
+                out.append(r)
+    return out
 
 
 @dataclass

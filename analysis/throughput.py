@@ -18,10 +18,10 @@ from scipy.optimize import curve_fit
 
 from loadgen.errors import BadInput
 
-# Documented defaults used when no run is given (say so in the output): measured on this repo's
-# reference machine class; replace with `rcap model ceiling --runs …` figures.
-DEFAULT_CPU_US_PER_WORK = 60.0  # 4 EVALSHA / 32 inner commands of a ~1.5 KB work
-DEFAULT_CPU_US_PER_OP = 5.0  # plain GET/SET/PUBLISH round trip
+# Documented defaults used when no run is given (the output says so); replace them with
+# `rcap model ceiling --runs …` figures measured on the target hardware.
+DEFAULT_CPU_US_PER_WORK = 45.0  # 4 EVALSHA / 32 inner commands, 1.5 KB payload: BENCHMARKS.md "Model validation"
+DEFAULT_CPU_US_PER_OP = 5.0  # plain GET/SET/PUBLISH round trip, unpipelined (rule of thumb, not measured here)
 DEFAULT_MAX_UTILIZATION = 0.8  # keep the main thread below 80 % (Azure/Redis Enterprise guidance)
 
 
@@ -81,20 +81,41 @@ def demand_from_samples(server: pd.DataFrame, works_completed: float | None = No
                          (works_completed / dt) if works_completed else None, source)
 
 
+def works_completed(counters: dict | None) -> float | None:
+    """Works completed in a run, from its ``counters.json`` (``works.completed`` or ``totals.works_completed``)."""
+    c = counters or {}
+    works = c.get("works") if isinstance(c.get("works"), dict) else {}
+    value = works.get("completed") or (c.get("totals") or {}).get("works_completed") or c.get("works_completed")
+    return float(value) if value else None
+
+
 def demand_from_runs(runs: Sequence) -> ServiceDemand:
-    """Service demand from ``analysis.runs.Run`` objects (light-load runs); mean over runs."""
-    ds = []
-    for run in runs:
-        c = run.counters or {}
-        works = c.get("works_completed") or c.get("works", {}).get("completed") if isinstance(c, dict) else None
-        ds.append(demand_from_samples(run.server, works, source=f"measured: {run.id}"))
-    if not ds:
+    """Service demand from ``analysis.runs.Run`` objects (light-load runs).
+
+    Per work: with two or more WorkManager runs at different rates, the utilization law is fitted across
+    them (U = U0 + X·D, :func:`fit_demand`) so fixed costs (cron, idle polling, sampling) do not inflate D;
+    with one run, D = U / X (an upper bound). Per operation: U / X over the runs without works (else all).
+    """
+    if not runs:
         raise BadInput("no runs given")
-    per_work = [d.cpu_us_per_work for d in ds if d.cpu_us_per_work]
-    return ServiceDemand(float(np.mean([d.cpu_us_per_op for d in ds])),
-                         float(np.mean(per_work)) if per_work else None,
-                         float(np.mean([d.utilization for d in ds])), float(np.mean([d.ops_per_s for d in ds])),
-                         None, "; ".join(d.source for d in ds))
+    rows = []
+    for run in runs:
+        works = works_completed(run.counters)
+        rows.append((run, demand_from_samples(run.server, works, source=run.id)))
+    with_works = [d for _, d in rows if d.works_per_s]
+    per_work, method = None, ""
+    if len({round(d.works_per_s, 3) for d in with_works}) >= 2:
+        f = fit_demand([d.works_per_s for d in with_works], [d.utilization for d in with_works])
+        if f["cpu_us_per_work"] > 0:
+            per_work, method = f["cpu_us_per_work"], f"utilization law fitted over {len(with_works)} runs"
+    if per_work is None and with_works:
+        per_work = float(np.mean([d.cpu_us_per_work for d in with_works]))
+        method = "U/X of single runs (upper bound)"
+    plain = [d for _, d in rows if not d.works_per_s] or [d for _, d in rows]
+    return ServiceDemand(float(np.mean([d.cpu_us_per_op for d in plain])), per_work,
+                         float(np.mean([d.utilization for _, d in rows])),
+                         float(np.mean([d.ops_per_s for _, d in rows])), None,
+                         "measured: " + ", ".join(r.id for r, _ in rows) + (f" ({method})" if method else ""))
 
 
 def fit_demand(works_per_s: Sequence[float], utilization: Sequence[float]) -> dict:

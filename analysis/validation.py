@@ -90,12 +90,13 @@ def layout_of(manifest: dict, allocator: str | None = None) -> mem.RedisLayout:
     return mem.RedisLayout.for_version(version, mem.Allocator.parse(alloc))
 
 
-def memory_observations(runs: Sequence, min_backlog: int = 1000,
+def memory_observations(runs: Sequence, min_backlog: int = 100, min_growth_bytes: float = mem.MIB,
                         allocator: str | None = None) -> tuple[list[mem.MemoryObservation], mem.RedisLayout]:
     """(works pending, used_memory growth) pairs from runs that recorded ``workload.work_backlog``.
 
     Growth is measured from the run's sample with the smallest backlog; only samples with at least
-    ``min_backlog`` works count (smaller backlogs drown in client-buffer noise).
+    ``min_backlog`` works and ``min_growth_bytes`` of growth count (smaller ones drown in client-buffer
+    noise).
     """
     obs: list[mem.MemoryObservation] = []
     layout = layout_of(runs[0].manifest, allocator) if runs else mem.RedisLayout.for_version("7.2")
@@ -114,7 +115,8 @@ def memory_observations(runs: Sequence, min_backlog: int = 1000,
         base = joined.loc[joined["work_backlog"].idxmin()]
         for _, row in joined.iterrows():
             n = int(row["work_backlog"] - base["work_backlog"])
-            if n >= min_backlog:
+            growth = float(row["used_memory"] - base["used_memory"])
+            if n >= min_backlog and growth >= min_growth_bytes:
                 obs.append(mem.MemoryObservation(n, int(payload), float(row["used_memory"] - base["used_memory"])))
     return obs, layout
 
