@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, MultipleLocator
+from matplotlib.ticker import FixedLocator, FuncFormatter, MultipleLocator
 
 # Okabe-Ito: distinguishable for colour-blind readers and in greyscale with the markers below.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
@@ -59,6 +59,10 @@ def _bytes_axis(ax, axis: str = "y") -> None:
     target = ax.yaxis if axis == "y" else ax.xaxis
     target.set_major_formatter(FuncFormatter(lambda v, _pos: human_bytes(v) if v >= 0 else ""))
     scale = ax.get_yscale() if axis == "y" else ax.get_xscale()
+    if scale == "log":  # ticks at 1, 10, 100 KiB/MiB/GiB: round numbers in the labels' units
+        target.set_major_locator(FixedLocator([1024 ** k * m for k in range(1, 5) for m in (1, 10, 100)]))
+        target.set_minor_locator(FixedLocator([]))
+        return
     if scale != "linear":
         return
     top = (ax.get_ylim() if axis == "y" else ax.get_xlim())[1]
@@ -187,7 +191,7 @@ def memory_vs_backlog(
     ax.set_xlabel("pending works in the queues (works)")
     ax.set_ylabel("Redis used_memory (bytes)")
     ax.set_title(f"Memory against backlog{': ' + label if label else ''}")
-    ax.legend(loc="lower right")
+    ax.legend(loc="center left" if ax.get_xscale() == "log" else "lower right")
     return _done(fig)
 
 
@@ -228,7 +232,8 @@ def mass_operation_timeline(
     ax1.set_title(title)
     ax1.legend(loc="upper right")
     ax2.set_ylabel("used_memory (bytes)")
-    ax2.set_ylim(bottom=0)
+    top = max(float(predicted["used_memory_bytes"].max()), float(maxmemory_bytes or 0))
+    ax2.set_ylim(0, top * 1.3)  # room for the legend above the curves
     _bytes_axis(ax2)
     ax2.set_xlabel(f"time since the operation started ({unit})")
     ax2.legend(loc="upper right")

@@ -1010,6 +1010,24 @@ def _memory_extrapolation_row(ctx: Context) -> dict | None:
             "goal_pct": 100 * MEMORY_GOAL, "source": f"mass operation, extrapolated {factor:.1f}×"}
 
 
+def _backlog_row(ctx: Context) -> dict | None:
+    """The backlog model (λ, μ of the recorded mass operation) against the backlog measured at its end."""
+    import numpy as np
+
+    got = _measured_mass_operation(ctx)
+    if got is None:
+        return None
+    run, measured, pred = got
+    end = measured.iloc[-1]
+    predicted = float(np.interp(end["t_s"], pred["t_s"], pred["backlog_works"]))
+    if end["backlog_works"] <= 0:
+        return None
+    return {"check": "backlog model: pending works at the end of the recorded mass operation",
+            "predicted": predicted, "measured": float(end["backlog_works"]),
+            "error_pct": 100 * (predicted - end["backlog_works"]) / end["backlog_works"], "goal_pct": 5.0,
+            "source": f"fluid model with the scenario's λ and μ ({run.id[:15]})"}
+
+
 def _ceiling_row(ctx: Context) -> dict | None:
     """The works/s ceiling predicted from the lightest WorkManager step against the heaviest step, when
     that step saturated Redis (achieved < 90% of offered)."""
@@ -1050,7 +1068,7 @@ def _ceiling_row(ctx: Context) -> dict | None:
 def validation_rows(ctx: Context) -> list[dict]:
     """Every prediction checked against a measurement the model was not fitted on:
     ``check``, ``predicted``, ``measured``, ``error_pct`` (signed), ``goal_pct``, ``source``."""
-    rows = [r for r in (_memory_extrapolation_row(ctx), _ceiling_row(ctx)) if r is not None]
+    rows = [r for r in (_memory_extrapolation_row(ctx), _backlog_row(ctx), _ceiling_row(ctx)) if r is not None]
     for run, r in memory_wall_results(ctx.runs):
         model = r.get("model") or {}
         measured = r.get("backlog_at_wall")
@@ -1316,3 +1334,66 @@ def risks_section(ctx: Context, rec=None) -> Section:
     lines.append("- Nuxeo fails scheduling with OOM errors once maxmemory is reached; monitor `used_memory` against "
                  "`maxmemory` and alert at 80%.")
     return Section().md("\n".join(lines))
+
+
+def _measured_mass_operation(ctx: Context):
+    """The latest complete mass-operation run with the backlog model's prediction for the same λ and μ:
+    ``(run, measured, predicted)`` or ``None``. The prediction starts at the run's last empty-backlog
+    sample (Locust's users take a moment to start) and uses the analytic bytes per work."""
+    import pandas as pd
+
+    from analysis import memory as mem
+    from analysis.backlog import BacklogInput, simulate
+    from analysis.validation import layout_of
+    from loadgen.nuxeo.payloads import work_type
+
+    runs = ctx.runs.of("mass-operation")
+    if not runs:
+        return None
+    run = runs[-1]
+    measured = backlog_series(run)
+    p = run.manifest.get("scenario", {}).get("params", {})
+    growing = measured[measured["backlog_works"] > 0]
+    if growing.empty or not p.get("schedule_rate") or not p.get("consume_rate"):
+        return None
+    t0 = float(measured.loc[measured.index < growing.index[0], "t_s"].max())
+    t0 = t0 if pd.notna(t0) else 0.0
+    lam, mu, works = float(p["schedule_rate"]), float(p["consume_rate"]), int(p.get("works") or 0)
+    threads = int(p.get("threads") or 1) * int(p.get("nodes") or 1)
+    payload = int(work_type(p.get("work_type", "reindexBucket")).mean_size_bytes())
+    per_work = mem.pending_works_bytes(100_000, mem.WorkShape(payload), layout_of(run.manifest)) / 100_000
+    horizon = float(measured["t_s"].max()) - t0
+    phases = ((0.0, lam), (works / lam, 0.0)) if works and works / lam < horizon else ((0.0, lam),)
+    base = float(measured.loc[measured["t_s"] <= t0, "used_memory_bytes"].iloc[-1])
+    res = simulate(BacklogInput(phases, threads, 1, threads / mu, per_work, base_bytes=base, horizon_s=horizon))
+    pred = res.points.rename(columns={"backlog": "backlog_works", "memory_bytes": "used_memory_bytes"})
+    pred = pred.assign(t_s=pred["t_s"] + t0)
+    return run, measured, pred
+
+
+def mass_operation_run_section(ctx: Context) -> Section:
+    """The recorded mass operation: measured backlog and memory over time against the backlog model."""
+    import numpy as np
+
+    from analysis import plots
+
+    sec = Section()
+    got = _measured_mass_operation(ctx)
+    if got is None:
+        return sec.md("_No mass-operation run in the run set._")
+    run, measured, pred = got
+    maxmem = (run.manifest.get("server") or {}).get("maxmemory_bytes") or None
+    p = run.manifest["scenario"]["params"]
+    sec.add(plots.mass_operation_timeline(pred, measured=measured, maxmemory_bytes=maxmem,
+                                          title=f"Recorded mass operation: λ = {p['schedule_rate']:g} works/s, "
+                                                f"μ = {p['consume_rate']:g} works/s"))
+    end = measured.iloc[-1]
+    at = lambda col: float(np.interp(end["t_s"], pred["t_s"], pred[col]))  # noqa: E731
+    rows = [{"at the end of the run": "backlog (works)", "predicted": f"{at('backlog_works'):,.0f}",
+             "measured": f"{end['backlog_works']:,.0f}",
+             "error": f"{100 * (at('backlog_works') - end['backlog_works']) / max(end['backlog_works'], 1):+.1f}%"},
+            {"at the end of the run": "used_memory", "predicted": plots.human_bytes(at("used_memory_bytes")),
+             "measured": plots.human_bytes(end["used_memory_bytes"]),
+             "error": f"{100 * (at('used_memory_bytes') - end['used_memory_bytes']) / end['used_memory_bytes']:+.1f}%"}]
+    sec.add(table(rows, index="at the end of the run"))
+    return sec
