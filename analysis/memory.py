@@ -448,6 +448,19 @@ class WorkShape:
     id_bytes: int = 24
     prefix: str = "nuxeo:"
     queue: str = "default"
+    payload_mix: tuple[tuple[float, float, float], ...] = ()  # (weight, mean, sd) bytes; () = fixed size
+
+    def payload_alloc_bytes(self, layout: "RedisLayout") -> float:
+        """Expected allocation of one payload SDS: sizes spread over allocator size classes, so the class
+        of the mean size is not the mean of the classes."""
+        mix = self.payload_mix or ((1.0, float(self.payload_bytes), 0.0),)
+        total_w = sum(w for w, _, _ in mix)
+        out = 0.0
+        for w, mean, sd in mix:
+            sizes = [mean] if sd <= 0 else mean + sd * stats.norm.ppf((np.arange(41) + 0.5) / 41)
+            out += w / total_w * float(np.mean([layout.alloc(sds_request_bytes(max(1, int(round(x)))))
+                                                for x in sizes]))
+        return out
 
 
 @dataclass
@@ -464,13 +477,13 @@ class Breakdown:
         return {"total_bytes": self.total_bytes, "parts": dict(self.parts)}
 
 
-def _uniform_ht(n: int, field_len: int, value_len: int | None, layout: RedisLayout,
+def _uniform_ht(n: int, field_len: int, value_alloc: float | None, layout: RedisLayout,
                 steps_per_insert: int) -> float:
     if n == 0:
         return 0.0
     per = layout.alloc(layout.dict_entry) + layout.alloc(sds_request_bytes(field_len))
-    if value_len is not None:
-        per += layout.alloc(sds_request_bytes(value_len))
+    if value_alloc is not None:
+        per += value_alloc
     size, old = dict_tables(n, steps_per_insert)
     buckets = layout.alloc(8 * size) + (layout.alloc(8 * old) if old else 0)
     return layout.alloc(layout.robj) + layout.alloc(layout.dict_struct) + buckets + n * per
@@ -513,12 +526,14 @@ def pending_works(n: int, shape: WorkShape, layout: RedisLayout) -> Breakdown:
         parts["data hash"] = hash_key(p + "data", {wid + str(i).encode(): b"x" * shape.payload_bytes
                                                    for i in range(n)}, layout).alloc_bytes
     else:
-        parts["data hash"] = key_cost(p + "data") + _uniform_ht(n, shape.id_bytes, shape.payload_bytes, layout, 2)
+        parts["data hash"] = key_cost(p + "data") + _uniform_ht(n, shape.id_bytes, shape.payload_alloc_bytes(layout),
+                                                                 layout, 2)
     if n <= layout.hash_max_entries:
         parts["state hash"] = hash_key(p + "state", {wid + str(i).encode(): b"Q" for i in range(n)},
                                        layout).alloc_bytes
     else:
-        parts["state hash"] = key_cost(p + "state") + _uniform_ht(n, shape.id_bytes, 1, layout, 2)
+        parts["state hash"] = key_cost(p + "state") + _uniform_ht(n, shape.id_bytes, layout.alloc(sds_request_bytes(1)),
+                                                             layout, 2)
     sched = p + "sched:" + shape.queue
     if layout.small_sets and n <= layout.set_max_listpack_entries:
         parts["sched set"] = set_key(sched, [wid + str(i).encode() for i in range(n)], layout).alloc_bytes
@@ -601,6 +616,7 @@ class MemoryObservation:
     size_bytes: int
     delta_bytes: float
     ttl: bool = False
+    size_mix: tuple[tuple[float, float, float], ...] = ()  # (weight, mean, sd) when sizes vary
 
 
 @dataclass(frozen=True)
@@ -621,14 +637,15 @@ class CalibratedModel:
     id_bytes: int = 24
     key_bytes: int = 40
 
-    def analytic_bytes(self, count: int, size_bytes: int, ttl: bool = False) -> float:
+    def analytic_bytes(self, count: int, size_bytes: int, ttl: bool = False, size_mix=()) -> float:
         if self.kind == "work":
-            return pending_works_bytes(count, WorkShape(size_bytes, self.id_bytes), self.layout)
+            return pending_works_bytes(count, WorkShape(size_bytes, self.id_bytes, payload_mix=tuple(size_mix)),
+                                       self.layout)
         return kv_keys_bytes(count, self.key_bytes, size_bytes, self.layout, ttl=ttl).total_bytes
 
-    def predict(self, count: int, size_bytes: int, ttl: bool = False) -> dict[str, float]:
+    def predict(self, count: int, size_bytes: int, ttl: bool = False, size_mix=()) -> dict[str, float]:
         """``{"bytes", "low", "high"}``: predicted used_memory growth and its band."""
-        a = self.analytic_bytes(count, size_bytes, ttl)
+        a = self.analytic_bytes(count, size_bytes, ttl, size_mix)
         y = self.scale * a
         lo = min(self.scale_ci[0], self.scale * (1 - self.rel_error)) * a
         hi = max(self.scale_ci[1], self.scale * (1 + self.rel_error)) * a
@@ -641,7 +658,7 @@ def calibrate(observations: Sequence[MemoryObservation], layout: RedisLayout, ki
     if not observations:
         raise BadInput("no memory observations to fit")
     base = CalibratedModel(kind, layout, 1.0, (1.0, 1.0), 0.0, 0, id_bytes, key_bytes)
-    a = np.array([base.analytic_bytes(o.count, o.size_bytes, o.ttl) for o in observations])
+    a = np.array([base.analytic_bytes(o.count, o.size_bytes, o.ttl, o.size_mix) for o in observations])
     y = np.array([o.delta_bytes for o in observations], float)
     ratio = y / a  # fit on ratios so small and large runs weigh the same
     scale = float(ratio.mean())

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import memory as mem
+from loadgen.errors import BadInput
 
 MEMORY_GOAL = 0.03
 CEILING_GOAL = 0.15
@@ -63,23 +64,21 @@ def check_ceiling(predicted_works_per_s: float, measured_works_per_s: float, goa
     return Check("single-shard works/s ceiling", predicted_works_per_s, measured_works_per_s, None, None, goal)
 
 
-def _payload_of(manifest: dict) -> float | None:
-    """Mean work payload (bytes) of a run's scenario: explicit ``payload_bytes`` or the queue mix."""
+def payload_mix_of(manifest: dict) -> tuple[tuple[float, float, float], ...]:
+    """A run's work payload sizes as ``(weight, mean, sd)`` bytes: an explicit ``payload_bytes`` or the
+    scenario's work types (queue shares, or the single ``work_type`` of a mass operation). () = unknown."""
     params = (manifest.get("scenario") or {}).get("params") or {}
     if params.get("payload_bytes"):
-        return float(params["payload_bytes"])
-    queues = params.get("queues") or []
-    if not queues and params.get("work_type"):  # mass-operation: one work type
-        queues = [{"share": 1.0, "work_type": params["work_type"]}]
-    try:
-        from loadgen.nuxeo.payloads import work_type  # noqa: PLC0415
+        return ((1.0, float(params["payload_bytes"]), 0.0),)
+    from loadgen.nuxeo.payloads import work_type  # noqa: PLC0415
 
-        shares = [(q.get("share", 0.0), work_type(q["work_type"]).mean_size_bytes()) for q in queues
-                  if q.get("share")]
-    except Exception:  # unknown work type names: no payload
-        return None
-    total = sum(s for s, _ in shares)
-    return sum(s * b for s, b in shares) / total if total else None
+    queues = params.get("queues") or ([{"work_type": params["work_type"], "share": 1.0}]
+                                      if params.get("work_type") else [])
+    try:
+        return tuple((float(q["share"]), float(work_type(q["work_type"]).mean_size_bytes()),
+                      float(work_type(q["work_type"]).size_sd_bytes)) for q in queues if q.get("share"))
+    except BadInput:  # a work type this version does not know
+        return ()
 
 
 def layout_of(manifest: dict, allocator: str | None = None) -> mem.RedisLayout:
@@ -101,7 +100,8 @@ def memory_observations(runs: Sequence, min_backlog: int = 100, min_growth_bytes
     obs: list[mem.MemoryObservation] = []
     layout = layout_of(runs[0].manifest, allocator) if runs else mem.RedisLayout.for_version("7.2")
     for run in runs:
-        payload = _payload_of(run.manifest)
+        mix = payload_mix_of(run.manifest)
+        payload = sum(w * m for w, m, _ in mix) / sum(w for w, _, _ in mix) if mix else None
         wl, sv = run.workload, run.server
         if payload is None or wl.empty or sv.empty or "used_memory" not in sv:
             continue
@@ -117,7 +117,7 @@ def memory_observations(runs: Sequence, min_backlog: int = 100, min_growth_bytes
             n = int(row["work_backlog"] - base["work_backlog"])
             growth = float(row["used_memory"] - base["used_memory"])
             if n >= min_backlog and growth >= min_growth_bytes:
-                obs.append(mem.MemoryObservation(n, int(payload), float(row["used_memory"] - base["used_memory"])))
+                obs.append(mem.MemoryObservation(n, int(payload), growth, size_mix=mix))
     return obs, layout
 
 
