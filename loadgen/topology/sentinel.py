@@ -5,6 +5,8 @@ from __future__ import annotations
 import secrets
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from loadgen.errors import TopologyError
 from loadgen.topology.launcher import Launcher
@@ -97,7 +99,8 @@ def discover_master(topo) -> tuple[str, int]:
     tls = topo.node_options().tls
     for node in topo.nodes_with_role("sentinel"):
         kwargs = {"ssl": True, "ssl_ca_certs": tls.ca} if tls else {}
-        client = redis.Redis(node.host, node.port, socket_connect_timeout=0.5, socket_timeout=1.0, **kwargs)
+        client = redis.Redis(node.host, node.port, socket_connect_timeout=1.0, socket_timeout=2.0,
+                             retry=Retry(NoBackoff(), 0), **kwargs)  # next sentinel rather than retries
         try:
             host, port = client.sentinel_get_master_addr_by_name(MASTER_NAME)
             return (host.decode() if isinstance(host, bytes) else host), int(port)
