@@ -169,3 +169,31 @@ def test_pending_work_footprint(server):
     assert abs(predicted - delta) <= 0.01 * delta, (predicted, delta)
     parts = m.pending_works(n, m.WorkShape(1100, 26, "rcap:wm:"), layout).parts
     assert parts["data hash"] > 0.8 * sum(parts.values())  # the payload dominates
+
+
+def test_payload_size_spread_over_allocator_classes(server):
+    """2000 reindex buckets of N(20700, 200) bytes straddle the 20480/24576-byte jemalloc classes: the
+    model must average the classes, not take the class of the mean."""
+    import random
+
+    from loadgen.nuxeo.payloads import PayloadFactory
+    from loadgen.nuxeo.workmanager import WorkManagerClient, WorkQueueCommands
+
+    client, layout, topo = server
+    WorkManagerClient(client, prefix="rcap:").load_scripts()
+    factory, rng = PayloadFactory(5), random.Random(5)
+    cmds = WorkQueueCommands("elasticSearchIndexing", prefix="rcap:spread:")
+    n = 2000
+
+    def writes(pipe):
+        for i in range(n):
+            wid = f"{1_000_000_000_000_000 + i}.{123456}"
+            pipe.execute_command(*cmds.schedule(wid, factory.payload(wid, int(rng.gauss(20700, 200)))).args)
+
+    delta = _grow(topo, client, writes)
+    mixed = m.pending_works_bytes(n, m.WorkShape(20700, 26, "rcap:spread:", "elasticSearchIndexing",
+                                                 payload_mix=((1.0, 20700, 200),)), layout)
+    fixed = m.pending_works_bytes(n, m.WorkShape(20700, 26, "rcap:spread:", "elasticSearchIndexing"), layout)
+    assert abs(mixed - delta) <= 0.01 * delta, (mixed, delta)
+    if layout.allocator.kind == "jemalloc":  # glibc rounds to 16 B: there the mean size is good enough
+        assert abs(fixed - delta) > 0.01 * delta  # the class of the mean would be wrong here
