@@ -14,8 +14,10 @@ redis-server is sampled so the report says which one was the bottleneck.
 from __future__ import annotations
 
 import argparse
+import bisect
 import csv
 import io
+import itertools
 import json
 import os
 import platform
@@ -78,6 +80,30 @@ def redis_cpu_s(client) -> float:
     return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
+def sample_cpu(proc: psutil.Popen) -> list[tuple[float, float, float]]:
+    """Every 0.25 s until ``proc`` ends: (epoch s, its CPU s so far, whole-machine busy % since last sample)."""
+    samples = []
+    psutil.cpu_percent(interval=None)
+    while proc.poll() is None:
+        try:
+            t = proc.cpu_times()
+            samples.append((time.time(), t.user + t.system, psutil.cpu_percent(interval=None)))
+        except psutil.NoSuchProcess:
+            break
+        time.sleep(0.25)
+    return samples
+
+
+def cpu_us_per_op(samples: list[tuple[float, float, float]], ops_at: "callable", t_from: float, t_to: float) -> float:
+    """Steady-state CPU per request: CPU used between two samples inside [t_from, t_to] over the requests
+    completed between them (``ops_at(t)`` = cumulative requests at epoch ``t``)."""
+    window = [x for x in samples if t_from <= x[0] <= t_to]
+    if len(window) < 2:
+        return float("nan")
+    ops = ops_at(window[-1][0]) - ops_at(window[0][0])
+    return 1e6 * (window[-1][1] - window[0][1]) / ops if ops > 0 else float("nan")
+
+
 def rcap_run(topo, name: str, overrides: dict[str, str], seconds: int, run_dir: Path) -> dict:
     """One Locust process; returns ops/s (mean of full seconds), GET/SET p50 µs and CPU use."""
     scenario = load_scenario(name, overrides)
@@ -91,15 +117,7 @@ def rcap_run(topo, name: str, overrides: dict[str, str], seconds: int, run_dir: 
         cpu0 = redis_cpu_s(client)
         t0 = time.monotonic()
         proc = psutil.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        samples = []  # (epoch s, rcap CPU s so far, whole-machine busy % over the last second)
-        psutil.cpu_percent(interval=None)
-        while proc.poll() is None:
-            try:
-                t = proc.cpu_times()
-                samples.append((time.time(), t.user + t.system, psutil.cpu_percent(interval=None)))
-            except psutil.NoSuchProcess:
-                break
-            time.sleep(0.5)
+        samples = sample_cpu(proc)
         err = proc.stderr.read().decode(errors="replace")
         if proc.returncode != 0:
             raise RuntimeError(f"locust failed: {err[-1000:]}")
@@ -117,30 +135,50 @@ def rcap_run(topo, name: str, overrides: dict[str, str], seconds: int, run_dir: 
         hists.setdefault(r["op"], new_histogram()).add(decode(r["hdr"]))
     full = sorted(per_second)[2:-1]  # skip spawn and the partial last second
     # steady state only (no Locust start-up): rcap CPU between the first and last full second
+    cumulative = list(itertools.accumulate(per_second[t] for t in sorted(per_second)))
+    ticks = sorted(per_second)
+
+    def ops_at(t: float) -> float:  # requests completed by epoch t (whole seconds)
+        i = bisect.bisect_right(ticks, int(t) - 1)
+        return cumulative[i - 1] if i else 0
+
     window = [x for x in samples if full and full[0] <= x[0] <= full[-1] + 1]
-    cpu_s = window[-1][1] - window[0][1] if len(window) > 1 else float("nan")
-    span_s = window[-1][0] - window[0][0] if len(window) > 1 else float("nan")
+    busy = 100.0 * (window[-1][1] - window[0][1]) / (window[-1][0] - window[0][0]) if len(window) > 1 else float("nan")
     ops = sum(per_second[t] for t in full)
     return {"ops_per_s": ops / max(1, len(full)),
-            "cpu_us_per_op": 1e6 * cpu_s / (ops / len(full) * span_s) if len(window) > 1 and ops else float("nan"),
+            "cpu_us_per_op": cpu_us_per_op(samples, ops_at, full[0], full[-1] + 1) if full else float("nan"),
             "p50_us": {op: h.get_value_at_percentile(50) for op, h in hists.items()},
-            "loadgen_cpu_pct": 100.0 * cpu_s / span_s if len(window) > 1 else float("nan"),
+            "loadgen_cpu_pct": busy,
             "machine_cpu_pct": statistics.median(x[2] for x in window) if window else float("nan"),
             "redis_cpu_pct": 100.0 * redis_cpu}
 
 
 def plain_redispy_run(topo, seconds: int, run_dir: Path) -> dict:
-    """The textbook Locust User around redis-py (50 users, SET 1 KB); ops/s from Locust's CSV (whole run,
-    so slightly pessimistic next to rcap's full-second figure)."""
+    """The textbook Locust User around redis-py (50 users, SET 1 KB): ops/s over the full seconds of
+    Locust's stats history, and CPU per request over the same window."""
     host, port = topo.target.hosts[0]
     env = dict(os.environ, RCAP_BENCH_HOST=host, RCAP_BENCH_PORT=str(port))
     run_dir.mkdir(parents=True, exist_ok=True)
-    subprocess.run([sys.executable, "-m", "locust", "-f", str(PLAIN_LOCUSTFILE), "--headless", "-u", "50", "-r", "50",
-                    "-t", f"{seconds}s", "--only-summary", "--loglevel", "WARNING", "--exit-code-on-error", "0",
-                    "--csv", str(run_dir / "plain")], env=env, capture_output=True, timeout=seconds + 120, check=True)
-    rows = list(csv.DictReader(io.StringIO((run_dir / "plain_stats.csv").read_text())))
-    total = next(r for r in rows if r["Name"] == "Aggregated")
-    return {"ops_per_s": float(total["Requests/s"])}  # whole run, first request to last
+    proc = psutil.Popen([sys.executable, "-m", "locust", "-f", str(PLAIN_LOCUSTFILE), "--headless", "-u", "50",
+                         "-r", "50", "-t", f"{seconds}s", "--only-summary", "--loglevel", "WARNING",
+                         "--exit-code-on-error", "0", "--csv", str(run_dir / "plain"), "--csv-full-history"],
+                        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    samples = sample_cpu(proc)
+    rows = [r for r in csv.DictReader(io.StringIO((run_dir / "plain_stats_history.csv").read_text()))
+            if r["Name"] == "Aggregated"]
+    points = sorted((int(r["Timestamp"]), int(r["Total Request Count"])) for r in rows)
+    started = [p for p in points if p[1] > 0]
+    steady = started[1:-1] if len(started) > 3 else started
+    ticks = [p[0] for p in points]
+
+    def ops_at(t: float) -> float:
+        i = bisect.bisect_right(ticks, t)
+        return points[i - 1][1] if i else 0
+
+    if len(steady) < 2:
+        return {"ops_per_s": float("nan"), "cpu_us_per_op": float("nan")}
+    rate = (steady[-1][1] - steady[0][1]) / (steady[-1][0] - steady[0][0])
+    return {"ops_per_s": rate, "cpu_us_per_op": cpu_us_per_op(samples, ops_at, steady[0][0], steady[-1][0])}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -165,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
                       f"of a core; redis {rc['redis_cpu_pct']:.0f}%, machine {rc['machine_cpu_pct']:.0f}% busy)", flush=True)
                 pl = plain_redispy_run(topo, args.seconds, Path(tmp) / f"plain{rep}")
                 results["throughput"]["plain_redispy_locust"].append(pl)
-                print(f"rep {rep + 1}: SET plain Locust User + redis-py {pl['ops_per_s']:,.0f}/s", flush=True)
+                print(f"rep {rep + 1}: SET plain Locust User + redis-py {pl['ops_per_s']:,.0f}/s "
+                      f"({pl['cpu_us_per_op']:.1f} µs CPU/op)", flush=True)
                 rb = redis_benchmark(port, ["-c", "1", "-t", "get", "-n", "50000"])
                 results["latency"]["redis_benchmark"].append(rb)
                 rc = rcap_run(topo, "kv", {"users": "1", "rate": "null", "mix": "{get: 1}", "keyspace": "1",
@@ -184,8 +223,10 @@ def main(argv: list[str] | None = None) -> int:
     cpu_redis = med(r["redis_cpu_pct"] for r in results["throughput"]["rcap"])
     cpu_machine = med(r["machine_cpu_pct"] for r in results["throughput"]["rcap"])
     set_plain = med(r["ops_per_s"] for r in results["throughput"]["plain_redispy_locust"])
+    us_plain = med(r["cpu_us_per_op"] for r in results["throughput"]["plain_redispy_locust"])
     results["summary"] = {"set_redis_benchmark_ops_per_s": set_rb, "set_rcap_ops_per_s": set_rc,
-                          "set_ratio": set_rc / set_rb, "set_plain_redispy_locust_ops_per_s": set_plain, "get_p50_redis_benchmark_us": get_rb,
+                          "set_ratio": set_rc / set_rb, "set_plain_redispy_locust_ops_per_s": set_plain,
+                          "set_cpu_us_per_op_plain_redispy_locust": us_plain, "get_p50_redis_benchmark_us": get_rb,
                           "get_p50_rcap_us": get_rc, "get_p50_ratio": get_rc / get_rb,
                           "rcap_cpu_pct": cpu_rc, "redis_cpu_pct_during_rcap": cpu_redis,
                           "set_cpu_us_per_op_redis_benchmark": us_rb, "set_cpu_us_per_op_rcap": us_rc,
@@ -195,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"median of {args.reps}: SET 1 KB  redis-benchmark -c 50: {set_rb:,.0f} ops/s   rcap kv-set-1k (1 process, "
           f"50 users): {set_rc:,.0f} ops/s   ratio {set_rc / set_rb:.2f}")
     print(f"             SET 1 KB  plain Locust User around redis-py (50 users): {set_plain:,.0f} ops/s   "
-          f"rcap / plain = {set_rc / set_plain:.1f}×")
+          f"({us_plain:.0f} µs CPU/op)   rcap / plain = {set_rc / set_plain:.1f}×")
     print(f"             GET p50   redis-benchmark -c 1: {get_rb:.0f} µs   rcap 1 user: {get_rc} µs   "
           f"ratio {get_rc / get_rb:.2f}")
     print(f"             CPU per SET (client process, user+sys incl. its kernel networking): redis-benchmark "
