@@ -207,7 +207,7 @@ def test_workmanager_on_standalone_records_the_backlog(tmp_path: Path) -> None:
 
 def test_kv_on_enterprise_keeps_the_password_out_of_the_run_dir(tmp_path: Path) -> None:
     password = "s3cret-Pa55word-that-must-not-leak"
-    run_dir = run_bench("kv", topology="enterprise", users=4, password=password, duration_s=5,
+    run_dir = run_bench("kv", topology="enterprise", users=4, password=password, duration_s=4,
                         out=tmp_path / "runs", progress=False)
     run = _assert_complete_run(run_dir, {"master"}, nodes=1)
     assert run.manifest["target"]["tls"] is True and run.manifest["target"]["password_set"] is True
@@ -216,7 +216,7 @@ def test_kv_on_enterprise_keeps_the_password_out_of_the_run_dir(tmp_path: Path) 
 
 
 def test_workmanager_on_cluster_samples_every_node(tmp_path: Path) -> None:
-    run_dir = run_bench("workmanager", topology="cluster", duration_s=5, out=tmp_path / "runs", progress=False)
+    run_dir = run_bench("workmanager", topology="cluster", duration_s=4, out=tmp_path / "runs", progress=False)
     run = _assert_complete_run(run_dir, {"master", "replica"}, nodes=6)
     assert run.manifest["target"]["kind"] == "cluster"
 
@@ -303,7 +303,7 @@ def test_connection_lost_mid_run_is_recorded_and_the_run_goes_on(tmp_path: Path,
 
         def bench() -> None:  # outside the main thread: no signal handlers, same recording
             try:
-                result["dir"] = run_bench(StandinScenario(), target=topo.target.url, duration_s=7,
+                result["dir"] = run_bench(StandinScenario(), target=topo.target.url, duration_s=6,
                                           out=tmp_path / "runs", locustfile=locustfile, progress=False)
             except Exception as exc:  # noqa: BLE001
                 result["error"] = exc
@@ -362,7 +362,7 @@ def test_kv_on_sentinel_with_a_failover_mid_run(tmp_path: Path) -> None:
 
         def bench() -> None:
             try:
-                result["dir"] = run_bench("kv", target=topo.target.url, users=2, duration_s=8,
+                result["dir"] = run_bench("kv", target=topo.target.url, users=2, duration_s=6,
                                           out=tmp_path / "runs", progress=False)
             except Exception as exc:  # noqa: BLE001
                 result["error"] = exc
