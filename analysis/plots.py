@@ -135,7 +135,7 @@ def throughput_latency(
     ax1.set_title(f"{workload}: throughput")
     ax1.legend(loc="lower right")
 
-    m = measured.sort_values("ops_per_s")
+    m = measured.sort_values(load_column)  # joined in load order: a closed loop past its peak turns back
     ax2.plot(m["ops_per_s"], m["p50_us"], marker=MARKERS[0], color=PALETTE[0], label="p50")
     ax2.plot(m["ops_per_s"], m["p99_us"], marker=MARKERS[1], linestyle=LINESTYLES[1],
              color=PALETTE[1], label="p99")

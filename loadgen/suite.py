@@ -28,6 +28,7 @@ class Step:
     scenario: str
     duration_s: float
     rates: tuple[float, ...] = ()
+    users: tuple[int, ...] = ()  # several: a closed-loop sweep (for the USL fit)
     overrides: dict[str, str] = field(default_factory=dict)
     kind: str = "bench"  # bench | failover | memory-wall (the last two start their own topology)
 
@@ -47,6 +48,7 @@ def plan(topology: str, nuxeo_nodes: int = 4) -> tuple[Step, ...]:
     steps = [
         Step("WorkManager throughput sweep", "workmanager", 8, rates=(100, 400, 1600)),
         Step("KeyValue throughput sweep", "kv", 6, rates=(1000, 4000, 16000)),
+        Step("Redis SET 1 KB against concurrency (closed loop, USL)", "kv-set-1k", 4, users=(1, 4, 16, 64)),
         Step("PubSub fan-out, 1 node", "pubsub", 5, overrides={"nodes": "1"}),
         Step(f"PubSub fan-out, {nuxeo_nodes} nodes", "pubsub", 5, overrides={"nodes": str(nuxeo_nodes)}),
         Step("mass operation: backlog and memory growth", "mass-operation", 20),
@@ -87,6 +89,8 @@ def run_suite(target_load: Path, *, target_url: str | None = None, password: str
                           duration_s=step.duration_s * scale, overrides=dict(step.overrides), out=suite_dir)
             if len(step.rates) > 1:
                 run_dirs.append(bench.run_sweep(step.scenario, rates=list(step.rates), **common))
+            elif len(step.users) > 1:
+                run_dirs.append(bench.run_sweep(step.scenario, users=list(step.users), **common))
             else:
                 run_dirs.append(bench.run_bench(step.scenario, rate=step.rates[0] if step.rates else None, **common))
 
@@ -120,4 +124,6 @@ def _describe(step: Step, scale: float) -> str:
     d = f"{step.duration_s * scale:.0f} s"
     if len(step.rates) > 1:
         return f"rates {', '.join(f'{r:g}' for r in step.rates)}/s, {d} each"
+    if len(step.users) > 1:
+        return f"users {', '.join(map(str, step.users))}, {d} each"
     return d
