@@ -100,28 +100,42 @@ def test_bad_input_is_one_clear_line(case, tls_server, tmp_path):
     assert not any(Path(base).iterdir())  # nothing half-started is left behind
 
 
-def test_ctrl_c_during_up_leaves_nothing(tmp_path):
-    """SIGINT while `rcap up cluster` is still starting: exit 130, every started node stopped."""
+def _processes_under(folder: Path) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter(["cwd"]):
+        cwd = proc.info["cwd"] or ""
+        if cwd.startswith(str(folder)) and proc.status() != psutil.STATUS_ZOMBIE:
+            found.append(proc)
+    return found
+
+
+@pytest.mark.parametrize("nodes_before_sigint", [1, 4, 6])
+def test_ctrl_c_during_up_leaves_nothing(tmp_path, nodes_before_sigint):
+    """SIGINT while `rcap up cluster` is still starting: exit 130, and no process is left whose working
+    directory is in the topology folder (also those started after the last state write)."""
     base = tmp_path / "rcap"
     proc = subprocess.Popen([RCAP, "up", "cluster", "--base-dir", str(base)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
         state = base / "cluster" / "topology.json"
-        pids: list[int] = []
+        nodes = 0
         deadline = time.monotonic() + 20
-        while len(pids) < 3 and time.monotonic() < deadline:  # some nodes up, the cluster not ready yet
+        while nodes < nodes_before_sigint and time.monotonic() < deadline:
             try:
-                pids = [n["pid"] for n in json.loads(state.read_text())["nodes"]]
+                nodes = len(json.loads(state.read_text())["nodes"])
             except (OSError, ValueError):
                 pass
-            time.sleep(0.02)
-        assert pids, "rcap up never started a node"
+            time.sleep(0.01)
+        assert nodes, "rcap up never started a node"
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)
         assert proc.returncode == 130 and "Traceback" not in err, err
-        assert not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in pids)
+        time.sleep(0.2)  # killed children are reaped by init
+        assert _processes_under(base) == []
         assert not (base / "cluster").exists()
     finally:  # only matters when an assertion above failed
         proc.kill()
         proc.wait()
         topology.down_all(base)
+        for leftover in _processes_under(base):
+            leftover.kill()

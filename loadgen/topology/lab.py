@@ -20,7 +20,8 @@ from dataclasses import asdict, dataclass, field, replace
 
 from loadgen.errors import BadInput, TopologyError
 from loadgen.topology.binaries import RedisBinary, find_redis_server
-from loadgen.topology.processes import PortAllocator, ProcessId, accepts, signal_process, stop_processes
+from loadgen.topology.processes import (PortAllocator, ProcessId, accepts, deferred_signals, signal_process,
+                                        stop_processes)
 from loadgen.topology.redisconf import NodeOptions, parse_bytes
 from loadgen.topology.targets import Target
 
@@ -389,7 +390,8 @@ def up(kind: str, *, name: str | None = None, tls: bool = False, password: str |
         topo.save()
         return topo
     except BaseException:
-        topo.down()
+        with deferred_signals():  # a second Ctrl-C must not cut the teardown short
+            topo.down()
         raise
 
 

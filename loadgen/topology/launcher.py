@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import redis
 
 from loadgen.errors import TopologyError
-from loadgen.topology.processes import PortAllocator, ProcessId, spawn, wait_until
+from loadgen.topology.processes import PortAllocator, ProcessId, deferred_signals, spawn, wait_until
 from loadgen.topology.redisconf import NodeOptions, redis_conf
 
 if TYPE_CHECKING:
@@ -112,11 +112,12 @@ class Launcher:
 
         folder = self.node_dir(name)
         log = os.path.join(folder, "node.log")
-        proc = spawn(argv, log, owned=self.owned, cwd=folder)
-        pid = ProcessId.of(proc.pid)
-        node = Node(name=name, role=role, host=host, port=port, pid=proc.pid, dir=folder,
-                    create_time=pid.create_time, argv=tuple(argv))
-        self.topo._add_node(node, proc)
+        with deferred_signals():  # a Ctrl-C now would orphan a child not yet in the state file
+            proc = spawn(argv, log, owned=self.owned, cwd=folder)
+            pid = ProcessId.of(proc.pid)
+            node = Node(name=name, role=role, host=host, port=port, pid=proc.pid, dir=folder,
+                        create_time=pid.create_time, argv=tuple(argv))
+            self.topo._add_node(node, proc)
 
         def died() -> None:
             if proc.poll() is not None:

@@ -8,12 +8,14 @@ start topologies from a long-lived thread (normally the main one).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import random
 import signal
 import socket
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 
@@ -81,15 +83,34 @@ class PortAllocator:
         return self.base is not None
 
 
-def _pdeathsig_preexec(parent_pid: int):
+_DEFERRED = {signal.SIGINT, signal.SIGTERM}
+
+
+def _child_setup(parent_pid: int, owned: bool):
     libc = ctypes.CDLL(None, use_errno=True)
 
     def preexec() -> None:
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        if os.getppid() != parent_pid:  # the owner died before prctl took effect
-            os._exit(1)
+        signal.pthread_sigmask(signal.SIG_SETMASK, set())  # undo deferred_signals() in the child
+        if owned:
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+            if os.getppid() != parent_pid:  # the owner died before prctl took effect
+                os._exit(1)
 
     return preexec
+
+
+@contextlib.contextmanager
+def deferred_signals():
+    """Hold SIGINT/SIGTERM back (main thread only) while a child is spawned and recorded, so Ctrl-C can
+    never leave a started process that teardown does not know about; they are delivered on exit."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _DEFERRED)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def spawn(argv: list[str], log_path: str, *, owned: bool, cwd: str | None = None,
@@ -104,7 +125,7 @@ def spawn(argv: list[str], log_path: str, *, owned: bool, cwd: str | None = None
             return subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=cwd, env=env,
                 start_new_session=True, close_fds=True,
-                preexec_fn=_pdeathsig_preexec(os.getpid()) if owned else None)
+                preexec_fn=_child_setup(os.getpid(), owned))
         except OSError as exc:
             raise TopologyError(f"cannot start {argv[0]}: {exc.strerror}") from None
 
@@ -195,5 +216,5 @@ def wait_until(predicate, timeout_s: float, what: str, *, poll_s: float = 0.05, 
         time.sleep(poll_s)
 
 
-__all__ = ["PortAllocator", "accepts", "ProcessId", "port_is_free", "spawn", "signal_process", "stop_processes",
+__all__ = ["PortAllocator", "accepts", "deferred_signals", "ProcessId", "port_is_free", "spawn", "signal_process", "stop_processes",
            "wait_until"]
