@@ -708,6 +708,15 @@ def failover_notes_section(ctx: Context) -> Section:
                          "The loss window runs from the last write the replica received to the moment clients "
                          "stop writing to the old master (the fault for a crash; up to the partition's end "
                          "for a partition without `min-replicas-to-write`).")
+            start, end, promo_ms = worst.get("fault_start_s"), worst.get("fault_end_s"), worst.get("promotion_ms")
+            if (worst.get("fault") == "kill" and worst.get("persistence") == "none" and None not in (start, end, promo_ms)
+                    and end - start < promo_ms / 1000):
+                lines.append(f"- Here the killed master came back {end - start:.1f} s after the fault, **before** "
+                             f"Sentinel promoted a replica ({promo_ms / 1000:.1f} s), and without persistence it "
+                             "restarted empty: what it acknowledged in between, and what its replicas copied from it, "
+                             "can be lost. Redis's documentation warns against auto-restarting a master without "
+                             "persistence; give it persistence, or keep a crashed master down longer than "
+                             "`down-after-milliseconds` plus the election.")
         else:
             lines.append(f"- No acknowledged schedule was lost in the worst experiment ({acked:,} audited): "
                          "the replica was up to date when the master failed. This is not a guarantee — "
