@@ -95,14 +95,17 @@ class _Fault:
             self.partition = netpart.Partition(isolated=master.host, peers=peers)
 
     def begin(self) -> float:
+        """Start the fault; returns when it took effect (epoch s, taken just before the action)."""
         self.active = True
+        t = time.time()
         if self.spec.fault == "kill":
             self.topo.kill_node(self.master, signal.SIGKILL)
         elif self.spec.fault == "stop":
             self.topo.stop_node(self.master)
         else:
             self.partition.cut()
-        return time.time()
+            t = self.partition.cut_at
+        return t
 
     def end(self) -> float | None:
         """Undo the fault (idempotent); returns when, or None if nothing was active."""

@@ -89,11 +89,11 @@ class Partition:
             for peer in self.peers:
                 _run("-A", self.chain, "-s", self.isolated, "-d", peer, "-j", "DROP")
                 _run("-A", self.chain, "-s", peer, "-d", self.isolated, "-j", "DROP")
+            self.cut_at = time.time()  # the jump below is what cuts: every rule takes effect at once
             _run("-I", "INPUT", "1", "-j", self.chain)
         except BaseException:
             self.heal()
             raise
-        self.cut_at = time.time()
 
     def heal(self) -> None:
         was_cut = _remove_chain(self.chain)
