@@ -36,7 +36,7 @@ def test_no_lag_when_keeping_up():
 
 
 @pytest.mark.slow
-def test_open_loop_hits_its_target_rate_within_5_percent(standalone_target, tmp_path):
+def test_open_loop_hits_its_target_rate_within_5_percent(standalone_target, standalone_client, tmp_path):
     rate = 1500.0
     run_locust("kv", {"users": "10", "rate": str(rate), "mix": "{get: 4, set: 1}", "keyspace": "1000",
                       "drain_s": "0.5"}, standalone_target, tmp_path, seconds=22)
