@@ -218,7 +218,7 @@ class Section:
     def tables(self) -> list:
         import pandas as pd
 
-        return [i for i in self.items if isinstance(i, (pd.DataFrame, pd.io.formats.style.Styler))]
+        return [i for i in self.items if isinstance(i, pd.DataFrame)]
 
     def show(self) -> None:
         """Display every item (in a notebook)."""
