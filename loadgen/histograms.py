@@ -305,8 +305,8 @@ def install(events: Any, recorder: LatencyRecorder, run_dir: str | None, request
     @events.test_start.add_listener
     def _on_test_start(environment: Any, **_kw: Any) -> None:
         runner = environment.runner
-        if not isinstance(runner, (MasterRunner, WorkerRunner)):
-            runner.greenlet.spawn(_local_flusher)
+        if not isinstance(runner, (MasterRunner, WorkerRunner)) and "flusher" not in env:
+            env["flusher"] = runner.greenlet.spawn(_local_flusher)
 
     @events.test_stop.add_listener
     def _on_test_stop(environment: Any, **_kw: Any) -> None:

@@ -179,13 +179,15 @@ def counters_report(snapshot: dict[str, Any], redis_start: dict[str, Any], redis
         out["what_if"] = ("WorkManager keys hash-tagged <prefix>{work}: so the scripts run on a cluster; "
                           "Nuxeo has no hash tags and cannot run on Redis Cluster")
     if _queues():
-        pending = sum(q["scheduled"] + q["running"] for q in redis_end.get("queues", {}).values())
         scheduled = t.get("works_scheduled", 0)
         dups = t.get("works_duplicates_sent", 0)
         completed = t.get("works_completed", 0)
+        pending = lost = None  # unknown when the target cannot be read at the end
+        if "queues" in redis_end:
+            pending = sum(q["scheduled"] + q["running"] for q in redis_end["queues"].values())
+            lost = scheduled - dups - completed - pending
         out["works"] = {"scheduled": scheduled, "duplicates_sent": dups, "completed": completed,
-                        "pending": pending, "lost": scheduled - dups - completed - pending,
-                        "per_queue": snapshot.get("per_queue", {})}
+                        "pending": pending, "lost": lost, "per_queue": snapshot.get("per_queue", {})}
         out["redis"] = {"start": redis_start, "end": redis_end}
     subs = snapshot.get("per_subscriber", {})
     if subs or t.get("messages_published"):

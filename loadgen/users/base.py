@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import os
 import random
+import time
 from collections import defaultdict, deque
 from typing import Any, Callable
 
@@ -108,18 +109,12 @@ class RunContext:
         for waiters in self.waiters.values():
             while waiters:
                 waiters.popleft().set()
-        deadline = _now() + timeout_s
-        while _now() < deadline:
-            quiet = _now() - self.last_delivery_s > QUIET_S
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            quiet = time.monotonic() - self.last_delivery_s > QUIET_S
             if self.busy == 0 and quiet:
                 return
             gevent.sleep(0.02)
-
-
-def _now() -> float:
-    import time  # noqa: PLC0415
-
-    return time.monotonic()
 
 
 class RcapUser(RedisUser):
