@@ -36,6 +36,7 @@ REQUEST_TYPE = "redis"
 pack_command = hiredis.pack_command
 ReplyError = hiredis.ReplyError
 _perf_ns = time.perf_counter_ns
+_STALE_NODE_ERRORS = ("READONLY", "LOADING", "MASTERDOWN")
 
 
 class RequestFailed(Exception):
@@ -350,6 +351,8 @@ class RedisClient:
             text = str(reply)
         exc = RequestFailed(f"{op}: {text}")
         self._failed(op, (t1 - t0) / 1e6, exc)
+        if text.startswith(_STALE_NODE_ERRORS):
+            self.drop_connections()  # a demoted or restarting node: reconnect, asking the sentinels again
         raise exc
 
     def _failed(self, op: str, response_time_ms: float, exc: Exception) -> None:

@@ -105,3 +105,14 @@ def test_every_target_kind(kind, topology_factory):
             assert admin.get("rcap:kv:k39") == b"39"
     finally:
         admin.close()
+
+
+def test_readonly_reply_drops_the_connection(standalone_target, standalone_client):
+    # a master demoted by a failover answers READONLY: the next call must reconnect (and re-resolve)
+    rec = LatencyRecorder()
+    client = _client(standalone_target, rec)
+    first = client.command("CLIENT ID", "CLIENT", "ID")
+    script = "return redis.error_reply('READONLY You can\\'t write against a read only replica.')"
+    with pytest.raises(RequestFailed, match="READONLY"):
+        client.command("EVAL", "EVAL", script, 0)
+    assert client.command("CLIENT ID", "CLIENT", "ID") != first
