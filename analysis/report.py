@@ -39,7 +39,6 @@ PRINT_CSS = """
   body { font-size: 10pt; }
   .jp-Cell, .jp-OutputArea-output { break-inside: avoid; }
   h1, h2, h3 { break-after: avoid; }
-  .jp-MarkdownCell { break-after: avoid; }  /* keep a section's text with its figure or table */
 }
 img { max-width: 100%; height: auto; }
 table.dataframe { font-size: 9pt; border-collapse: collapse; }
