@@ -20,8 +20,9 @@ from loadgen.errors import BadInput
 
 # Documented defaults used when no run is given (the output says so); replace them with
 # `rcap model ceiling --runs …` figures measured on the target hardware.
-DEFAULT_CPU_US_PER_WORK = 45.0  # 4 EVALSHA / 32 inner commands, 1.5 KB payload: BENCHMARKS.md "Model validation"
-DEFAULT_CPU_US_PER_OP = 5.0  # plain GET/SET/PUBLISH round trip, unpipelined (rule of thumb, not measured here)
+# Both measured on the 2-core AMD EPYC dev machine, Redis 7.0.15 (BENCHMARKS.md "Model validation"):
+DEFAULT_CPU_US_PER_WORK = 140.0  # one lifecycle (4 EVALSHA, 1.5 KB payload) sent unpipelined as Nuxeo does
+DEFAULT_CPU_US_PER_OP = 13.0  # one unpipelined GET/SET of 200 B (redis-benchmark -c 1: 11–16 µs)
 DEFAULT_MAX_UTILIZATION = 0.8  # keep the main thread below 80 % (Azure/Redis Enterprise guidance)
 
 
