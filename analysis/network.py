@@ -26,8 +26,20 @@ def pubsub_fanout_bytes_per_s(messages_per_s: float, payload_bytes: int, subscri
     return messages_per_s * subscribers * pmessage_bytes(pattern, channel, payload_bytes)
 
 
+# Redis 7 replicates a script's effects (MULTI, each write, EXEC), not the EVALSHA: a 1.5 KB work lifecycle
+# sent 4.35 KB in and 10.66 KB to its replica (BENCHMARKS.md "Model validation"): the payload twice
+# (scheduling-work and running-work HSET it) plus ≈ 7.66 KB of SADD/HSET/LPUSH/SREM/HDEL/HINCRBY framing.
+REPL_OVERHEAD_BYTES_PER_WORK = 7660
+
+
+def replication_bytes_per_work(payload_bytes: float) -> float:
+    """Bytes the master sends each replica per WorkManager work lifecycle (measured model)."""
+    return 2 * payload_bytes + REPL_OVERHEAD_BYTES_PER_WORK
+
+
 def replication_bytes_per_s(write_bytes_in_per_s: float, replicas: int) -> float:
-    """The master forwards its write command stream to each replica (≈ the write traffic it receives)."""
+    """The master forwards its write stream to each replica (plain writes: ≈ the write traffic it receives;
+    for works use :func:`replication_bytes_per_work`)."""
     return write_bytes_in_per_s * replicas
 
 

@@ -218,7 +218,8 @@ def _core(target: TargetLoad, measured: Measured, layout: mem.RedisLayout):
     rec = mem.recommend_memory(dataset, overheads)
 
     dem = measured.demand
-    dw, dop = dem.cpu_us_per_work or tp.DEFAULT_CPU_US_PER_WORK, dem.cpu_us_per_op
+    tls = tp.TLS_CPU_FACTOR if d.tls else 1.0
+    dw, dop = tls * (dem.cpu_us_per_work or tp.DEFAULT_CPU_US_PER_WORK), tls * dem.cpu_us_per_op
     other_ops = max(0.0, traffic.ops_per_s - 4 * traffic.works_per_s)
     busy_us = traffic.works_per_s * dw + other_ops * dop + 0.5 * traffic.pubsub_deliveries_per_s * dop
     u_steady = busy_us / 1e6
@@ -238,7 +239,9 @@ def _core(target: TargetLoad, measured: Measured, layout: mem.RedisLayout):
     in_bps = write_in + kv_in + pub_in
     fanout = traffic.pubsub_deliveries_per_s * net.pmessage_bytes("nuxeo:*", "nuxeo:vcs:default",
                                                                   int(traffic.pubsub_message_bytes))
-    repl = net.replication_bytes_per_s(write_in + kv_in / 2 + pub_in, overheads.replicas)
+    repl = overheads.replicas * (traffic.works_per_s * net.replication_bytes_per_work(payload)
+                                 + mass_rate * net.replication_bytes_per_work(mo.payload_bytes if mo else 0)
+                                 + kv_in / 2 + pub_in)
     out_bps = traffic.works_per_s * (payload + 4 * 40) + mu_mass * (mo.payload_bytes if mo else 0) + \
         kv_in + fanout + repl
     network = {"in_bytes_per_s": in_bps, "out_bytes_per_s": out_bps, "replication_bytes_per_s": repl,
@@ -265,7 +268,7 @@ def size(target: TargetLoad, runs: Sequence | None = None, catalog_path: str | N
         f"fork copy-on-write: {overheads.cow_write_fraction:.0%} of the dataset rewritten while a child lives",
         "p99 estimate: M/M/1 at the peak main-thread load, server side only (network round trip excluded)",
         f"steady pending works: Little's law, processing time + {POLL_WAIT_S} s mean poll wait",
-    ]
+    ] + ([f"TLS: CPU per operation × {tp.TLS_CPU_FACTOR} (measured, unpipelined SET)"] if d.tls else [])
 
     if cpu["utilization_peak"] > d.max_cpu_utilization:
         flags.append(

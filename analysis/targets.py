@@ -81,6 +81,7 @@ class Deployment:
     sentinels: int = 3
     enterprise_nodes: int = 3
     persistence: str = "rdb"
+    tls: bool = False
     headroom: float = 0.25
     latency_slo_p99_us: float = 2000.0
     max_cpu_utilization: float = 0.8

@@ -293,6 +293,53 @@ def throughput_experiment(topo, quick: bool) -> dict:
             "priority_raised": prioritized, "redis_benchmark": ref}
 
 
+def _set_ops(client, n: int, value: bytes) -> None:
+    for i in range(n):  # unpipelined: one round trip per SET, as Jedis sends them
+        client.set(f"rcap:tls:{i % 1000}", value)
+
+
+def topology_experiment() -> dict:
+    """TLS cost (main-thread CPU per unpipelined SET, TLS / plain) and replication bytes per work lifecycle
+    (master's total_net_repl_output_bytes per work with one replica) vs the network model's estimate."""
+    out: dict = {}
+    value = b"v" * 200
+    with tempfile.TemporaryDirectory() as base:
+        per_op = {}
+        for tls in (False, True):
+            with topology.running("standalone", name=f"tls{int(tls)}", base_dir=base, tls=tls) as topo:
+                c = topo.client()
+                _set_ops(c, 2000, value)  # warm-up (TLS handshake, buffers)
+                samples = []
+                for _ in range(3):
+                    cpu0 = _cpu(c)
+                    _set_ops(c, 10_000, value)
+                    samples.append((_cpu(c) - cpu0) * 1e6 / 10_000)
+                per_op["tls" if tls else "plain"] = statistics.median(samples)
+                c.close()
+        out["cpu_us_per_set"] = per_op
+        out["tls_cpu_factor"] = per_op["tls"] / per_op["plain"]
+        with topology.running("sentinel", name="repl", base_dir=base) as topo:
+            c = topo.client()
+            WorkManagerClient(c, prefix="rcap:repl:").load_scripts()
+            master = next(n for n in topo.nodes if n.role == "master")
+            import redis  # noqa: PLC0415
+
+            m = redis.Redis(host=master.host, port=master.port)
+            before = m.info("stats")
+            q: mp.Queue = mp.Queue()
+            lifecycle_batches(master.port, "rcap:repl:", 50, 4, 20, 1, q)
+            done, _ = q.get()
+            after = m.info("stats")
+            repl = after["total_net_repl_output_bytes"] - before["total_net_repl_output_bytes"]
+            inp = after["total_net_input_bytes"] - before["total_net_input_bytes"]
+            out["replication_bytes_per_work"] = repl / done
+            out["input_bytes_per_work"] = inp / done
+            out["works"] = done
+            m.close()
+            c.close()
+    return out
+
+
 def machine() -> dict:
     cpu = ""
     try:
@@ -311,6 +358,12 @@ def markdown(res: dict) -> str:
         lines += _memory_md(m)
     if t:
         lines += _throughput_md(t)
+    tp_ = res.get("topology")
+    if tp_:
+        lines += ["", f"TLS: {tp_['cpu_us_per_set']['tls']:.1f} vs {tp_['cpu_us_per_set']['plain']:.1f} µs main-thread "
+                      f"CPU per unpipelined 200-B SET (×{tp_['tls_cpu_factor']:.2f}). Replication: "
+                      f"{tp_['replication_bytes_per_work']:.0f} B per work lifecycle to one replica, for "
+                      f"{tp_['input_bytes_per_work']:.0f} B received per work ({tp_['works']} works)."]
     return "\n".join(lines)
 
 
@@ -358,8 +411,13 @@ def main() -> int:
     ap.add_argument("--json", metavar="OUT", help="write the raw results here")
     ap.add_argument("--skip-memory", action="store_true")
     ap.add_argument("--skip-throughput", action="store_true")
+    ap.add_argument("--topology-only", action="store_true", help="only the TLS and replication measurements")
     args = ap.parse_args()
     res = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine()}
+    if args.topology_only:
+        args.skip_memory = args.skip_throughput = True
+    res["topology"] = topology_experiment()
+    print(json.dumps(res["topology"], indent=1), file=sys.stderr)
     with tempfile.TemporaryDirectory() as base:
         with topology.running("standalone", name="validate", base_dir=base) as topo:
             topo.target_port = int(topo.target.url.rsplit(":", 1)[1].split("/")[0])

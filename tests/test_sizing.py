@@ -94,3 +94,13 @@ def test_cli_size_and_model_memory(capsys):
     assert main(["size", "no-such-target"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "does not exist" in err
+
+
+def test_tls_and_replication_cost():
+    plain = sizing.size(_redis_target(topology="sentinel", replicas=1))
+    tls = sizing.size(_redis_target(topology="sentinel", replicas=1, tls=True))
+    assert tls.cpu["cpu_us_per_work"] == pytest.approx(plain.cpu["cpu_us_per_work"] * 1.75)
+    two = sizing.size(_redis_target(topology="sentinel", replicas=2))
+    assert two.network["replication_bytes_per_s"] == pytest.approx(2 * plain.network["replication_bytes_per_s"])
+    # 100 works/s of 1000 B: each lifecycle replicates the payload twice plus the scripts' effects
+    assert plain.network["replication_bytes_per_s"] >= 100 * (2 * 1000 + 7660)
