@@ -959,6 +959,15 @@ def summary_section(ctx: Context, rec=None) -> Section:
     sec = Section().md(text)
     sec.add(table(summary_rows(rec)).rename(columns={"value": "recommendation"}))
     sec.values["summary"] = summary_rows(rec)
+    if rec.sensitivity:
+        rows = [{"what if": "as given", "maxmemory": _gib2(m["maxmemory_bytes"]), "RAM per data node":
+                 _gib2(m["node_ram_bytes"]), "main thread at peak": f"{rec.cpu['utilization_peak']:.0%}",
+                 "network": f"{rec.network['link_gbps']:.2f} Gbit/s"}]
+        rows += [{"what if": k, "maxmemory": _gib2(v["maxmemory_bytes"]), "RAM per data node": _gib2(v["node_ram_bytes"]),
+                  "main thread at peak": f"{v['utilization_peak']:.0%}", "network": f"{v['link_gbps']:.2f} Gbit/s"}
+                 for k, v in rec.sensitivity.items()]
+        sec.md("**Sensitivity**: the same sizing with the steady load changed (the mass operation unchanged).")
+        sec.add(table(rows, index="what if"))
     return sec
 
 
