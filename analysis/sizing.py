@@ -85,6 +85,7 @@ class Measured:
     memory_scale: float = 1.0
     memory_scale_ci: tuple[float, float] = (1.0, 1.0)
     source: str = "documented defaults (no runs given)"
+    latency_points: list[tuple[float, float]] = field(default_factory=list)  # (ops/s, p99 µs) of the runs
 
 
 def measured_from_runs(runs: Sequence | None) -> Measured:
@@ -102,8 +103,16 @@ def measured_from_runs(runs: Sequence | None) -> Measured:
     if obs:
         cal = mem.calibrate(obs, layout)
         scale, ci = cal.scale, cal.scale_ci
+    groups: dict[str, list[tuple[float, float]]] = {}
+    for r in _with_sweep_steps(runs):
+        total = (r.summary or {}).get("total") or {}
+        workload = ((r.manifest or {}).get("scenario") or {}).get("workload") or "?"
+        if total.get("ops_per_s") and total.get("p99_us"):
+            groups.setdefault(workload, []).append((float(total["ops_per_s"]), float(total["p99_us"])))
+    # the knee is read on one workload: the WorkManager's when measured, else the most sampled one
+    points = groups.get("workmanager") or max(groups.values(), key=len, default=[])
     return Measured(demand, float(sum(frags) / len(frags)) if frags else None, scale, ci,
-                    "measured: " + ", ".join(r.id for r in runs))
+                    "measured: " + ", ".join(r.id for r in runs), points)
 
 
 def _with_sweep_steps(runs: Sequence) -> list:
@@ -277,6 +286,19 @@ def size(target: TargetLoad, runs: Sequence | None = None, catalog_path: str | N
             "cannot be sharded; what helps: faster cores (higher clock), splitting workloads across Redis instances "
             "(KV/transient store and PubSub on their own Redis), or moving the WorkManager to Nuxeo Stream/Kafka "
             "(nuxeo.stream.work.enabled=true)")
+    if len(measured.latency_points) >= 2:
+        xs, ys = zip(*measured.latency_points)
+        knee = tp.latency_knee(xs, ys, d.latency_slo_p99_us)
+        cpu["measured_knee_ops_per_s"] = knee
+        assumptions.append("p99 knee from the runs' client-side p99 (round trip included) at the SLO: "
+                           + (f"{knee:.0f} ops/s" if knee else "no run met the SLO"))
+        if knee is None:
+            x0, y0 = min(measured.latency_points, key=lambda p: p[1])
+            flags.append(f"no measured run met the p99 SLO of {d.latency_slo_p99_us:.0f} µs (best: {y0:.0f} µs at "
+                         f"{x0:.0f} ops/s, client side, load generator included)")
+        elif traffic.ops_per_s > knee:
+            flags.append(f"{traffic.ops_per_s:.0f} ops/s is beyond the measured p99 knee ({knee:.0f} ops/s) for "
+                         f"{d.latency_slo_p99_us:.0f} µs")
     if cpu["p99_estimate_us"] > d.latency_slo_p99_us:
         flags.append(f"estimated p99 {cpu['p99_estimate_us']:.0f} µs exceeds the SLO {d.latency_slo_p99_us:.0f} µs")
     if mass and mass["oom_t_s"] is not None:

@@ -104,3 +104,19 @@ def test_tls_and_replication_cost():
     assert two.network["replication_bytes_per_s"] == pytest.approx(2 * plain.network["replication_bytes_per_s"])
     # 100 works/s of 1000 B: each lifecycle replicates the payload twice plus the scripts' effects
     assert plain.network["replication_bytes_per_s"] >= 100 * (2 * 1000 + 7660)
+
+
+def test_sizing_on_recorded_reference_runs():
+    """The committed reference runs (rcap suite) feed measured parameters into the recommendation."""
+    from pathlib import Path
+
+    from analysis.runs import load_run
+
+    sweeps = sorted((Path(__file__).resolve().parents[1] / "data" / "reference").glob("*-sweep-workmanager-*"))
+    if not sweeps:
+        pytest.skip("no reference WorkManager sweep committed")
+    step = next(p for p in sorted(sweeps[-1].iterdir()) if (p / "manifest.json").is_file())
+    r = sizing.size(load_target("example"), runs=[load_run(step)])
+    assert r.parameters_source.startswith("measured:")
+    assert "utilization law fitted over" in r.cpu["demand_source"]  # the sweep's other steps joined in
+    assert r.cpu["cpu_us_per_work"] > 0 and r.cpu["ceiling_works_per_s"] > 0
