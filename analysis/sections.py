@@ -73,17 +73,6 @@ class RunSet:
         """Complete runs of ``rcap bench``/``rcap sweep`` (fault experiments left out)."""
         return [r for r in self.runs if r.status == "complete" and r.manifest.get("kind") != "experiment"]
 
-    def light_runs(self) -> list:
-        """What the sizing engine measures its parameters on (service demand by the utilization law
-        wants light load): the lightest complete step of each sweep, and every complete single bench run."""
-        in_sweeps = {id(r) for s in self.sweeps for r in s.runs}
-        out = [r for r in self.bench_runs() if id(r) not in in_sweeps]
-        for sweep in self.sweeps:
-            done = [r for r in sweep.runs if r.status == "complete"]
-            if done:
-                out.append(min(done, key=lambda r: r.params().get(sweep.param) or 0))
-        return out
-
     def sweeps_of(self, workload: str) -> list:
         return [s for s in self.sweeps if s.runs and self.workload(s.runs[0]) == workload]
 
@@ -315,13 +304,14 @@ class Context:
 
     @cached_property
     def recommendation(self):
-        """``analysis.sizing.size`` for the target and topology, on the complete bench runs."""
+        """``analysis.sizing.size`` for the target and topology, on the complete bench runs (the engine
+    picks what it measures from them: service demand across sweep steps, memory from backlog growth)."""
         from analysis import sizing
 
         target = self.target
         if self.topology != target.deployment.topology:
             target = sizing.with_deployment(target, topology=self.topology)
-        return sizing.size(target, runs=self.runs.light_runs() or None)
+        return sizing.size(target, runs=self.runs.bench_runs() or None)
 
     @property
     def sizing_values(self) -> dict:
@@ -574,8 +564,8 @@ def _sweep_model(sweep):
     """Measured points of a sweep plus its models: ``(points, usl_fit | None, demand | None)``.
 
     ``points`` has the swept value in ``load`` (users, or the offered rate). The USL is fitted only on a
-    closed-loop users sweep (at least 4 steps); the service demand (utilization law) is measured on the
-    lightest complete step and gives the single-shard ceiling.
+    closed-loop users sweep (at least 4 steps); the service demand (utilization law across the complete
+    steps) gives the single-shard ceiling.
     """
     from analysis import throughput as tp
 
@@ -591,9 +581,8 @@ def _sweep_model(sweep):
             fit = None  # fewer than 4 steps or no convergence: the table says so
     complete = [r for r in sweep.runs if r.status == "complete"]
     if complete:
-        lightest = min(complete, key=lambda r: r.params().get(sweep.param) or 0)
         try:
-            demand = tp.demand_from_runs([lightest])
+            demand = tp.demand_from_runs(complete)  # the utilization law across the sweep's steps
         except RcapError:
             demand = None
     return pts, fit, demand
