@@ -58,3 +58,13 @@ def test_master_and_two_workers_merge_exactly(standalone_target, standalone_clie
     # both workers contributed: one second holds samples from each (one line per op per second)
     assert len({r["t"] for r in latency}) >= 4
     assert read_counters(tmp_path)["workload"] == "kv"
+
+
+def test_processes_mode_forks_workers_and_merges(standalone_target, standalone_client, tmp_path):
+    from locust_runner import run_locust  # noqa: PLC0415
+
+    standalone_client.config_resetstat()  # rcap started this server: its stats are ours to reset
+    run_locust("kv-set-1k", {"users": "8", "keyspace": "100", "drain_s": "0.3"}, standalone_target, tmp_path,
+               seconds=4, extra=["--processes", "2"])
+    sets = sum(r["count"] for r in read_latency(tmp_path) if r["op"] == "SET" and r["kind"] == "measured")
+    assert sets > 1000 and sets == standalone_client.info("commandstats")["cmdstat_set"]["calls"]
