@@ -60,7 +60,7 @@ class Endpoint:
     password: str | None = None
     db: int = 0
     ssl_context: Any = None
-    timeout_s: float = 10.0
+    timeout_s: float = 10.0  # connect timeout, s
 
     def __repr__(self) -> str:
         return f"Endpoint({self.host}:{self.port}, db={self.db}, tls={self.ssl_context is not None})"
@@ -195,7 +195,7 @@ class Connection:
 
 
 class RedisClient:
-    """Times each Redis call, records µs, fires Locust ``request`` events; owns this user's connections.
+    """Times each Redis call, records µs, reports failures to Locust; owns this user's connections.
 
     ``resolver`` returns the :class:`Endpoint` to use (standalone or the current sentinel master);
     for a cluster, ``cluster_seeds`` lists seed endpoints and commands are routed by key slot.
@@ -231,12 +231,14 @@ class RedisClient:
             addr = next(iter(a for a in self._slots if a is not None))
         return self._node(addr)
 
+    def _node_endpoint(self, addr: tuple[str, int]) -> Endpoint:
+        seed = self._seeds[0]
+        return Endpoint(addr[0], addr[1], seed.username, seed.password, 0, seed.ssl_context, seed.timeout_s)
+
     def _node(self, addr: tuple[str, int]) -> Connection:
         conn = self._nodes.get(addr)
         if conn is None:
-            seed = self._seeds[0]
-            conn = self._nodes[addr] = Connection(Endpoint(addr[0], addr[1], seed.username, seed.password, 0,
-                                                           seed.ssl_context, seed.timeout_s))
+            conn = self._nodes[addr] = Connection(self._node_endpoint(addr))
         return conn
 
     def _refresh_slots(self) -> None:
@@ -277,9 +279,7 @@ class RedisClient:
             if not self._slots:
                 self._refresh_slots()
             addr = self._slots[key_slot(key)] if key is not None else next(a for a in self._slots if a)
-            seed = self._seeds[0]
-            return Connection(Endpoint(addr[0], addr[1], seed.username, seed.password, 0, seed.ssl_context,
-                                       seed.timeout_s))
+            return Connection(self._node_endpoint(addr))
         return Connection(self._resolver())  # type: ignore[misc]
 
     # -- requests ----------------------------------------------------------------------------
