@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from loadgen.errors import BadInput
@@ -67,8 +68,6 @@ class BacklogResult:
 
     def at(self, t_s: float) -> dict[str, float]:
         """Backlog and memory at ``t_s`` (linear between breakpoints, which is exact here)."""
-        import numpy as np  # noqa: PLC0415
-
         p = self.points.drop_duplicates("t_s", keep="last")
         return {c: float(np.interp(t_s, p["t_s"], p[c])) for c in ("backlog", "memory_bytes")}
 

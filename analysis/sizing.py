@@ -232,7 +232,8 @@ def _core(target: TargetLoad, measured: Measured, layout: mem.RedisLayout):
     other_ops = max(0.0, traffic.ops_per_s - 4 * traffic.works_per_s)
     busy_us = traffic.works_per_s * dw + other_ops * dop + 0.5 * traffic.pubsub_deliveries_per_s * dop
     u_steady = busy_us / 1e6
-    u_peak = u_steady + (min(mass_rate, 1e12) * dw / 4 + min(mu_mass, mass_rate) * 3 * dw / 4) / 1e6
+    # during a mass operation: one scheduling-work per arrival, the other three EVALSHA per consumed work
+    u_peak = u_steady + (mass_rate * dw / 4 + min(mu_mass, mass_rate) * 3 * dw / 4) / 1e6
     ceiling = tp.ServiceDemand(dop, dw, 0, 0, None, dem.source).ceiling(d.max_cpu_utilization)
     p99 = dop * math.log(100) / (1 - u_peak) if u_peak < 1 else math.inf
     cpu = {"cpu_us_per_work": dw, "cpu_us_per_op": dop, "utilization_steady": u_steady, "utilization_peak": u_peak,
