@@ -63,9 +63,14 @@ def plan(topology: str, nuxeo_nodes: int = 4) -> tuple[Step, ...]:
 
 def run_suite(target_load: Path, *, target_url: str | None = None, password: str | None = None,
               tls: tuple[str | None, str | None, str | None] = (None, None, None),
-              runs_out: Path = Path("data/runs"), scale: float = 1.0,
+              runs_out: Path = Path("data/runs"), scale: float = 1.0, base_dir: str = ".rcap",
               progress: Callable[[str], None] = print) -> SuiteResult:
-    """Run the suite's steps for the target file and return where they were recorded."""
+    """Run the suite's steps for the target file and return where they were recorded.
+
+    A benchmark step that fails (Locust exited with an error) is reported and skipped, so the report
+    still comes out of the others; Ctrl-C, bad input and an unusable target stop the suite.
+    ``base_dir`` holds the embedded topologies' files.
+    """
     from analysis.targets import load_target
     from loadgen import bench
 
@@ -87,12 +92,18 @@ def run_suite(target_load: Path, *, target_url: str | None = None, password: str
             progress(f"[{i}/{len(steps)}] {step.label} ({_describe(step, scale)})")
             common = dict(target=url, password=pw, tls_ca=ca, tls_cert=tls_cert, tls_key=tls_key,
                           duration_s=step.duration_s * scale, overrides=dict(step.overrides), out=suite_dir)
-            if len(step.rates) > 1:
-                run_dirs.append(bench.run_sweep(step.scenario, rates=list(step.rates), **common))
-            elif len(step.users) > 1:
-                run_dirs.append(bench.run_sweep(step.scenario, users=list(step.users), **common))
-            else:
-                run_dirs.append(bench.run_bench(step.scenario, rate=step.rates[0] if step.rates else None, **common))
+            try:
+                if len(step.rates) > 1:
+                    run_dirs.append(bench.run_sweep(step.scenario, rates=list(step.rates), **common))
+                elif len(step.users) > 1:
+                    run_dirs.append(bench.run_sweep(step.scenario, users=list(step.users), **common))
+                else:
+                    run_dirs.append(bench.run_bench(step.scenario, rate=step.rates[0] if step.rates else None,
+                                                    **common))
+            except bench.RunFailed as exc:  # what it recorded stays; the report marks it
+                progress(f"warning: {step.label} failed ({exc}); continuing")
+                if exc.run_dir:
+                    run_dirs.append(exc.run_dir)
 
     if target_url is not None:
         run_steps(target_url, password, tls_ca)
@@ -101,21 +112,22 @@ def run_suite(target_load: Path, *, target_url: str | None = None, password: str
 
         pw = password or (secrets.token_urlsafe(18) if topology_kind == "enterprise" else None)
         progress(f"starting an embedded {topology_kind} topology")
-        with topology.running(topology_kind, password=pw) as topo:
+        with topology.running(topology_kind, password=pw, base_dir=base_dir) as topo:
             run_steps(topo.target.url, topo.target.password, topo.target.tls_ca)
     for i, step in enumerate(steps, 1):
         if step.kind == "memory-wall":
             from loadgen.failover.memory_wall import MemoryWallSpec, run_memory_wall
 
             progress(f"[{i}/{len(steps)}] {step.label}")
-            run_dirs.append(run_memory_wall(MemoryWallSpec(maxmemory="32mb"), out=suite_dir, log=progress).parent)
+            spec = MemoryWallSpec(maxmemory="32mb", base_dir=base_dir)
+            run_dirs.append(run_memory_wall(spec, out=suite_dir, log=progress).parent)
         elif step.kind == "failover":
             from loadgen.failover.master_loss import FailoverSpec, run_failover
 
             progress(f"[{i}/{len(steps)}] {step.label} ({_describe(step, scale)})")
             at, fault = max(1.0, step.duration_s * scale / 4), max(1.0, step.duration_s * scale / 3)
             spec = FailoverSpec(topology=topology_kind, fault="kill", at_s=at, fault_s=fault,
-                                duration_s=max(step.duration_s * scale, at + fault + 2))
+                                duration_s=max(step.duration_s * scale, at + fault + 2), base_dir=base_dir)
             run_dirs.append(run_failover(spec, out=suite_dir, log=progress).parent)
     return SuiteResult(suite_dir, tuple(run_dirs), topology_kind, round(time.monotonic() - started, 1))
 
