@@ -209,7 +209,7 @@ def _core(target: TargetLoad, measured: Measured, layout: mem.RedisLayout):
     mo = target.mass_operation
     if mo is not None:
         nodes = mo.nodes or (target.business.nuxeo_nodes if target.business else 1)
-        shape = mem.WorkShape(mo.payload_bytes)
+        shape = mem.WorkShape(mo.payload_bytes, payload_mix=((1.0, mo.payload_bytes, mo.payload_sd_bytes),))
         per_work = scale * mem.pending_works_bytes(100_000, shape, layout) / 100_000
         res = simulate(BacklogInput(mass_operation(mo.documents, mo.docs_per_work, mo.schedule_docs_per_s),
                                     mo.threads_per_node, nodes, mo.processing_ms / 1000, per_work))

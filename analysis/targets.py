@@ -65,6 +65,7 @@ class MassOperation:
     name: str = "mass operation"
     docs_per_work: int = 500
     payload_bytes: int = 20700
+    payload_sd_bytes: int = 0  # spread of the serialized size (normal); sizes straddle allocator classes
     schedule_docs_per_s: float = 5000.0
     processing_ms: float = 2000.0
     threads_per_node: int = 4

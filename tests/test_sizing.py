@@ -52,7 +52,8 @@ def test_memory_adds_up_and_follows_the_mass_operation():
     # fluid model: arrivals 40 works/s for 500 s against μ = 4 threads × 4 nodes / 2.5 s = 6.4 works/s
     assert r.mass_operation["peak_backlog"] == pytest.approx((40 - 6.4) * 500)
     layout = mem.RedisLayout.for_version("7.2", mem.Allocator.parse("jemalloc"))
-    expect = mem.pending_works_bytes(int((40 - 6.4) * 500) + 16, mem.WorkShape(mo.payload_bytes), layout)
+    expect = mem.pending_works_bytes(int((40 - 6.4) * 500) + 16, mem.WorkShape(
+        mo.payload_bytes, payload_mix=((1.0, mo.payload_bytes, mo.payload_sd_bytes),)), layout)
     assert parts["mass operation peak"] == pytest.approx(expect, rel=1e-6)
     assert r.memory["maxmemory_bytes"] >= r.memory["dataset_bytes"] / (1 - t.deployment.headroom)
     assert "documented defaults" in r.parameters_source
