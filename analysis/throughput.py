@@ -23,7 +23,7 @@ from loadgen.errors import BadInput
 # Both measured on the 2-core AMD EPYC dev machine, Redis 7.0.15 (BENCHMARKS.md "Model validation"):
 DEFAULT_CPU_US_PER_WORK = 140.0  # one lifecycle (4 EVALSHA, 1.5 KB payload) sent unpipelined as Nuxeo does
 DEFAULT_CPU_US_PER_OP = 13.0  # one unpipelined GET/SET of 200 B (redis-benchmark -c 1: 11–16 µs)
-TLS_CPU_FACTOR = 1.75  # main-thread CPU per unpipelined SET with TLS / without (22.7 / 13.0 µs, BENCHMARKS.md)
+TLS_CPU_FACTOR = 1.55  # main-thread CPU per unpipelined SET, TLS / plain: median of 5 runs (1.07–1.75), BENCHMARKS.md
 DEFAULT_MAX_UTILIZATION = 0.8  # keep the main thread below 80 % (Azure/Redis Enterprise guidance)
 
 

@@ -251,7 +251,7 @@ def throughput_experiment(topo, quick: bool) -> dict:
     WorkManagerClient(probe, prefix="rcap:tp:").load_scripts()
     server_pid = next(n.pid for n in topo.nodes if n.role == "master")
     prioritized = _raise_priority(server_pid)
-    dur = 4 if quick else 6
+    dur = 4 if quick else 6  # seconds per saturation attempt; light-load levels run twice as long
     rounds = []
     # a shared machine's other tenants come and go: repeat (light-load fit, then saturation attempts) until
     # a saturation attempt keeps the main thread ≥ 85 % busy, at most `max_rounds` times; each round's
@@ -260,7 +260,7 @@ def throughput_experiment(topo, quick: bool) -> dict:
         # light load: the same 50-work batches paced at 1000–4000 works/s (main thread ≈ 5–20 % busy); the
         # utilization law U = U0 + X·D fitted across them separates fixed costs U0 (cron, idle wake-ups)
         # from the marginal demand D per work
-        light = [drive(topo.target_port, 1, 50, dur, rate, probe) for rate in (20, 40, 60, 80)]
+        light = [drive(topo.target_port, 1, 50, 2 * dur, rate, probe) for rate in (20, 40, 60, 80)]
         fit = tp.fit_demand([x["works_per_s"] for x in light], [x["utilization"] for x in light])
         predicted = (1 - fit["idle_utilization"]) * 1e6 / fit["cpu_us_per_work"]
         # saturation: unpaced 500-work batches from 6–8 client processes (each waits for its replies, so it
@@ -304,20 +304,24 @@ def topology_experiment() -> dict:
     out: dict = {}
     value = b"v" * 200
     with tempfile.TemporaryDirectory() as base:
-        per_op = {}
-        for tls in (False, True):
-            with topology.running("standalone", name=f"tls{int(tls)}", base_dir=base, tls=tls) as topo:
-                c = topo.client()
+        # both servers up at once and measured alternately, so machine load drifts hit both alike
+        with topology.running("standalone", name="plain", base_dir=base) as plain, \
+                topology.running("standalone", name="tls", base_dir=base, tls=True) as tls:
+            clients = {"plain": plain.client(), "tls": tls.client()}
+            for c in clients.values():
                 _set_ops(c, 2000, value)  # warm-up (TLS handshake, buffers)
-                samples = []
-                for _ in range(3):
+            samples: dict[str, list[float]] = {"plain": [], "tls": []}
+            for _ in range(5):
+                for name, c in clients.items():
                     cpu0 = _cpu(c)
-                    _set_ops(c, 10_000, value)
-                    samples.append((_cpu(c) - cpu0) * 1e6 / 10_000)
-                per_op["tls" if tls else "plain"] = statistics.median(samples)
+                    _set_ops(c, 5000, value)
+                    samples[name].append((_cpu(c) - cpu0) * 1e6 / 5000)
+            for c in clients.values():
                 c.close()
+        per_op = {k: statistics.median(v) for k, v in samples.items()}
         out["cpu_us_per_set"] = per_op
-        out["tls_cpu_factor"] = per_op["tls"] / per_op["plain"]
+        out["cpu_us_per_set_samples"] = samples
+        out["tls_cpu_factor"] = statistics.median(t / p for t, p in zip(samples["tls"], samples["plain"]))
         with topology.running("sentinel", name="repl", base_dir=base) as topo:
             c = topo.client()
             WorkManagerClient(c, prefix="rcap:repl:").load_scripts()
