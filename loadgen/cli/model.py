@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     c = msub.add_parser("ceiling", help="works/s and ops/s ceilings of one shard from light-load runs",
                         description="Service demand (main-thread CPU per op and per work) from the runs' INFO "
                                     "samples, by the utilization law; the ceiling is 1 / demand at 100 %% CPU.")
-    c.add_argument("--runs", nargs="+", required=True, metavar="DIR", help="light-load run directories")
+    c.add_argument("--runs", nargs="+", required=True, metavar="DIR", help="light-load run (or sweep) directories")
     c.set_defaults(handler=_ceiling)
 
     s = sub.add_parser("size", help="size a deployment for a target load",
@@ -41,13 +41,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _load_runs(paths: list[str]):
-    from analysis.runs import load_run  # noqa: PLC0415
+    """Run directories; a sweep directory stands for its complete steps."""
+    from analysis.runs import SWEEP, load_run, load_sweep  # noqa: PLC0415
 
     runs = []
     for p in paths:
-        if not (Path(p) / "manifest.json").is_file():
-            raise BadInput(f"{p} is not a run directory (no manifest.json)")
-        runs.append(load_run(p))
+        if (Path(p) / SWEEP).is_file():
+            runs.extend(r for r in load_sweep(p).runs if r.status == "complete")
+        elif (Path(p) / "manifest.json").is_file():
+            runs.append(load_run(p))
+        else:
+            raise BadInput(f"{p} is neither a run nor a sweep directory (no manifest.json or sweep.json)")
     return runs
 
 
