@@ -41,3 +41,26 @@ def test_mass_operation_phases_and_bad_input():
         mass_operation(0, 500, 5000)
     with pytest.raises(BadInput):
         BacklogInput(((10, 1), (0, 1)), 1, 1, 1, 1)
+
+
+def test_fluid_model_follows_a_recorded_mass_operation():
+    """The committed reference mass-operation run (rcap suite): with its achieved scheduling and
+    consumption rates, the fluid model's backlog matches the recorded HLEN of the state hash within 10 %."""
+    from pathlib import Path
+
+    from analysis.runs import load_run
+
+    found = sorted((Path(__file__).resolve().parents[1] / "data" / "reference").glob("*-mass-operation-*"))
+    if not found:
+        pytest.skip("no reference mass-operation run committed")
+    run = load_run(found[-1])
+    wl = run.workload.dropna(subset=["work_backlog"])
+    works = run.counters["works"]
+    t_end = float(wl["elapsed_s"].iloc[-1])
+    lam = works["scheduled"] / t_end
+    threads = run.manifest["scenario"]["params"]["threads"]
+    mu = works["completed"] / t_end
+    r = simulate(BacklogInput(((0, lam),), threads, 1, threads / mu, bytes_per_work=1, horizon_s=t_end))
+    predicted = r.at(t_end)["backlog"] + threads  # HLEN state counts running works too
+    measured = float(wl["work_backlog"].iloc[-1])
+    assert abs(predicted - measured) <= 0.10 * measured, (predicted, measured)
