@@ -167,7 +167,8 @@ class Recommendation:
             ("node RAM", f"{_b(m['node_ram_bytes'])} per data node"),
             ("main thread", f"{c['utilization_steady']:.0%} steady, {c['utilization_peak']:.0%} peak "
                             f"(limit {c['max_utilization']:.0%}; ceiling {c['ceiling_works_per_s']:.0f} works/s)"),
-            ("p99 estimate", f"{c['p99_estimate_us']:.0f} µs vs SLO {c['latency_slo_p99_us']:.0f} µs"),
+            ("p99 estimate", ("saturated" if c["p99_estimate_us"] is None else f"{c['p99_estimate_us']:.0f} µs")
+                             + f" vs SLO {c['latency_slo_p99_us']:.0f} µs"),
             ("network", f"{n['in_bytes_per_s'] / 1e6:.2f} MB/s in, {n['out_bytes_per_s'] / 1e6:.2f} MB/s out, "
                         f"plan {n['link_gbps']:.2f} Gbit/s"),
             ("disk", f"{d['bytes'] / GIB:.1f} GiB ({d['persistence']})"),
@@ -235,7 +236,7 @@ def _core(target: TargetLoad, measured: Measured, layout: mem.RedisLayout):
     # during a mass operation: one scheduling-work per arrival, the other three EVALSHA per consumed work
     u_peak = u_steady + (mass_rate * dw / 4 + min(mu_mass, mass_rate) * 3 * dw / 4) / 1e6
     ceiling = tp.ServiceDemand(dop, dw, 0, 0, None, dem.source).ceiling(d.max_cpu_utilization)
-    p99 = dop * math.log(100) / (1 - u_peak) if u_peak < 1 else math.inf
+    p99 = dop * math.log(100) / (1 - u_peak) if u_peak < 1 else None  # None: saturated, no steady state
     cpu = {"cpu_us_per_work": dw, "cpu_us_per_op": dop, "utilization_steady": u_steady, "utilization_peak": u_peak,
            "max_utilization": d.max_cpu_utilization, "ceiling_works_per_s": ceiling["works_per_s"],
            "ceiling_ops_per_s": ceiling["ops_per_s"], "p99_estimate_us": p99,
@@ -300,8 +301,9 @@ def size(target: TargetLoad, runs: Sequence | None = None, catalog_path: str | N
         elif traffic.ops_per_s > knee:
             flags.append(f"{traffic.ops_per_s:.0f} ops/s is beyond the measured p99 knee ({knee:.0f} ops/s) for "
                          f"{d.latency_slo_p99_us:.0f} µs")
-    if cpu["p99_estimate_us"] > d.latency_slo_p99_us:
-        flags.append(f"estimated p99 {cpu['p99_estimate_us']:.0f} µs exceeds the SLO {d.latency_slo_p99_us:.0f} µs")
+    if cpu["p99_estimate_us"] is None or cpu["p99_estimate_us"] > d.latency_slo_p99_us:
+        est = "unbounded (saturated)" if cpu["p99_estimate_us"] is None else f"{cpu['p99_estimate_us']:.0f} µs"
+        flags.append(f"estimated p99 {est} exceeds the SLO {d.latency_slo_p99_us:.0f} µs")
     if mass and mass["oom_t_s"] is not None:
         flags.append(f"mass operation reaches maxmemory at t={mass['oom_t_s']:.0f} s")
 

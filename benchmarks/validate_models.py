@@ -416,14 +416,16 @@ def main() -> int:
     ap.add_argument("--skip-memory", action="store_true")
     ap.add_argument("--skip-throughput", action="store_true")
     ap.add_argument("--topology-only", action="store_true", help="only the TLS and replication measurements")
+    ap.add_argument("--redis-server", metavar="PATH", help="redis-server binary (default: as loadgen.topology finds it)")
     args = ap.parse_args()
     res = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine()}
     if args.topology_only:
         args.skip_memory = args.skip_throughput = True
-    res["topology"] = topology_experiment()
-    print(json.dumps(res["topology"], indent=1), file=sys.stderr)
+    if args.topology_only or not (args.skip_memory or args.skip_throughput or args.redis_server):
+        res["topology"] = topology_experiment()
+        print(json.dumps(res["topology"], indent=1), file=sys.stderr)
     with tempfile.TemporaryDirectory() as base:
-        with topology.running("standalone", name="validate", base_dir=base) as topo:
+        with topology.running("standalone", name="validate", base_dir=base, redis_server=args.redis_server) as topo:
             topo.target_port = int(topo.target.url.rsplit(":", 1)[1].split("/")[0])
             if not args.skip_memory:
                 res["memory"] = memory_experiment(topo, args.quick)

@@ -41,6 +41,10 @@ def test_ceiling_flag_and_advice():
     assert r.cpu["utilization_peak"] > 0.8
     flag = next(f for f in r.flags if "ceiling" in f)
     assert "faster cores" in flag and "Nuxeo Stream" in flag and "splitting workloads" in flag
+    import json
+
+    json.dumps(r.to_dict(), allow_nan=False)  # sizing.json stays strict JSON even when saturated
+    assert "saturated" in r.table()
 
 
 def test_memory_adds_up_and_follows_the_mass_operation():
