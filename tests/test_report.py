@@ -34,7 +34,7 @@ def built(tmp_path_factory):
     """One report on the reference runs plus a PubSub run on the Enterprise stand-in (TLS + password)."""
     tmp = tmp_path_factory.mktemp("report")
     enterprise_run = run_bench("pubsub", topology="enterprise", password=PASSWORD, duration_s=3,
-                               out=tmp / "runs", progress=False)
+                               out=tmp / "runs", progress=False, topology_options={"base_dir": str(tmp / "rcap")})
     files = build_report(ReportRequest(TARGET, (REFERENCE, enterprise_run), tmp / "reports"))
     return files, enterprise_run
 
