@@ -34,7 +34,7 @@ from analysis import throughput as tp  # noqa: E402
 from analysis import validation as val  # noqa: E402
 from loadgen import topology  # noqa: E402
 from loadgen.nuxeo.payloads import PayloadFactory  # noqa: E402
-from loadgen.nuxeo.workmanager import WorkManagerClient, WorkQueueCommands, parse_pop  # noqa: E402
+from loadgen.nuxeo.workmanager import WorkManagerClient, WorkQueueCommands  # noqa: E402
 
 ID_BYTES = 24
 
@@ -404,7 +404,7 @@ def _throughput_md(t: dict) -> list[str]:
                   f"main thread at {t['saturation_utilization']:.0%} during the best saturation run"
                   + ("." if t["saturated"] else " (not saturated: the clients could not drive it to 85 %)."),
               ("redis-server and clients ran at nice -10 during these runs (shared machine). " if t.get("priority_raised") else "")
-              + f"Reference in the same session: redis-benchmark -P 16 "
+              + "Reference in the same session: redis-benchmark -P 16 "
               + ", ".join(f"{k} {v:.0f} req/s" for k, v in t["redis_benchmark"].items()) + "."]
     return lines
 

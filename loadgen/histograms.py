@@ -242,15 +242,6 @@ def append_jsonl(path: str, records: list[dict[str, Any]]) -> None:
         fh.writelines(json.dumps(rec, separators=(",", ":")) + "\n" for rec in records)
 
 
-def append_jsonl(path: str, records: list[dict[str, Any]]) -> None:
-    """Append records to ``latency.jsonl`` (one JSON object per line)."""
-    if not records:
-        return
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.writelines(json.dumps(rec, separators=(",", ":")) + "\n" for rec in records)
-
-
 def install(events: Any, recorder: LatencyRecorder, run_dir: str | None, request_type: str,
             flush_interval_s: float = 1.0) -> None:
     """Wire the recorder into Locust's ``events`` (call from the locustfile, at import).

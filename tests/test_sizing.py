@@ -6,7 +6,7 @@ import pytest
 
 from analysis import memory as mem
 from analysis import sizing
-from analysis.targets import Deployment, MassOperation, RedisLoad, TargetLoad, load_target
+from analysis.targets import Deployment, RedisLoad, TargetLoad, load_target
 
 GIB = 1024 ** 3
 

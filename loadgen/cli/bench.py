@@ -6,27 +6,13 @@ The last line of stdout is the run (or sweep) directory, also after a failed or 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 from loadgen.errors import BadInput
+from loadgen.topology.targets import read_password
 
 TOPOLOGIES = ("standalone", "sentinel", "enterprise", "cluster")
-
-
-def read_password(path: str | None) -> str | None:
-    """The password from ``--password-file`` (first line), else ``RCAP_PASSWORD``, else None."""
-    if path:
-        try:
-            with open(path, encoding="utf-8") as fh:
-                line = fh.readline().rstrip("\r\n")
-        except OSError as exc:
-            raise BadInput(f"cannot read --password-file {path}: {exc.strerror}") from None
-        if not line:
-            raise BadInput(f"--password-file {path} is empty")
-        return line
-    return os.environ.get("RCAP_PASSWORD") or None
 
 
 def parse_sets(items: list[str] | None) -> dict[str, str]:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 from loadgen.errors import BadInput
+from loadgen.topology.targets import read_password
 
 DEFAULT_TARGET_LOAD = "data/targets/example.yaml"
 
@@ -45,15 +45,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     suite.set_defaults(handler=_suite)
 
 
-def _password(args: argparse.Namespace) -> str | None:
-    if getattr(args, "password_file", None):
-        try:
-            return Path(args.password_file).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise BadInput(f"cannot read --password-file {args.password_file}: {exc.strerror}") from None
-    return os.environ.get("RCAP_PASSWORD") or None
-
-
 def _say(msg: str) -> None:
     sys.stderr.write(f"rcap: {msg}\n")
     sys.stderr.flush()
@@ -86,7 +77,7 @@ def _suite(args: argparse.Namespace) -> int:
 
     if args.scale <= 0:
         raise BadInput(f"--scale must be positive, not {args.scale}")
-    password = _password(args)
+    password = read_password(getattr(args, "password_file", None))
     result = suite.run_suite(Path(args.target_load), target_url=args.target, password=password,
                              tls=(args.tls_ca, args.tls_cert, args.tls_key), runs_out=Path(args.runs_out),
                              scale=args.scale, progress=_say)
