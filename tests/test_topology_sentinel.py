@@ -42,6 +42,8 @@ def test_sentinel_client_follows_forced_failover(topology_factory):
     assert len(topo.nodes_with_role("sentinel")) == 3 and len(topo.nodes_with_role("replica")) == 2
     client = topology.connect(topology.Target.parse(topo.target.url, password="pw"))
     client.set("rcap:before", "1")
+    # replication is asynchronous: without WAIT a forced failover may promote a replica that lacks it
+    assert client.execute_command("WAIT", 2, 5000) == 2
     old = topo.current_master()
     _failover(topo)
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+import numpy as np
 from hdrh.histogram import HdrHistogram
 
 from loadgen.histograms import decode, new_histogram
@@ -23,10 +24,20 @@ def latency_stats(hist: HdrHistogram) -> dict[str, float]:
     """Percentiles, max and mean of a µs histogram, in µs."""
     if hist.get_total_count() == 0:
         return {**{k: None for k in PERCENTILES}, "max_us": None, "mean_us": None}
-    out: dict[str, Any] = {k: hist.get_value_at_percentile(p) for k, p in PERCENTILES.items()}
+    # one pass for all percentiles; hdrh's own get_mean_value walks every bucket in Python (~14 ms)
+    values = hist.get_percentile_to_value_dict(list(PERCENTILES.values()))
+    out: dict[str, Any] = {k: values[p] for k, p in PERCENTILES.items()}
     out["max_us"] = hist.get_max_value()
-    out["mean_us"] = round(hist.get_mean_value(), 1)
+    out["mean_us"] = round(_mean_us(hist), 1)
     return out
+
+
+def _mean_us(hist: HdrHistogram) -> float:
+    """Mean in µs, the same as ``hist.get_mean_value()``, over the non-empty buckets only."""
+    counts = np.ctypeslib.as_array(hist.counts)[: hist.counts_len]
+    total = sum(int(counts[i]) * hist._hdr_median_equiv_value(hist.get_value_from_index(int(i)))
+                for i in np.flatnonzero(counts))
+    return total / hist.get_total_count()
 
 
 def read_latency_lines(path: Path) -> Iterator[dict]:
