@@ -859,7 +859,8 @@ def _ceiling_row(ctx: Context) -> dict | None:
                     "error_pct": None, "goal_pct": 100 * CEILING_GOAL,
                     "source": f"not measurable here: at the heaviest step ({offered:,.0f} works/s offered, "
                               f"{achieved:,.0f} achieved) the Redis main thread was only {busy:.0%} busy; "
-                              "the load generator, not Redis, was the limit"}
+                              "the load (offered rate, or the emulated worker threads) did not saturate Redis; "
+                              "see BENCHMARKS.md for the saturation measurement"}
         return {"check": "single-shard works/s ceiling", "predicted": predicted, "measured": achieved,
                 "error_pct": 100 * (predicted - achieved) / achieved, "goal_pct": 100 * CEILING_GOAL,
                 "source": f"light step {light.params()['rate']:,.0f} works/s vs saturated step {offered:,.0f}"}

@@ -46,7 +46,10 @@ class SuiteResult:
 def plan(topology: str, nuxeo_nodes: int = 4) -> tuple[Step, ...]:
     """The suite's steps for a target topology (``standalone``, ``sentinel`` or ``enterprise``)."""
     steps = [
-        Step("WorkManager throughput sweep", "workmanager", 8, rates=(100, 400, 1600)),
+        # the target's node count of consumer threads, so completions keep up with schedules at every
+        # step: the utilization-law fit divides CPU by works completed
+        Step("WorkManager throughput sweep", "workmanager", 8, rates=(100, 300, 1000),
+             overrides={"nodes": str(nuxeo_nodes)}),
         Step("KeyValue throughput sweep", "kv", 6, rates=(1000, 4000, 16000)),
         Step("Redis SET 1 KB against concurrency (closed loop, USL)", "kv-set-1k", 4, users=(1, 4, 16, 64)),
         Step("PubSub fan-out, 1 node", "pubsub", 5, overrides={"nodes": "1"}),

@@ -13,6 +13,7 @@ command -v pdftotext      >/dev/null || need+=(poppler-utils)
 command -v iptables       >/dev/null || need+=(iptables)
 command -v ip             >/dev/null || need+=(iproute2)
 ldconfig -p 2>/dev/null | grep -q libpango-1.0 || need+=(libpango-1.0-0 libpangoft2-1.0-0)
+ldconfig -p 2>/dev/null | grep -q libharfbuzz-subset || need+=(libharfbuzz-subset0)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
   echo "rcap: note: cannot install ${need[*]} (not root or no apt); using fallbacks where possible" >&2
