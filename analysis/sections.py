@@ -262,14 +262,20 @@ def _fmt(v) -> str:
 FAILOVER_RESULT = "result.json"  # written by `rcap failover` (loadgen.failover.record)
 
 
-def failover_results(runs: RunSet) -> list[tuple]:
-    """``[(run, result dict)]`` for every failover experiment in the run set, oldest first."""
+def experiment_results(runs: RunSet, experiment: str) -> list[tuple]:
+    """``[(run, result dict)]`` of every ``experiment`` run (``failover``, ``memory-wall``) in the run set,
+    oldest first."""
     out = []
     for run in runs.runs:
         path = run.path / FAILOVER_RESULT
-        if run.manifest.get("experiment") == "failover" and path.is_file():
+        if run.manifest.get("experiment") == experiment and path.is_file():
             out.append((run, json.loads(path.read_text(encoding="utf-8"))))
     return out
+
+
+def failover_results(runs: RunSet) -> list[tuple]:
+    """``[(run, result dict)]`` for every failover experiment in the run set, oldest first."""
+    return experiment_results(runs, "failover")
 
 
 def node_throughput(run, t0: float | None = None):
@@ -782,12 +788,7 @@ def ctx_value(ctx: Context, key: str):
 
 def memory_wall_results(runs: RunSet) -> list[tuple]:
     """``[(run, result)]`` of the memory-wall experiments (``rcap memory-wall``) in the run set."""
-    out = []
-    for run in runs.runs:
-        path = run.path / FAILOVER_RESULT
-        if run.manifest.get("experiment") == "memory-wall" and path.is_file():
-            out.append((run, json.loads(path.read_text(encoding="utf-8"))))
-    return out
+    return experiment_results(runs, "memory-wall")
 
 
 def _memory_extrapolation_row(ctx: Context) -> dict | None:

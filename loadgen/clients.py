@@ -224,12 +224,14 @@ class RedisClient:
             if conn is None:
                 conn = self._conn = Connection(self._resolver())  # type: ignore[misc]
             return conn
+        return self._node(self._addr_for(key))
+
+    def _addr_for(self, key: bytes | None) -> tuple[str, int]:
+        """The cluster master serving ``key``'s slot (any master for a keyless command)."""
         if not self._slots:
             self._refresh_slots()
         addr = self._slots[key_slot(key)] if key is not None else None
-        if addr is None:
-            addr = next(iter(a for a in self._slots if a is not None))
-        return self._node(addr)
+        return addr if addr is not None else next(a for a in self._slots if a is not None)
 
     def _node_endpoint(self, addr: tuple[str, int]) -> Endpoint:
         seed = self._seeds[0]
@@ -276,10 +278,7 @@ class RedisClient:
     def connection_for(self, key: bytes | None = None) -> Connection:
         """A fresh dedicated connection (e.g. for PSUBSCRIBE), not timed and not shared."""
         if self._cluster:
-            if not self._slots:
-                self._refresh_slots()
-            addr = self._slots[key_slot(key)] if key is not None else next(a for a in self._slots if a)
-            return Connection(self._node_endpoint(addr))
+            return Connection(self._node_endpoint(self._addr_for(key)))
         return Connection(self._resolver())  # type: ignore[misc]
 
     # -- requests ----------------------------------------------------------------------------
