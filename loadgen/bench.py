@@ -341,7 +341,7 @@ def _backlog_reader(client: Any, prefix: str, cluster: bool):
 
 def _execute(spec: BenchSpec, scen: Any, lab: _Lab, flag: _StopFlag, out: Path,
              sweep: dict | None = None) -> Path:
-    from loadgen.topology.keyspace import cleanup_prefix, ensure_prefix_free  # noqa: PLC0415
+    from loadgen.topology.keyspace import cleanup_prefix, snapshot_prefix  # noqa: PLC0415
     from loadgen.topology.targets import connect, describe_error  # noqa: PLC0415
 
     target = lab.target
@@ -350,7 +350,8 @@ def _execute(spec: BenchSpec, scen: Any, lab: _Lab, flag: _StopFlag, out: Path,
     client = connect(target)
     try:
         try:
-            found = ensure_prefix_free(client, prefix, reuse=spec.reuse_prefix)
+            # the keys present at start are never deleted: cleanup spares this snapshot
+            existing = snapshot_prefix(client, prefix, reuse=spec.reuse_prefix)
         except TargetError:
             raise
         except Exception as exc:  # noqa: BLE001  (connection dropped between check and SCAN)
@@ -359,8 +360,8 @@ def _execute(spec: BenchSpec, scen: Any, lab: _Lab, flag: _StopFlag, out: Path,
         server, server_warnings = _server_facts(probes)
         _check_stop(flag)
         run = RunDir.create(out, scen.name, secrets_to_scrub=[target.password or ""])
-        return _record(spec, scen, lab, flag, run, client, users, found, sweep, probes, server,
-                       server_warnings, cleanup=lambda: cleanup_prefix(client, prefix))
+        return _record(spec, scen, lab, flag, run, client, users, len(existing), sweep, probes, server,
+                       server_warnings, cleanup=lambda: cleanup_prefix(client, prefix, keep=existing))
     finally:
         client.close()
 
@@ -484,7 +485,7 @@ def _record(spec: BenchSpec, scen: Any, lab: _Lab, flag: _StopFlag, run: RunDir,
         if not spec.keep:
             try:
                 removed = cleanup()
-                run.event("cleanup", keys_removed=removed, prefix=scen.prefix)
+                run.event("cleanup", keys_removed=removed, keys_spared=keys_found, prefix=scen.prefix)
             except Exception as exc:  # noqa: BLE001  (target gone: say so, keep the run)
                 warnings.append(f"prefix cleanup failed ({type(exc).__name__}); keys may remain under "
                                 f"{scen.prefix!r}")

@@ -10,9 +10,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 
 from loadgen import __version__
 from loadgen.errors import RcapError
+from loadgen.redaction import redact_text
 
 # Command-group modules, imported lazily so `rcap up` does not pay for pandas.
 GROUPS = ("topology", "bench", "model", "report", "failover")
@@ -40,13 +42,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(text: str, limit: int = 2000) -> str:
+    """One line, no URL password, bounded length (a hostile value must not flood the terminal)."""
+    text = redact_text(" ".join(str(text).split()))
+    return text if len(text) <= limit else text[:limit] + " …"
+
+
+def _format_warning(message, category, filename, lineno, line=None) -> str:  # noqa: ARG001
+    """Python warnings as one ``rcap: warning:`` line (no ``path:line`` and source line)."""
+    return f"rcap: warning: {_one_line(str(message))}\n"
+
+
 def main(argv: list[str] | None = None) -> int:
+    warnings.formatwarning = _format_warning
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.handler(args) or 0)
     except RcapError as exc:
-        sys.stderr.write(f"rcap: error: {exc}\n")
+        sys.stderr.write(f"rcap: error: {_one_line(str(exc))}\n")
         return exc.exit_code
     except KeyboardInterrupt:
         sys.stderr.write("rcap: interrupted\n")

@@ -53,7 +53,11 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="override a scenario parameter (repeatable)")
     p.add_argument("--out", default="data/runs", help="where run directories go (default data/runs)")
     p.add_argument("--prefix", help="key prefix (default: the scenario's, normally rcap:)")
-    p.add_argument("--reuse-prefix", action="store_true", help="run even if keys exist under the prefix")
+    p.add_argument("--reuse-prefix", action="store_true",
+                   help="run even if keys exist under the prefix: their names are recorded at start (SCAN; "
+                        "refused above 100,000 keys) and cleanup deletes only keys not in that list. The "
+                        "workload may still write to a pre-existing key whose name it uses, and a key another "
+                        "client creates under the prefix during the run is deleted with the run's")
     p.add_argument("--password-file", help="file whose first line is the password (else RCAP_PASSWORD)")
     p.add_argument("--tls-ca", help="CA bundle to verify the server (rediss://)")
     p.add_argument("--tls-cert", help="client certificate (mTLS)")

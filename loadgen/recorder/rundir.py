@@ -7,6 +7,7 @@ file read-only when the run ends, whatever its status.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import secrets
@@ -17,6 +18,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
+
+from loadgen.redaction import redact_value
 
 MANIFEST = "manifest.json"
 SUMMARY = "summary.json"
@@ -29,6 +32,8 @@ LOCUST_CSV_PREFIX = "locust"  # Locust's --csv writes locust_stats.csv, locust_s
 SWEEP = "sweep.json"
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+MIN_SCANNED_SECRET_LEN = 8
+"""Shortest secret the final check searches run files for (shorter ones match measurements by chance)."""
 
 
 def utc_iso(epoch_s: float) -> str:
@@ -53,7 +58,22 @@ def _json_default(obj: Any) -> Any:
 
 
 def dumps(obj: Any, indent: int | None = None) -> str:
-    return json.dumps(obj, default=_json_default, indent=indent, sort_keys=indent is not None)
+    """JSON text of ``obj``, with any URL inside a string value redacted (no password reaches a file)
+    and ``NaN``/``Infinity`` written as ``null`` (they are not JSON)."""
+    return json.dumps(_clean(obj), default=_json_default, indent=indent, sort_keys=indent is not None,
+                      allow_nan=False)
+
+
+def _clean(obj: Any) -> Any:
+    if isinstance(obj, str):
+        return redact_value(obj)
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    return obj
 
 
 def write_json(path: Path, obj: Any) -> None:
@@ -104,21 +124,34 @@ class RunDir:
         return record
 
     def scrub_secrets(self) -> list[str]:
-        """Replace any secret found in the directory's files by ``***``; return the files fixed.
+        """Last guard before sealing: mask a secret found inside a parsed JSON string value (or a line
+        of a text file) and return the files where one was found.
 
-        Nothing rcap writes holds a password; this is the last guard before sealing, because
-        Locust or a server error message could echo one.
+        Secrets are kept out of run files at the source (redacted URLs, no password in configs,
+        URLs redacted in error texts); this only catches an echo by a third party (Locust, a server
+        error). It never replaces bytes blindly: JSON is parsed and re-serialized, so it stays valid,
+        and secrets shorter than :data:`MIN_SCANNED_SECRET_LEN` are not searched at all (``0`` or
+        ``redis`` occur in measurements by chance), so a weak password changes no byte of a run.
         """
-        fixed = []
-        needles = [s.encode() for s in self.secrets_to_scrub if len(s) >= 1]
+        needles = [s for s in self.secrets_to_scrub if len(s) >= MIN_SCANNED_SECRET_LEN]
         if not needles:
-            return fixed
+            return []
+        fixed = []
         for path in sorted(p for p in self.path.rglob("*") if p.is_file()):
-            data = path.read_bytes()
-            if any(n in data for n in needles):
+            try:
+                text = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                continue
+            if not any(n in text for n in needles):
+                continue
+            if path.suffix in (".json", ".jsonl"):
+                new = _mask_json_text(text, needles, lines=path.suffix == ".jsonl")
+            else:
+                new = text
                 for n in needles:
-                    data = data.replace(n, b"***")
-                path.write_bytes(data)
+                    new = new.replace(n, "***")
+            if new != text:
+                path.write_text(new, encoding="utf-8")
                 fixed.append(str(path.relative_to(self.path)))
         return fixed
 
@@ -131,6 +164,38 @@ class RunDir:
         for path in sorted(self.path.rglob("*"), key=lambda p: len(p.parts), reverse=True):
             path.chmod(ro_dir if path.is_dir() else ro_file)
         self.path.chmod(ro_dir)
+
+
+def _mask_value(obj: Any, needles: list[str]) -> Any:
+    if isinstance(obj, str):
+        for n in needles:
+            obj = obj.replace(n, "***")
+        return obj
+    if isinstance(obj, list):
+        return [_mask_value(v, needles) for v in obj]
+    if isinstance(obj, dict):
+        return {_mask_value(k, needles): _mask_value(v, needles) for k, v in obj.items()}
+    return obj
+
+
+def _mask_json_text(text: str, needles: list[str], *, lines: bool) -> str:
+    """``text`` (JSON, or JSON lines) with the needles masked inside string values only; a part that
+    does not parse or holds no needle is kept byte for byte."""
+    parts = text.splitlines(keepends=True) if lines else [text]
+    out = []
+    for part in parts:
+        if any(n in part for n in needles):
+            try:
+                value = json.loads(part)
+            except json.JSONDecodeError:
+                out.append(part)
+                continue
+            masked = _mask_value(value, needles)
+            if masked != value:
+                end = "\n" if part.endswith("\n") else ""
+                part = (dumps(masked) if lines else dumps(masked, indent=2)) + end
+        out.append(part)
+    return "".join(out)
 
 
 def node_file_name(host: str, port: int) -> str:

@@ -37,21 +37,43 @@ def prefix_key_count(client, prefix: str) -> int:
     return sum(1 for _ in scan_prefix(client, prefix))
 
 
+REUSE_KEY_CAP = 100_000
+"""Most keys a prefix may hold for ``--reuse-prefix``: their names are snapshotted in rcap's memory
+(≈ 100 bytes each) so that cleanup can spare them; above this, reuse is refused."""
+
+
 def ensure_prefix_free(client, prefix: str, reuse: bool = False) -> int:
     """Refuse (``TargetError``) a target whose ``prefix`` already holds keys, unless ``reuse``.
     Returns the number of keys found."""
-    count = prefix_key_count(client, prefix)
-    if count and not reuse:
-        raise TargetError(f"{count} keys already exist under the prefix {prefix!r}: clean them up "
-                          "(rcap cleanup), choose another --prefix, or pass --reuse")
-    return count
+    return len(snapshot_prefix(client, prefix, reuse=reuse))
 
 
-def cleanup_prefix(client, prefix: str) -> int:
-    """UNLINK every key under ``prefix``; returns how many were removed."""
+def snapshot_prefix(client, prefix: str, reuse: bool = False, cap: int = REUSE_KEY_CAP) -> frozenset:
+    """The names of the keys already under ``prefix`` (SCAN, client side): the keys a run must never
+    delete. Without ``reuse`` any key is refused (``TargetError``); with it, more than ``cap`` keys are."""
+    found: set = set()
+    for key in scan_prefix(client, prefix):
+        if not reuse:
+            count = prefix_key_count(client, prefix)  # a fresh, complete count for the message
+            raise TargetError(f"{count} keys already exist under the prefix {prefix!r}: choose "
+                              "another --prefix, or pass --reuse-prefix to run beside them (they are "
+                              "snapshotted at start and never deleted)")
+        found.add(key)
+        if len(found) > cap:
+            raise TargetError(f"more than {cap:,} keys exist under the prefix {prefix!r}: too many to "
+                              "snapshot for --reuse-prefix; choose another --prefix")
+    return frozenset(found)
+
+
+def cleanup_prefix(client, prefix: str, keep: frozenset | set = frozenset()) -> int:
+    """UNLINK every key under ``prefix`` except those in ``keep`` (the keys present at start);
+    returns how many were removed. A key another client created under the prefix during the run is
+    removed too: the prefix is meant to be rcap's alone."""
     removed = 0
     batch: list = []
     for key in scan_prefix(client, prefix):
+        if key in keep:
+            continue
         batch.append(key)
         if len(batch) >= UNLINK_BATCH:
             removed += _unlink(client, batch)

@@ -25,6 +25,7 @@ from redis.exceptions import RedisClusterException
 from redis.sentinel import MasterNotFoundError, Sentinel
 
 from loadgen.errors import BadInput, TargetError
+from loadgen.redaction import _userinfo, redact, redact_text  # noqa: F401  (re-exported)
 
 _KINDS = {
     "redis": ("standalone", False), "rediss": ("standalone", True),
@@ -52,7 +53,12 @@ def _parse_hosts(hosts: str, url: str) -> tuple[tuple[str, int], ...]:
         host, sep, port = item.rpartition(":")
         if not sep:
             host, port = item, "6379"
-        host = host.strip("[]")
+        if host.startswith("["):
+            if not host.endswith("]") or host.count("[") != 1 or host.count("]") != 1:
+                raise BadInput(f"malformed target URL {redact(url)!r}: unbalanced brackets in host {host!r}")
+            host = host[1:-1]
+        elif "[" in host or "]" in host:
+            raise BadInput(f"malformed target URL {redact(url)!r}: unbalanced brackets in host {host!r}")
         if not host:
             raise BadInput(f"malformed target URL {redact(url)!r}: missing host")
         try:
@@ -77,19 +83,6 @@ def read_password(password_file: str | None = None) -> str | None:
             raise BadInput(f"--password-file {password_file} is empty")
         return password
     return os.environ.get("RCAP_PASSWORD") or None
-
-
-def redact(url: str) -> str:
-    """The URL without any password (``redis://user:secret@h:1`` → ``redis://user@h:1``)."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return url
-    netloc, slash, path = rest.partition("/")
-    user, password, hosts = _split_netloc(netloc)
-    if password is None and "@" not in netloc:
-        return url
-    prefix = f"{user}@" if user else ""
-    return f"{scheme}://{prefix}{hosts}{slash}{path}"
 
 
 @dataclass(frozen=True)
@@ -128,14 +121,17 @@ class Target:
         if not tls and (tls_ca or tls_cert):
             raise BadInput(f"TLS options given for a plain-text URL {redact(url)!r}: use {scheme.replace('redis', 'rediss', 1)}://")
         if password is None:
-            password = _split_netloc(url.split("://", 1)[1].split("/", 1)[0])[1]
+            password = _userinfo(url)[2]
         target = cls(url=redact(url), password=password, tls_ca=tls_ca, tls_cert=tls_cert, tls_key=tls_key,
                      kind=kind, topology=topology)
         target._parts()  # validates hosts, db, service name
         return target
 
     def _parts(self) -> dict:
-        split = urlsplit(self.url.split("://", 1)[0].lower() + "://" + self.url.split("://", 1)[1])
+        try:
+            split = urlsplit(self.url.split("://", 1)[0].lower() + "://" + self.url.split("://", 1)[1])
+        except ValueError as exc:
+            raise BadInput(f"malformed target URL {self.url!r}: {exc}") from None
         if split.query or split.fragment:
             raise BadInput(f"malformed target URL {self.url!r}: query strings and fragments are not supported")
         user, _, hosts = _split_netloc(split.netloc)
