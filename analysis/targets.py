@@ -16,6 +16,7 @@ import yaml
 
 from loadgen.errors import BadInput
 from loadgen.scenarios import _build  # the project's one typed-mapping builder
+from loadgen.validate import read_text, yaml_text
 
 TARGET_DIR = Path(__file__).resolve().parent.parent / "data" / "targets"
 TOPOLOGIES = ("standalone", "sentinel", "enterprise")
@@ -176,15 +177,9 @@ def load_target(name_or_path: str) -> TargetLoad:
     path = resolve(name_or_path)
     if not path.is_file():
         raise BadInput(f"target-load file {path} does not exist")
-    text = path.read_text(encoding="utf-8")
-    try:
-        data = yaml.safe_load(text)
-        lines = _lines(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise BadInput(f"{path}{line}: invalid YAML: {problem}") from None
+    text = read_text(path, "target-load file")
+    data = yaml_text(text, str(path))  # anchors/aliases refused before anything expands
+    lines = _lines(text)
     if not isinstance(data, dict):
         raise BadInput(f"{path}:1: a target load is a YAML mapping")
     data.setdefault("name", path.stem)

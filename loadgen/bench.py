@@ -36,6 +36,7 @@ from loadgen.errors import BadInput, RcapError, TargetError
 from loadgen.recorder import manifest as facts
 from loadgen.recorder.loadgen_cpu import REMEDY, LoadgenCpu
 from loadgen.recorder.progress import LatencyFollower, ProgressLine, per_second
+from loadgen.recorder.quality import DEFAULT_MAX_ERROR_RATIO, EXIT_DEGRADED
 from loadgen.recorder.rundir import (
     LATENCY, MANIFEST, SUMMARY, SWEEP, WORKLOAD, RunDir, new_id, utc_iso, write_json)
 from loadgen.recorder.sampler import NodeProbe, ServerSampler
@@ -66,6 +67,13 @@ class RunFailed(RcapError):
     def __init__(self, message: str, run_dir: Path):
         super().__init__(message)
         self.run_dir = run_dir
+
+
+class RunDegraded(RunFailed):
+    """The run completed but more than ``--max-error-ratio`` of its requests failed: it is recorded
+    ``degraded`` (manifest ``quality`` names the causes) and rcap exits with status 3."""
+
+    exit_code = EXIT_DEGRADED
 
 
 class RunInterrupted(RcapError):
@@ -129,6 +137,7 @@ class BenchSpec:
     sample_interval_s: float = 1.0
     topology_options: dict[str, Any] = field(default_factory=dict)
     locustfile: Path = LOCUSTFILE
+    max_error_ratio: float = DEFAULT_MAX_ERROR_RATIO
 
     def validate(self) -> "BenchSpec":
         if self.target is None and self.topology not in TOPOLOGY_KINDS:
@@ -142,6 +151,9 @@ class BenchSpec:
             raise BadInput(f"--processes must be at least 1 (or -1 for one per core), not {self.processes}")
         if self.spawn_rate is not None and self.spawn_rate <= 0:
             raise BadInput(f"--spawn-rate must be positive, not {self.spawn_rate}")
+        if not (isinstance(self.max_error_ratio, (int, float)) and math.isfinite(self.max_error_ratio)
+                and 0 <= self.max_error_ratio <= 1):
+            raise BadInput(f"--max-error-ratio must be a share between 0 and 1, not {self.max_error_ratio!r}")
         parse_duration(self.duration_s)
         return self
 
@@ -358,6 +370,11 @@ def _execute(spec: BenchSpec, scen: Any, lab: _Lab, flag: _StopFlag, out: Path,
             raise TargetError(describe_error(target, exc)) from None
         probes = _probes(lab)
         server, server_warnings = _server_facts(probes)
+        from loadgen.topology.preflight import problems  # noqa: PLC0415
+
+        for line in problems(client, prefix):
+            server_warnings.append(line)
+            sys.stderr.write(f"rcap: warning: {line}\n")
         _check_stop(flag)
         run = RunDir.create(out, scen.name, secrets_to_scrub=[target.password or ""])
         return _record(spec, scen, lab, flag, run, client, users, len(existing), sweep, probes, server,
@@ -476,6 +493,12 @@ def _record(spec: BenchSpec, scen: Any, lab: _Lab, flag: _StopFlag, run: RunDir,
                 warnings.append(msg)
                 sys.stderr.write(f"rcap: warning: {msg}\n")
         run.write_json(SUMMARY, summary)
+        from loadgen.recorder import quality as q  # noqa: PLC0415
+
+        man["quality"] = q.verdict(summary, loadgen_bound=man.get("loadgen_bound"),
+                                   max_error_ratio=spec.max_error_ratio, failures=q.read_failures(run.path))
+        if status == "complete" and man["quality"]["verdict"] == "degraded":
+            status, error = "degraded", q.one_line(man["quality"])  # the CLI prints it (RunDegraded)
         total = summary.get("total") or {}
         if spec.progress and total.get("count"):
             p99 = f"{total['p99_us']:,} µs" if total.get("p99_us") is not None else "-"
@@ -505,6 +528,8 @@ def _record(spec: BenchSpec, scen: Any, lab: _Lab, flag: _StopFlag, run: RunDir,
         raise RunInterrupted(f"interrupted by {flag.signal_name}; partial run recorded", run.path)
     if status == "failed":
         raise RunFailed(f"run failed: {error}", run.path)
+    if status == "degraded":
+        raise RunDegraded(f"run recorded as {error}", run.path)
     return run.path
 
 
@@ -619,6 +644,7 @@ def run_sweep(scenario: Any, *, users: Sequence[int] | None = None, rates: Seque
                                  "values": values, "status": "running", "start": utc_iso(time.time()),
                                  "runs": []}
     flag = _StopFlag()
+    degraded: list[str] = []
     with _signals_to_flag(flag), _lab(base, flag) as lab:
         sweep_dir.mkdir(parents=True)
         write_json(sweep_dir / SWEEP, sweep_man)
@@ -630,6 +656,9 @@ def run_sweep(scenario: Any, *, users: Sequence[int] | None = None, rates: Seque
                     path = _execute(spec, scen, lab, flag, sweep_dir,
                                     sweep={"sweep_id": sweep_id, "param": param, "value": value})
                     entry.update(run_id=path.name, status="complete")
+                except RunDegraded as exc:  # recorded; the next steps still run
+                    entry.update(run_id=exc.run_dir.name, status="degraded")
+                    degraded.append(f"{param}={value}")
                 except (RunFailed, RunInterrupted) as exc:
                     entry.update(run_id=exc.run_dir.name if exc.run_dir else None,
                                  status="interrupted" if isinstance(exc, RunInterrupted) else "failed")
@@ -641,13 +670,16 @@ def run_sweep(scenario: Any, *, users: Sequence[int] | None = None, rates: Seque
                     raise
                 finally:
                     write_json(sweep_dir / SWEEP, sweep_man)
-            sweep_man["status"] = "complete"
+            sweep_man["status"] = "degraded" if degraded else "complete"
         finally:
             sweep_man["end"] = utc_iso(time.time())
             sweep_man["runs"] = [e for e in sweep_man["runs"] if e["run_id"]]
             write_json(sweep_dir / SWEEP, sweep_man)
             RunDir(sweep_dir).seal()
+    if degraded:
+        raise RunDegraded(f"sweep recorded with degraded steps at {', '.join(degraded)} "
+                          "(more than --max-error-ratio of their requests failed)", sweep_dir)
     return sweep_dir
 
 
-__all__ = ["BenchSpec", "RunFailed", "RunInterrupted", "parse_duration", "run_bench", "run_sweep"]
+__all__ = ["BenchSpec", "RunDegraded", "RunFailed", "RunInterrupted", "parse_duration", "run_bench", "run_sweep"]

@@ -23,10 +23,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Union
 
-import yaml
-
 from loadgen.errors import BadInput
 from loadgen.nuxeo.keys import DEFAULT_PREFIX, check_prefix
+from loadgen.validate import load_yaml, number, short, yaml_text
+
+MAX_ZIPF_KEYSPACE = 1_000_000
+"""Largest ``keyspace`` a ``zipf`` key distribution accepts (its picker keeps a weight per key)."""
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "data" / "scenarios"
 
@@ -260,13 +262,7 @@ def load_scenario(name_or_path: str, overrides: dict[str, str] | None = None) ->
             raise BadInput(f"unknown scenario {name_or_path!r}; known: {', '.join(available())}")
     if not path.is_file():
         raise BadInput(f"scenario file {name_or_path} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise BadInput(f"{path}{line}: invalid YAML: {problem}") from None
+    data = load_yaml(path, "scenario file")
     if not isinstance(data, dict):
         raise BadInput(f"{path}: a scenario is a YAML mapping with at least 'workload'")
     return build_scenario(path.stem, data, overrides, where=str(path))
@@ -324,10 +320,9 @@ class _TopLevel:
 
 
 def _parse_override(key: str, text: str) -> Any:
-    try:
-        return yaml.safe_load(text) if text != "" else ""
-    except yaml.YAMLError:
-        raise BadInput(f"--set {key}={text}: value is not valid YAML") from None
+    if len(text) > 10_000:
+        raise BadInput(f"--set {key}: value longer than 10,000 characters")
+    return yaml_text(text, f"--set {key}") if text != "" else ""
 
 
 def _build(cls: type, data: Any, where: str) -> Any:
@@ -335,7 +330,7 @@ def _build(cls: type, data: Any, where: str) -> Any:
     if isinstance(data, cls):
         return data
     if not isinstance(data, dict):
-        raise BadInput(f"{where}: expected a mapping for {cls.__name__}, got {data!r}")
+        raise BadInput(f"{where}: expected a mapping for {cls.__name__}, got {short(data)}")
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = set(data) - names
@@ -357,32 +352,32 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
     if tp is bool:
         if isinstance(value, bool):
             return value
-        raise BadInput(f"{where}: expected true/false, got {value!r}")
+        raise BadInput(f"{where}: expected true/false, got {short(value)}")
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise BadInput(f"{where}: expected an integer, got {value!r}")
-        return value
+            raise BadInput(f"{where}: expected an integer, got {short(value)}")
+        return number(value, where, integer=True)
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise BadInput(f"{where}: expected a number, got {value!r}")
-        return float(value)
+            raise BadInput(f"{where}: expected a number, got {short(value)}")
+        return number(value, where)
     if tp is str:
         if not isinstance(value, str):
-            raise BadInput(f"{where}: expected a string, got {value!r}")
+            raise BadInput(f"{where}: expected a string, got {short(value)}")
         return value
     if origin is dict:
         if not isinstance(value, dict):
-            raise BadInput(f"{where}: expected a mapping, got {value!r}")
+            raise BadInput(f"{where}: expected a mapping, got {short(value)}")
         return {_coerce(args[0], k, where): _coerce(args[1], v, f"{where}.{k}") for k, v in value.items()}
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
-            raise BadInput(f"{where}: expected a list, got {value!r}")
+            raise BadInput(f"{where}: expected a list, got {short(value)}")
         return tuple(_coerce(args[0], v, f"{where}[{i}]") for i, v in enumerate(value))
     if dataclasses.is_dataclass(tp):
         if tp is Dist and isinstance(value, (int, float)) and not isinstance(value, bool):
-            return Dist("fixed", float(value))
+            return Dist("fixed", number(value, where))
         return _build(tp, value, where)
-    raise BadInput(f"{where}: unsupported value {value!r}")
+    raise BadInput(f"{where}: unsupported value {short(value)}")
 
 
 def _validated(s: Scenario) -> Scenario:
@@ -430,6 +425,9 @@ def _validated(s: Scenario) -> Scenario:
             raise BadInput(f"{where}: the kv mix weights must add up to more than 0")
         if p.key_distribution not in ("uniform", "zipf"):
             raise BadInput(f"{where}: key_distribution must be uniform or zipf")
+        if p.key_distribution == "zipf" and p.keyspace > MAX_ZIPF_KEYSPACE:
+            # the Zipf picker holds one cumulative weight per key in every user
+            raise BadInput(f"{where}: keyspace above {MAX_ZIPF_KEYSPACE:,} keys with zipf (got {p.keyspace:,})")
     elif s.workload == "pubsub":
         bad = set(p.topics) - {"vcs", "dbs", "cacheinval"}
         if bad or sum(p.topics.values()) <= 0:

@@ -38,6 +38,20 @@ def _number_list(kind: type, label: str):
     return parse
 
 
+def _share(text: str) -> float:
+    from loadgen.validate import number  # noqa: PLC0415
+
+    try:
+        return number(text, "--max-error-ratio", minimum=0.0, maximum=1.0)
+    except BadInput as exc:
+        raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[-1]) from None
+
+
+EPILOG = ("exit status: 0 the run is complete; 1 it failed; 2 bad input (nothing started); 3 it is recorded "
+          "'degraded' (more than --max-error-ratio of its requests failed); 130 interrupted (what was "
+          "measured is kept). The last line of stdout is the run (or sweep) directory.")
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("scenario", help="scenario name (data/scenarios/NAME.yaml) or path to a YAML file")
     where = p.add_mutually_exclusive_group()
@@ -65,18 +79,23 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--maxmemory", help="embedded topology: maxmemory, e.g. 256mb")
     p.add_argument("--maxmemory-policy", help="embedded topology: eviction policy (default noeviction)")
     p.add_argument("--persistence", choices=("none", "rdb", "aof"), help="embedded topology: persistence")
+    p.add_argument("--max-error-ratio", type=_share, default=0.01, metavar="SHARE",
+                   help="share of failed requests (0..1, default 0.01 = 1 %%) above which a run is recorded "
+                        "'degraded' with its causes (READONLY, NOPERM, max clients …) and rcap exits with "
+                        "status 3; models and reports then leave it out unless told to include it")
     p.add_argument("--no-progress", action="store_true", help="no live progress line")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    bench = sub.add_parser("bench", help="run one benchmark and record it under data/runs/")
+    bench = sub.add_parser("bench", help="run one benchmark and record it under data/runs/", epilog=EPILOG)
     _common(bench)
     bench.add_argument("--users", type=int, help="concurrent users (default: the scenario's)")
     bench.add_argument("--keep", action="store_true",
                        help="leave the keys (and the embedded topology) in place for inspection")
     bench.set_defaults(handler=bench_handler)
 
-    sweep = sub.add_parser("sweep", help="run a series of benchmarks (users or rates) into one directory")
+    sweep = sub.add_parser("sweep", help="run a series of benchmarks (users or rates) into one directory",
+                           epilog=EPILOG)
     _common(sweep)
     sweep.add_argument("--users", type=_number_list(int, "--users"),
                        help="users per run, e.g. 1,2,4,8,16,32,64 (with --rates: one fixed value)")
@@ -98,6 +117,7 @@ def _options(args: argparse.Namespace) -> dict:
         "out": Path(args.out), "prefix": args.prefix, "reuse_prefix": args.reuse_prefix,
         "password": read_password(args.password_file), "tls_ca": args.tls_ca, "tls_cert": args.tls_cert,
         "tls_key": args.tls_key, "progress": not args.no_progress, "topology_options": topo_opts,
+        "max_error_ratio": args.max_error_ratio,
     }
 
 

@@ -75,10 +75,16 @@ def read_password(password_file: str | None = None) -> str | None:
     """The password from ``password_file`` (its first line), else ``RCAP_PASSWORD``, else None."""
     if password_file:
         try:
-            with open(password_file, encoding="utf-8") as fh:
-                password = fh.readline().rstrip("\r\n")
+            with open(password_file, "rb") as fh:
+                raw = fh.readline(4097)
         except OSError as exc:
             raise BadInput(f"cannot read --password-file {password_file}: {exc.strerror}") from None
+        try:
+            password = raw.decode("utf-8").rstrip("\r\n")
+        except UnicodeDecodeError:
+            raise BadInput(f"--password-file {password_file} is not UTF-8 text; is it the right file?") from None
+        if len(password) > 4096:
+            raise BadInput(f"--password-file {password_file}: the first line is longer than 4096 characters")
         if not password:
             raise BadInput(f"--password-file {password_file} is empty")
         return password
@@ -230,6 +236,10 @@ def describe_error(target: Target, exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     low = text.lower()
     where = target.url
+    text = redact_text(text)
+    if target.username and target.password is None and ("wrongpass" in low or "invalid username" in low):
+        return (f"{where}: user {target.username!r} given without a password was refused (no such user, "
+                "or it needs a password: use --password-file or RCAP_PASSWORD, or drop 'user@' from the URL)")
     if "cluster mode is not enabled" in low:
         return f"{where}: not a Redis Cluster node (use redis:// or rediss://)"
     if "unknown command 'sentinel'" in low:
@@ -254,6 +264,10 @@ def describe_error(target: Target, exc: BaseException) -> str:
     if "connection closed by server" in low or "connection reset" in low:
         hint = "" if target.tls else " (a TLS-only port? use rediss://)"
         return f"{where}: the server closed the connection{hint}"
+    if (isinstance(exc, redis.TimeoutError) or "timeout" in low or "timed out" in low) and \
+            target.password is not None and len(target.password) > 512:
+        return (f"{where}: no answer in time after sending a {len(target.password):,}-character password "
+                "(is the password file the right one?)")
     if isinstance(exc, redis.TimeoutError) or "timeout" in low or "timed out" in low:
         hint = " (a plain-text port? use redis://)" if target.tls else " (a TLS-only port? use rediss://)"
         return f"{where}: no answer in time{hint}"
@@ -264,8 +278,36 @@ def describe_error(target: Target, exc: BaseException) -> str:
     return f"{where}: cannot connect: {text}"
 
 
+def check_tls_files(target: Target) -> None:
+    """Load the TLS files the way the client will: a missing or unreadable file, a CA file without a
+    certificate, or a client certificate/key that does not load is one ``BadInput`` line naming it."""
+    if not target.tls:
+        return
+    for label, path in (("--tls-ca", target.tls_ca), ("--tls-cert", target.tls_cert), ("--tls-key", target.tls_key)):
+        if path is not None and not os.access(path, os.R_OK):
+            raise BadInput(f"{label} {path}: no such readable file")
+    ctx = ssl.create_default_context()
+    if target.tls_ca:
+        try:
+            ctx.load_verify_locations(cafile=target.tls_ca)
+        except (ssl.SSLError, ValueError, OSError) as exc:
+            raise BadInput(f"--tls-ca {target.tls_ca}: not a PEM CA certificate ({_ssl_reason(exc)})") from None
+    if target.tls_cert:
+        try:
+            ctx.load_cert_chain(certfile=target.tls_cert, keyfile=target.tls_key, password=lambda: b"")
+        except (ssl.SSLError, ValueError, OSError) as exc:
+            raise BadInput(f"--tls-cert {target.tls_cert} / --tls-key {target.tls_key}: not a PEM client "
+                           f"certificate and its unencrypted key ({_ssl_reason(exc)})") from None
+
+
+def _ssl_reason(exc: BaseException) -> str:
+    return getattr(exc, "reason", None) or type(exc).__name__
+
+
 def check(target: Target) -> dict:
-    """Ping ``target``; return its INFO ``server`` section. Any failure → one-line ``TargetError``."""
+    """Ping ``target``; return its INFO ``server`` section. Any failure → one-line ``TargetError``
+    (``BadInput`` for unusable TLS files)."""
+    check_tls_files(target)
     client = None
     try:
         client = connect(target, retry=Retry(NoBackoff(), 0), socket_timeout=CONNECT_TIMEOUT_S)  # fail fast
