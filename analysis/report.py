@@ -165,20 +165,34 @@ def write_pdf(html: str, dest: Path, base_url: Path | None = None) -> None:
 
 
 def scrub_secrets(directory: Path, secrets: tuple[str, ...]) -> list[Path]:
-    """Replace any secret found in the report's files by ``***``; return the files fixed.
+    """Mask any secret found in the report's text files; return the files fixed.
 
-    The notebooks read run directories, which hold no password; this is the last guard.
+    The notebooks read run directories, which hold no password; this is the last guard. JSON files
+    (``sizing.json``, notebooks) are masked inside parsed string values only, so they stay valid; the
+    PDF is never rewritten (its bytes are compressed); secrets shorter than
+    ``MIN_SCANNED_SECRET_LEN`` are not searched (they occur in figures by chance).
     """
-    needles = [s.encode() for s in secrets if s]
+    from loadgen.recorder.rundir import MIN_SCANNED_SECRET_LEN, _mask_json_text  # noqa: PLC0415
+
+    needles = [s for s in secrets if s and len(s) >= MIN_SCANNED_SECRET_LEN]
     fixed = []
     if not needles:
         return fixed
-    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
-        data = path.read_bytes()
-        if any(n in data for n in needles):
+    for path in sorted(p for p in directory.rglob("*") if p.is_file() and p.suffix != ".pdf"):
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        if not any(n in text for n in needles):
+            continue
+        if path.suffix in (".json", ".ipynb"):
+            new = _mask_json_text(text, needles, lines=False)
+        else:
+            new = text
             for n in needles:
-                data = data.replace(n, b"***")
-            path.write_bytes(data)
+                new = new.replace(n, "***")
+        if new != text:
+            path.write_text(new, encoding="utf-8")
             fixed.append(path)
     return fixed
 

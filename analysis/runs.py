@@ -15,13 +15,48 @@ from typing import Any, Iterable
 
 import pandas as pd
 
+from loadgen.errors import BadInput
+
 from loadgen.histograms import decode
 from loadgen.recorder.rundir import COUNTERS, EVENTS, LATENCY, MANIFEST, SERVER_DIR, SUMMARY, SWEEP, WORKLOAD
 from loadgen.recorder.summary import PERCENTILES, latency_stats, read_latency_lines
 
 
 def _read_json(path: Path) -> dict:
-    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    """A run file's JSON object ({} when absent); a corrupt or truncated file is one ``BadInput``
+    line naming it."""
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BadInput(f"{path}: corrupt or truncated JSON ({getattr(exc, 'msg', None) or type(exc).__name__}"
+                       f"{f', line {exc.lineno}' if hasattr(exc, 'lineno') else ''}); the run directory "
+                       "cannot be read") from None
+    except OSError as exc:
+        raise BadInput(f"{path}: cannot read ({exc.strerror})") from None
+    if not isinstance(data, dict):
+        raise BadInput(f"{path}: expected a JSON object, found {type(data).__name__}")
+    return data
+
+
+UNUSABLE_STATUSES = ("degraded", "running")
+"""Run statuses the models and the report leave out unless told to include them: ``degraded`` (more
+than ``--max-error-ratio`` of the requests failed) and ``running`` (the run never finished)."""
+
+
+def usable(runs: Iterable["Run"], include_degraded: bool = False) -> tuple[list["Run"], str | None]:
+    """``(runs to use, note)``: degraded and unfinished runs are left out unless ``include_degraded``;
+    ``note`` is one line saying which were left out (or included), ``None`` when there were none."""
+    runs = list(runs)
+    odd = [r for r in runs if r.status in UNUSABLE_STATUSES]
+    if not odd:
+        return runs, None
+    names = ", ".join(f"{r.id} ({r.status})" for r in odd[:5]) + (" …" if len(odd) > 5 else "")
+    if include_degraded:
+        return runs, f"including {len(odd)} degraded or unfinished run(s) as asked: {names}"
+    return ([r for r in runs if r.status not in UNUSABLE_STATUSES],
+            f"left out {len(odd)} degraded or unfinished run(s): {names}; --include-degraded uses them")
 
 
 def _read_jsonl(path: Path) -> list[dict]:
@@ -213,4 +248,5 @@ def load_sweep(path: str | Path) -> Sweep:
     return Sweep(path=path, manifest=manifest, runs=runs)
 
 
-__all__ = ["Run", "Sweep", "load_run", "load_runs", "load_sweep", "runs_frame", "server_record_row"]
+__all__ = ["Run", "Sweep", "UNUSABLE_STATUSES", "load_run", "load_runs", "load_sweep", "runs_frame",
+           "server_record_row", "usable"]

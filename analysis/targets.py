@@ -168,6 +168,8 @@ def _check(t: TargetLoad) -> list[tuple[str, str]]:
 def resolve(name_or_path: str) -> Path:
     p = Path(name_or_path)
     if p.suffix in (".yaml", ".yml") or "/" in name_or_path:
+        if not p.is_absolute() and not p.exists() and (TARGET_DIR.parent.parent / p).exists():
+            return TARGET_DIR.parent.parent / p  # a checkout-relative path given from another cwd
         return p
     return TARGET_DIR / f"{name_or_path}.yaml"
 

@@ -38,7 +38,7 @@ from loadgen.recorder.loadgen_cpu import REMEDY, LoadgenCpu
 from loadgen.recorder.progress import LatencyFollower, ProgressLine, per_second
 from loadgen.recorder.quality import DEFAULT_MAX_ERROR_RATIO, EXIT_DEGRADED
 from loadgen.recorder.rundir import (
-    LATENCY, MANIFEST, SUMMARY, SWEEP, WORKLOAD, RunDir, new_id, utc_iso, write_json)
+    LATENCY, MANIFEST, SUMMARY, SWEEP, WORKLOAD, RunDir, check_out, new_id, utc_iso, write_json)
 from loadgen.recorder.sampler import NodeProbe, ServerSampler
 from loadgen.recorder.summary import build_summary
 
@@ -142,15 +142,25 @@ class BenchSpec:
     def validate(self) -> "BenchSpec":
         if self.target is None and self.topology not in TOPOLOGY_KINDS:
             raise BadInput(f"unknown topology {self.topology!r} (use one of {', '.join(TOPOLOGY_KINDS)})")
+        from loadgen.validate import number  # noqa: PLC0415  (bounds: loadgen.validate.BOUNDS)
+
         if self.users is not None and (not isinstance(self.users, int) or self.users < 1):
             raise BadInput(f"--users must be a whole number of at least 1, not {self.users!r}")
+        if self.users is not None:
+            number(self.users, "--users", integer=True)
         if self.rate is not None and not (isinstance(self.rate, (int, float)) and self.rate > 0
                                           and math.isfinite(self.rate)):
             raise BadInput(f"--rate must be a positive number of ops/s, not {self.rate!r}")
+        if self.rate is not None:
+            number(self.rate, "--rate")
         if self.processes is not None and (self.processes == 0 or self.processes < -1):
             raise BadInput(f"--processes must be at least 1 (or -1 for one per core), not {self.processes}")
-        if self.spawn_rate is not None and self.spawn_rate <= 0:
+        if self.processes is not None:
+            number(self.processes, "--processes", integer=True)
+        if self.spawn_rate is not None and not (self.spawn_rate > 0 and math.isfinite(self.spawn_rate)):
             raise BadInput(f"--spawn-rate must be positive, not {self.spawn_rate}")
+        if self.spawn_rate is not None:
+            number(self.spawn_rate, "--spawn-rate")
         if not (isinstance(self.max_error_ratio, (int, float)) and math.isfinite(self.max_error_ratio)
                 and 0 <= self.max_error_ratio <= 1):
             raise BadInput(f"--max-error-ratio must be a share between 0 and 1, not {self.max_error_ratio!r}")
@@ -602,6 +612,7 @@ def run_bench(scenario: Any, **options: Any) -> Path:
     :class:`RunFailed` or :class:`RunInterrupted` (with ``.run_dir``) after.
     """
     spec = _spec(scenario, options)
+    check_out(spec.out)  # before the topology starts or the target is touched
     scen = _resolve_scenario(spec)
     flag = _StopFlag()
     with _signals_to_flag(flag), _lab(spec, flag) as lab:
@@ -636,6 +647,7 @@ def run_sweep(scenario: Any, *, users: Sequence[int] | None = None, rates: Seque
     if options.get("keep"):
         raise BadInput("--keep is not available for a sweep (each step cleans its prefix for the next)")
     specs = [_spec(scenario, {**options, param: v}) for v in values]
+    check_out(specs[0].out)
     scens = [_resolve_scenario(s) for s in specs]
     base = specs[0]
     sweep_id = new_id(f"sweep-{scens[0].name}")

@@ -20,7 +20,27 @@ from loadgen.redaction import redact_text
 GROUPS = ("topology", "bench", "model", "report", "failover")
 
 
+def _cli_number(integer: bool):
+    def parse(text: str) -> float | int:
+        from loadgen.validate import number  # noqa: PLC0415
+
+        try:
+            return number(text, "value", integer=integer)
+        except RcapError as exc:
+            raise argparse.ArgumentTypeError(str(exc).removeprefix("value: ")) from None
+    parse.__name__ = "integer" if integer else "number"
+    return parse
+
+
 class _Parser(argparse.ArgumentParser):
+    """One-line errors; every ``type=float``/``type=int`` option goes through ``loadgen.validate.number``
+    (NaN, infinity and numbers above its bound are refused before any handler runs)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.register("type", float, _cli_number(False))
+        self.register("type", int, _cli_number(True))
+
     def error(self, message: str) -> None:  # one line, exit 2 (argparse prints usage too)
         sys.stderr.write(f"rcap: error: {message}\n")
         raise SystemExit(2)

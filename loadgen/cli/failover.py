@@ -110,6 +110,9 @@ def _finish(path: Path) -> int:
 def _run(run_once, args: argparse.Namespace, label: str) -> int:
     if args.repeat < 1:
         raise BadInput(f"--repeat must be ≥ 1, got {args.repeat}")
+    from loadgen.recorder.rundir import check_out  # noqa: PLC0415
+
+    check_out(args.out)
     if args.repeat == 1:
         return _finish(run_once())
     from loadgen.failover.repeat import repeat  # noqa: PLC0415

@@ -23,12 +23,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--payload", type=int, required=True, metavar="BYTES", help="serialized work size (bytes)")
     m.add_argument("--redis-version", default=None, help="when no run gives it (default 7.2)")
     m.add_argument("--allocator", default=None, help="jemalloc (8 B quantum), jemalloc-q16 (Debian) or libc")
+    m.add_argument("--include-degraded", action="store_true", help=INCLUDE_HELP)
     m.set_defaults(handler=_memory)
 
     c = msub.add_parser("ceiling", help="works/s and ops/s ceilings of one shard from light-load runs",
                         description="Service demand (main-thread CPU per op and per work) from the runs' INFO "
                                     "samples, by the utilization law; the ceiling is 1 / demand at 100 %% CPU.")
     c.add_argument("--runs", nargs="+", required=True, metavar="DIR", help="light-load run (or sweep) directories")
+    c.add_argument("--include-degraded", action="store_true", help=INCLUDE_HELP)
     c.set_defaults(handler=_ceiling)
 
     s = sub.add_parser("size", help="size a deployment for a target load",
@@ -37,21 +39,30 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("target", metavar="TARGET.yaml", help="target-load YAML, or a name under data/targets/")
     s.add_argument("--runs", nargs="*", default=[], metavar="DIR", help="runs whose measurements replace defaults")
     s.add_argument("--json", action="store_true", help="print sizing.json instead of the table")
+    s.add_argument("--include-degraded", action="store_true", help=INCLUDE_HELP)
     s.set_defaults(handler=_size)
 
 
-def _load_runs(paths: list[str]):
-    """Run directories; a sweep directory stands for its complete steps."""
-    from analysis.runs import SWEEP, load_run, load_sweep  # noqa: PLC0415
+INCLUDE_HELP = ("also use runs recorded 'degraded' (more than --max-error-ratio of requests failed) or "
+                "left 'running' (never finished); by default they are left out, with a note")
+
+
+def _load_runs(paths: list[str], include_degraded: bool = False):
+    """Run directories; a sweep directory stands for its complete steps. Degraded and unfinished
+    runs are left out (one note on stderr) unless ``include_degraded``."""
+    from analysis.runs import SWEEP, UNUSABLE_STATUSES, load_run, load_sweep, usable  # noqa: PLC0415
 
     runs = []
     for p in paths:
         if (Path(p) / SWEEP).is_file():
-            runs.extend(r for r in load_sweep(p).runs if r.status == "complete")
+            runs.extend(r for r in load_sweep(p).runs if r.status == "complete" or r.status in UNUSABLE_STATUSES)
         elif (Path(p) / "manifest.json").is_file():
             runs.append(load_run(p))
         else:
             raise BadInput(f"{p} is neither a run nor a sweep directory (no manifest.json or sweep.json)")
+    runs, note = usable(runs, include_degraded)
+    if note:
+        sys.stderr.write(f"rcap: {note}\n")
     return runs
 
 
@@ -61,7 +72,7 @@ def _memory(args: argparse.Namespace) -> int:
 
     if args.works < 0 or args.payload < 1:
         raise BadInput("--works must be >= 0 and --payload >= 1 byte")
-    runs = _load_runs(args.runs)
+    runs = _load_runs(args.runs, args.include_degraded)
     obs, layout = memory_observations(runs, allocator=args.allocator) if runs else ([], None)
     if layout is None or args.redis_version:
         layout = mem.RedisLayout.for_version(args.redis_version or "7.2",
@@ -80,7 +91,7 @@ def _memory(args: argparse.Namespace) -> int:
 def _ceiling(args: argparse.Namespace) -> int:
     from analysis.throughput import demand_from_runs  # noqa: PLC0415
 
-    d = demand_from_runs(_load_runs(args.runs))
+    d = demand_from_runs(_load_runs(args.runs, args.include_degraded))
     ceiling = d.ceiling()
     print(json.dumps({"works_per_s": ceiling["works_per_s"], "ops_per_s": ceiling["ops_per_s"],
                       "cpu_us_per_work": d.cpu_us_per_work}))
@@ -91,7 +102,7 @@ def _size(args: argparse.Namespace) -> int:
     from analysis.sizing import size  # noqa: PLC0415
     from analysis.targets import load_target  # noqa: PLC0415
 
-    rec = size(load_target(args.target), runs=_load_runs(args.runs) or None)
+    rec = size(load_target(args.target), runs=_load_runs(args.runs, args.include_degraded) or None)
     if args.json:
         json.dump(rec.to_dict(), sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")

@@ -58,6 +58,24 @@ def _print_files(files) -> None:
     print(files.dir)
 
 
+def _note_left_out(run_dirs) -> None:
+    """Say which runs the report leaves out: degraded or unfinished ones (its sections use complete
+    runs only)."""
+    from analysis.runs import UNUSABLE_STATUSES, _read_json  # noqa: PLC0415
+
+    odd = []
+    for root in run_dirs:
+        root = Path(root)
+        for manifest in [root / "manifest.json", *root.glob("*/manifest.json"), *root.glob("*/*/manifest.json")]:
+            if manifest.is_file():
+                status = _read_json(manifest).get("status")
+                if status in UNUSABLE_STATUSES:
+                    odd.append(f"{manifest.parent.name} ({status})")
+    if odd:
+        _say(f"the report leaves out {len(odd)} degraded or unfinished run(s): {', '.join(odd[:5])}"
+             f"{' …' if len(odd) > 5 else ''}")
+
+
 def _report(args: argparse.Namespace) -> int:
     from analysis.report import ReportRequest, build_report
 
@@ -65,6 +83,7 @@ def _report(args: argparse.Namespace) -> int:
                             args.topology).resolved()  # bad input fails here, before any note
     if not args.runs:
         _say("no --runs given: reporting on the committed reference runs in data/reference/")
+    _note_left_out(request.run_dirs)
     files = build_report(request, progress=_say)
     _say(f"report written in {files.seconds:.0f} s")
     _print_files(files)
@@ -77,11 +96,15 @@ def _suite(args: argparse.Namespace) -> int:
 
     if args.scale <= 0:
         raise BadInput(f"--scale must be positive, not {args.scale}")
+    from loadgen.recorder.rundir import check_out  # noqa: PLC0415
+
+    check_out(args.runs_out)
     password = read_password(getattr(args, "password_file", None))
     result = suite.run_suite(Path(args.target_load), target_url=args.target, password=password,
                              tls=(args.tls_ca, args.tls_cert, args.tls_key), runs_out=Path(args.runs_out),
                              scale=args.scale, progress=_say)
     _say(f"benchmarks done in {result.seconds:.0f} s; writing the report")
+    _note_left_out(result.run_dirs)
     files = build_report(ReportRequest(Path(args.target_load), tuple(result.run_dirs), Path(args.out),
                                        result.topology, secrets=(password,) if password else ()), progress=_say)
     _say(f"report written in {files.seconds:.0f} s (total {result.seconds + files.seconds:.0f} s)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import warnings
 
@@ -66,16 +67,31 @@ def register(sub: argparse._SubParsersAction) -> None:
                            description="Ping a target (redis://, rediss://, redis+sentinel://, redis+cluster://) "
                                        "and list its data nodes; errors are one line.")
     check.add_argument("url", metavar="URL")
+    check.add_argument("--prefix", default="rcap:",
+                       help="key prefix a run would use: also checks that the target accepts writes and EVALSHA "
+                            "on it (READONLY replica, NOPERM ACL) without changing any key (default rcap:)")
     add_target_options(check)
     check.set_defaults(handler=_check)
 
 
 def _warn(caught: list[warnings.WarningMessage]) -> None:
     for item in caught:
-        sys.stderr.write(f"rcap: warning: {item.message}\n")
+        sys.stderr.write(f"rcap: warning: {' '.join(str(item.message).split())}\n")
+
+
+def _sigterm_as_interrupt(_signum, _frame) -> None:
+    raise KeyboardInterrupt  # the same path as Ctrl-C: up() tears down what it started
 
 
 def _up(args: argparse.Namespace) -> int:
+    previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    try:
+        return _up_inner(args)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _up_inner(args: argparse.Namespace) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", topology.AllocatorWarning)
         topo = topology.up(args.kind, name=args.name, tls=args.tls, password=read_password(args.password_file),
@@ -124,4 +140,14 @@ def _check(args: argparse.Namespace) -> int:
     print(f"{target.url}: redis {info.get('redis_version')} ({target.kind})")
     for role, host, port in topology.server_nodes(target):
         print(f"  {role:<8} {host}:{port}")
-    return 0
+    from loadgen.nuxeo.keys import check_prefix  # noqa: PLC0415
+    from loadgen.topology.preflight import problems  # noqa: PLC0415
+
+    client = topology.connect(target)
+    try:
+        found = problems(client, check_prefix(args.prefix))
+    finally:
+        client.close()
+    for line in found:
+        sys.stderr.write(f"rcap: warning: {line}\n")
+    return 1 if found else 0

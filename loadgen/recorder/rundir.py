@@ -83,6 +83,33 @@ def write_json(path: Path, obj: Any) -> None:
     os.replace(tmp, path)
 
 
+def check_out(out: str | Path) -> Path:
+    """Check an output folder (``--out``) before anything starts: it must be a directory (or creatable
+    under one), writable, and not inside an existing run directory (runs are immutable). One-line
+    ``BadInput`` otherwise."""
+    from loadgen.errors import BadInput  # noqa: PLC0415
+
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise BadInput(f"--out {out} is a file, not a directory")
+    probe = out
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise BadInput(f"--out {out}: {probe} is a file, not a directory")
+    if probe.exists() and not os.access(probe, os.W_OK | os.X_OK):
+        raise BadInput(f"--out {out}: {probe} is not writable")
+    for folder in (out.resolve(), *out.resolve().parents):
+        if (folder / MANIFEST).is_file():
+            raise BadInput(f"--out {out} is inside the run directory {folder} (runs are immutable); "
+                           "choose a folder outside it")
+        if folder == out.resolve() and (folder / SWEEP).is_file():
+            raise BadInput(f"--out {out} is a recorded sweep directory (immutable); choose another folder")
+    return out
+
+
 @dataclass
 class RunDir:
     """One run's directory. Appends are thread-safe (the sampler and progress threads share it)."""

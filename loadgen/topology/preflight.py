@@ -31,11 +31,17 @@ def problems(client, prefix: str) -> list[str]:
                         ("run EVALSHA (the WorkManager's Lua scripts)", ("EVALSHA", _UNKNOWN_SHA, 1, key))):
         try:
             client.execute_command(*args)
+        except redis.exceptions.NoScriptError:
+            continue  # allowed: the script is just not loaded
+        except redis.exceptions.ReadOnlyError:
+            if not any(f.startswith("READONLY") for f in found):
+                found.append("READONLY: the target refuses writes (a replica)")
         except redis.ResponseError as exc:
             text = str(exc)
-            if "NOSCRIPT" in text:
+            if "NOSCRIPT" in text or "no matching script" in text.lower():
                 continue
-            if "NOPERM" in text or "no permissions" in text.lower():
+            if "NOPERM" in text or "no permissions" in text.lower() or \
+                    isinstance(exc, getattr(redis.exceptions, "NoPermissionError", ())):
                 found.append(f"NOPERM: the ACL user may not {label} {prefix!r}")
             elif "READONLY" in text:
                 if not any(f.startswith("READONLY") for f in found):

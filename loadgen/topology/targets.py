@@ -291,12 +291,12 @@ def check_tls_files(target: Target) -> None:
         try:
             ctx.load_verify_locations(cafile=target.tls_ca)
         except (ssl.SSLError, ValueError, OSError) as exc:
-            raise BadInput(f"--tls-ca {target.tls_ca}: not a PEM CA certificate ({_ssl_reason(exc)})") from None
+            raise BadInput(f"--tls-ca {target.tls_ca}: not a PEM CA certificate, so TLS cannot verify the server ({_ssl_reason(exc)})") from None
     if target.tls_cert:
         try:
             ctx.load_cert_chain(certfile=target.tls_cert, keyfile=target.tls_key, password=lambda: b"")
         except (ssl.SSLError, ValueError, OSError) as exc:
-            raise BadInput(f"--tls-cert {target.tls_cert} / --tls-key {target.tls_key}: not a PEM client "
+            raise BadInput(f"--tls-cert {target.tls_cert} / --tls-key {target.tls_key}: not a PEM TLS client "
                            f"certificate and its unencrypted key ({_ssl_reason(exc)})") from None
 
 
