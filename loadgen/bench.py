@@ -441,10 +441,13 @@ def _record(spec: BenchSpec, scen: Any, lab: _Lab, flag: _StopFlag, run: RunDir,
     follower = LatencyFollower(run.file(LATENCY))
     backlog = _backlog_reader(client, scen.prefix,
                               target.kind == "cluster" or bool(getattr(scen.params, "hashtag", False)))
+    from loadgen.topology.targets import password_handoff  # noqa: PLC0415
+
+    secret_env, forget_password = password_handoff(target.password)  # a 0600 file Locust reads once
     env = {**os.environ, "PYTHONUNBUFFERED": "1",
            "RCAP_SCENARIO": _scenario_json(scen),
-           "RCAP_TARGET": json.dumps(target.to_dict(with_password=True)),
-           "RCAP_RUN_DIR": str(run.path)}
+           "RCAP_TARGET": json.dumps(target.to_dict()),
+           "RCAP_RUN_DIR": str(run.path), **secret_env}
     status, error = "complete", None
     locust_rc: int | None = None
     cpu: LoadgenCpu | None = None
@@ -478,6 +481,7 @@ def _record(spec: BenchSpec, scen: Any, lab: _Lab, flag: _StopFlag, run: RunDir,
             except subprocess.TimeoutExpired:
                 _stop_locust(proc, signal.SIGKILL)
                 proc.wait()
+        forget_password()
         end_t = time.time()
         sampler.stop()
         _record_errors(run, follower.poll())

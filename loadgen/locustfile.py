@@ -1,7 +1,8 @@
 """Locust entry point of rcap: ``locust -f loadgen/locustfile.py --headless -u N …``.
 
 Reads (docs/architecture.md): ``RCAP_SCENARIO`` (JSON of the resolved scenario, or a scenario name),
-``RCAP_TARGET`` (JSON of the target, password included, never written anywhere) and ``RCAP_RUN_DIR``
+``RCAP_TARGET`` (JSON of the target, no password), ``RCAP_PASSWORD_FILE`` (a 0600 file holding the
+password, read once at import, before Locust forks its workers, then unlinked) and ``RCAP_RUN_DIR``
 (where ``latency.jsonl`` and ``counters.json`` go; optional). The user classes come from the scenario.
 
 Stop protocol: when the run ends (``quitting``), the master asks every worker (or the local runner
@@ -26,7 +27,7 @@ from loadgen.clients import REQUEST_TYPE
 from loadgen.errors import RcapError
 from loadgen.histograms import LatencyRecorder, install
 from loadgen.scenarios import load_scenario, scenario_from_json
-from loadgen.topology.targets import Target, connect
+from loadgen.topology.targets import Target, connect, target_from_env
 from loadgen.users.base import RunContext, merge_counters
 from loadgen.users.plan import plan
 
@@ -43,10 +44,9 @@ def _scenario() -> Any:
 
 
 def _target() -> Target:
-    text = os.environ.get("RCAP_TARGET", "")
-    if not text:
+    if not os.environ.get("RCAP_TARGET"):
         raise RcapError("RCAP_TARGET is not set (rcap bench sets it)")
-    return Target.from_dict(json.loads(text))
+    return target_from_env()  # the password comes from a 0600 file, read once and unlinked
 
 
 try:

@@ -275,13 +275,14 @@ def test_prefix_in_use_is_refused_without_a_run_dir(tmp_path: Path, locustfile: 
             run_bench(StandinScenario(), target=topo.target.url, duration_s=2, out=tmp_path / "runs",
                       locustfile=locustfile, progress=False)
         assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
-        # reuse: runs, then cleans only the prefix (the foreign key outside it survives)
+        # reuse: runs, then deletes only what it created (the key present at start survives, and so
+        # does the foreign key outside the prefix)
         client.set("other:key", b"1")
         run_dir = run_bench(StandinScenario(), target=topo.target.url, duration_s=2, out=tmp_path / "runs",
                             locustfile=locustfile, progress=False, reuse_prefix=True)
         assert load_run(run_dir).manifest["parameters"]["keys_found_under_prefix"] == 1
         assert client.exists("other:key") == 1
-        assert list(client.scan_iter(match="rcaptest:*")) == []
+        assert list(client.scan_iter(match="rcaptest:*")) == [b"rcaptest:already-there"]
         client.close()
 
 
@@ -303,8 +304,10 @@ def test_connection_lost_mid_run_is_recorded_and_the_run_goes_on(tmp_path: Path,
 
         def bench() -> None:  # outside the main thread: no signal handlers, same recording
             try:
+                # the outage fails a large share of requests: accept them here (the verdict is tested below)
                 result["dir"] = run_bench(StandinScenario(), target=topo.target.url, duration_s=6,
-                                          out=tmp_path / "runs", locustfile=locustfile, progress=False)
+                                          out=tmp_path / "runs", locustfile=locustfile, progress=False,
+                                          max_error_ratio=1.0)
             except Exception as exc:  # noqa: BLE001
                 result["error"] = exc
 
@@ -322,6 +325,8 @@ def test_connection_lost_mid_run_is_recorded_and_the_run_goes_on(tmp_path: Path,
     assert "error" not in result, result.get("error")
     run = load_run(result["dir"])
     assert run.status == "complete"
+    assert run.manifest["quality"]["errors"] > 0
+    assert {c["cause"] for c in run.manifest["quality"]["causes"]} == {"connection"}
     kinds = set(run.events["kind"])
     assert {"errors", "node_unreachable", "node_reachable"} <= kinds
     assert run.summary["total"]["errors"] > 0

@@ -38,7 +38,8 @@ CAUSES: tuple[tuple[str, re.Pattern, str], ...] = tuple((label, re.compile(rx, r
     ("LOADING", r"\bLOADING\b", "the server is loading its dataset"),
     ("MASTERDOWN", r"MASTERDOWN|CLUSTERDOWN|TRYAGAIN", "no master available (failover or cluster down)"),
     ("BUSY", r"\bBUSY\b", "a script is running too long"),
-    ("connection", r"ConnectionLost|connection (refused|reset|closed)|timed? ?out|broken pipe",
+    ("connection", r"ConnectionLost|ConnectionError|TimeoutError|network:|connection (refused|reset|closed)"
+                   r"|timed? ?out|broken pipe",
      "connections lost, refused or timed out"),
 ))
 

@@ -113,13 +113,25 @@ def deferred_signals():
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
+SECRET_ENV = ("RCAP_PASSWORD", "RCAP_PASSWORD_FILE")
+"""Environment variables that may hold (or point at) a password: never passed to a child."""
+
+
+def child_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """``env`` (default: this process's environment) without :data:`SECRET_ENV`."""
+    return {k: v for k, v in (os.environ if env is None else env).items() if k not in SECRET_ENV}
+
+
 def spawn(argv: list[str], log_path: str, *, owned: bool, cwd: str | None = None,
           env: dict[str, str] | None = None) -> subprocess.Popen:
     """Start ``argv`` in its own session with stdout/stderr appended to ``log_path``.
 
     ``owned=True`` ties the child's life to this process (PR_SET_PDEATHSIG). ``env`` replaces the
-    environment (default: inherited).
+    environment (default: inherited); either way :data:`SECRET_ENV` is removed (a password reaches
+    a child only through a private file it is given).
     """
+    # an explicit env may name the private password file meant for this child; nothing else passes
+    env = child_env() if env is None else {k: v for k, v in env.items() if k != "RCAP_PASSWORD"}
     with open(log_path, "ab") as log:
         try:
             return subprocess.Popen(

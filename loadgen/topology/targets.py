@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import ssl
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
@@ -206,6 +209,47 @@ class Target:
         return cls.parse(data["url"], password=data.get("password"), tls_ca=data.get("tls_ca"),
                          tls_cert=data.get("tls_cert"), tls_key=data.get("tls_key"),
                          topology=data.get("topology", "external"))
+
+
+PASSWORD_FILE_ENV = "RCAP_PASSWORD_FILE"
+
+
+def password_handoff(password: str | None) -> tuple[dict[str, str], Callable[[], None]]:
+    """Hand ``password`` to a child process the narrowest way: a 0600 file in a private 0700 folder,
+    named by ``RCAP_PASSWORD_FILE``, which the child reads once and unlinks (:func:`target_from_env`).
+    Returns ``(environment entries, cleanup)``; call ``cleanup`` when the child has exited."""
+    if not password:
+        return {}, lambda: None
+    folder = tempfile.mkdtemp(prefix="rcap-")  # 0700
+    path = os.path.join(folder, "password")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(password)
+
+    def cleanup() -> None:
+        shutil.rmtree(folder, ignore_errors=True)
+
+    return {PASSWORD_FILE_ENV: path}, cleanup
+
+
+def target_from_env(environ=None) -> Target:
+    """The target a parent handed over: ``RCAP_TARGET`` (JSON of :meth:`Target.to_dict`) plus the
+    password from ``RCAP_PASSWORD_FILE``, which is read once, unlinked and dropped from the environment."""
+    import json  # noqa: PLC0415
+
+    environ = os.environ if environ is None else environ
+    data = json.loads(environ["RCAP_TARGET"])
+    path = environ.pop(PASSWORD_FILE_ENV, None)
+    if path:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                data["password"] = fh.read()
+        finally:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+    return Target.from_dict(data)
 
 
 def connect(target: Target, **redis_kwargs):
