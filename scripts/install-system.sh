@@ -23,6 +23,15 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq >/dev/null 2>&1 || true
 apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null 2>&1 \
   || echo "rcap: note: apt-get install ${need[*]} failed; using fallbacks where possible" >&2
-# redis-server's Debian service is not wanted: rcap starts its own processes on free ports.
-if command -v systemctl >/dev/null 2>&1; then systemctl stop redis-server redis-sentinel >/dev/null 2>&1 || true; fi
+# The Debian packages start a redis-server/redis-sentinel service that rcap does not use (it starts its own
+# processes on free ports). Stop only a service whose package THIS run just installed; a service that was
+# already installed may be someone's Redis and is left alone.
+if command -v systemctl >/dev/null 2>&1; then
+  for pkg in redis-server redis-sentinel; do
+    case " ${need[*]} " in *" $pkg "*) ;; *) continue ;; esac
+    if dpkg -s "$pkg" >/dev/null 2>&1 && systemctl stop "$pkg" >/dev/null 2>&1; then
+      echo "rcap: note: stopped the $pkg service that was just installed with its package (rcap starts its own)" >&2
+    fi
+  done
+fi
 exit 0

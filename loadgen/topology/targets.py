@@ -284,6 +284,9 @@ def describe_error(target: Target, exc: BaseException) -> str:
     if target.username and target.password is None and ("wrongpass" in low or "invalid username" in low):
         return (f"{where}: user {target.username!r} given without a password was refused (no such user, "
                 "or it needs a password: use --password-file or RCAP_PASSWORD, or drop 'user@' from the URL)")
+    if "unauthenticated" in low or (target.password is not None and len(target.password) > 16_000):
+        return (f"{where}: the password is {len(target.password or ''):,} characters long, more than Redis "
+                "accepts before authentication (about 16 KB); is the password file the right one?")
     if "cluster mode is not enabled" in low:
         return f"{where}: not a Redis Cluster node (use redis:// or rediss://)"
     if "unknown command 'sentinel'" in low:
@@ -308,10 +311,6 @@ def describe_error(target: Target, exc: BaseException) -> str:
     if "connection closed by server" in low or "connection reset" in low:
         hint = "" if target.tls else " (a TLS-only port? use rediss://)"
         return f"{where}: the server closed the connection{hint}"
-    if (isinstance(exc, redis.TimeoutError) or "timeout" in low or "timed out" in low) and \
-            target.password is not None and len(target.password) > 512:
-        return (f"{where}: no answer in time after sending a {len(target.password):,}-character password "
-                "(is the password file the right one?)")
     if isinstance(exc, redis.TimeoutError) or "timeout" in low or "timed out" in low:
         hint = " (a plain-text port? use redis://)" if target.tls else " (a TLS-only port? use rediss://)"
         return f"{where}: no answer in time{hint}"
