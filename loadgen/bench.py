@@ -387,6 +387,10 @@ def _execute(spec: BenchSpec, scen: Any, lab: _Lab, flag: _StopFlag, out: Path,
             sys.stderr.write(f"rcap: warning: {line}\n")
         _check_stop(flag)
         run = RunDir.create(out, scen.name, secrets_to_scrub=[target.password or ""])
+        if existing:  # so that `rcap cleanup RUN_DIR` after a killed run spares them too
+            from loadgen.cleanup import write_snapshot  # noqa: PLC0415
+
+            write_snapshot(run.path, existing)
         return _record(spec, scen, lab, flag, run, client, users, len(existing), sweep, probes, server,
                        server_warnings, cleanup=lambda: cleanup_prefix(client, prefix, keep=existing))
     finally:

@@ -83,8 +83,8 @@ def test_foreign_keys_survive_runs_with_and_without_reuse(topology_factory, tmp_
     with pytest.raises(TargetError) as err:
         run_bench("pubsub", target=topo.target.url, prefix="nuxeo:", duration_s=2, out=tmp_path / "runs",
                   progress=False)
-    assert "--reuse-prefix" in str(err.value) and "rcap cleanup" not in str(err.value)
-    assert "--reuse " not in str(err.value) and not (tmp_path / "runs").exists()
+    assert "--reuse-prefix" in str(err.value) and "--reuse " not in str(err.value)
+    assert "rcap cleanup RUN_DIR" in str(err.value) and not (tmp_path / "runs").exists()
     # without reuse, another prefix: foreign keys elsewhere are untouched
     run_bench("kv-set-1k", target=topo.target.url, duration_s=2, out=tmp_path / "runs", progress=False)
     assert _dumps(client) == before
@@ -99,6 +99,26 @@ def test_foreign_keys_survive_runs_with_and_without_reuse(topology_factory, tmp_
                              duration_s=2, out=tmp_path / "runs", progress=False))
     cleanup = run.events[run.events.kind == "cleanup"].iloc[0]
     assert cleanup["keys_removed"] > 0 and cleanup["keys_spared"] == 52
+    assert _dumps(client) == before
+    client.close()
+
+
+def test_cleanup_command_deletes_only_what_the_run_created(topology_factory, tmp_path: Path, capsys) -> None:
+    topo = topology_factory("standalone")
+    client = topo.client()
+    before = _foreign(client, "nuxeo:")
+    # --keep stands for a killed run: its keys stay behind, with no cleanup recorded
+    kept = run_bench("kv-set-1k", target=topo.target.url, prefix="nuxeo:", reuse_prefix=True, keep=True,
+                     duration_s=2, out=tmp_path / "runs", progress=False)
+    assert len(list(client.scan_iter(match="nuxeo:*"))) > 52
+    code, out, err = rcap(capsys, "cleanup", str(kept))
+    assert code == 0, err
+    assert "52 keys present at its start spared" in out
+    assert _dumps(client) == before
+    # a run that cleaned up after itself is refused: the keys there now are someone else's
+    done = run_bench("pubsub", target=topo.target.url, prefix="nuxeo:", reuse_prefix=True, duration_s=2,
+                     out=tmp_path / "runs", progress=False)
+    assert_one_line(*rcap(capsys, "cleanup", str(done))[::2], "already cleaned")
     assert _dumps(client) == before
     client.close()
 

@@ -102,6 +102,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     sweep.add_argument("--rates", type=_number_list(float, "--rates"), help="ops/s per run, e.g. 1000,2000,4000")
     sweep.set_defaults(handler=sweep_handler)
 
+    clean = sub.add_parser(
+        "cleanup", help="delete the keys a killed run (or a --keep run) created, and only those",
+        description="Delete, with SCAN + UNLINK, the keys under RUN_DIR's prefix that were not there when the "
+                    "run started (their names are recorded with --reuse-prefix; without it the prefix was "
+                    "empty). Refused when the run already cleaned up. A key another client created under the "
+                    "prefix since the run started is deleted too.")
+    clean.add_argument("run_dir", metavar="RUN_DIR", help="the run directory (data/runs/<run-id>)")
+    clean.add_argument("--target", metavar="URL",
+                       help="the run's target (default: the URL in its manifest; an embedded topology must be up)")
+    clean.add_argument("--password-file", help="file whose first line is the password (else RCAP_PASSWORD)")
+    clean.add_argument("--tls-ca", help="CA bundle to verify the server (rediss://)")
+    clean.add_argument("--tls-cert", help="client certificate (mTLS)")
+    clean.add_argument("--tls-key", help="client private key (mTLS)")
+    clean.set_defaults(handler=cleanup_handler)
+
 
 def _options(args: argparse.Namespace) -> dict:
     from loadgen.bench import parse_duration  # noqa: PLC0415
@@ -154,3 +169,29 @@ def sweep_handler(args: argparse.Namespace) -> int:
     if args.users is None:
         raise BadInput("rcap sweep needs --users 1,2,4,… or --rates R1,R2,…")
     return _run(run_sweep, args.scenario, users=args.users, rate=args.rate, **_options(args))
+
+
+def cleanup_handler(args: argparse.Namespace) -> int:
+    from loadgen.cleanup import plan  # noqa: PLC0415
+    from loadgen.topology.keyspace import cleanup_prefix  # noqa: PLC0415
+    from loadgen.topology.targets import Target, check, connect, describe_error  # noqa: PLC0415
+
+    if not Path(args.run_dir).is_dir():
+        raise BadInput(f"run directory not found: {args.run_dir}")
+    prefix, keep, man = plan(args.run_dir)
+    url = args.target or (man.get("target") or {}).get("url")
+    if not url:
+        raise BadInput(f"{args.run_dir}: no target URL in the manifest; give --target")
+    target = Target.parse(url, password=read_password(args.password_file), tls_ca=args.tls_ca,
+                          tls_cert=args.tls_cert, tls_key=args.tls_key)
+    check(target)
+    client = connect(target)
+    try:
+        removed = cleanup_prefix(client, prefix, keep=keep)
+    except Exception as exc:  # noqa: BLE001  (connection dropped mid-cleanup)
+        raise BadInput(describe_error(target, exc)) from None
+    finally:
+        client.close()
+    sys.stdout.write(f"removed {removed} keys under {prefix!r} created by run {man.get('run_id')} "
+                     f"({len(keep)} keys present at its start spared)\n")
+    return 0

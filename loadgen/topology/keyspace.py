@@ -56,8 +56,9 @@ def snapshot_prefix(client, prefix: str, reuse: bool = False, cap: int = REUSE_K
         if not reuse:
             count = prefix_key_count(client, prefix)  # a fresh, complete count for the message
             raise TargetError(f"{count} keys already exist under the prefix {prefix!r}: choose "
-                              "another --prefix, or pass --reuse-prefix to run beside them (they are "
-                              "snapshotted at start and never deleted)")
+                              "another --prefix, pass --reuse-prefix to run beside them (their names are "
+                              "recorded at start and never deleted), or, if a killed run left them, "
+                              "rcap cleanup RUN_DIR")
         found.add(key)
         if len(found) > cap:
             raise TargetError(f"more than {cap:,} keys exist under the prefix {prefix!r}: too many to "
