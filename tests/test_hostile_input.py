@@ -23,7 +23,7 @@ import pytest
 import redis
 
 from analysis.runs import load_run, usable
-from loadgen.bench import RunDegraded, run_bench
+from loadgen.bench import run_bench
 from loadgen.cli import main
 from loadgen.errors import BadInput, TargetError
 from loadgen.recorder.rundir import RunDir
