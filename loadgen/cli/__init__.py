@@ -15,7 +15,7 @@ from loadgen import __version__
 from loadgen.errors import RcapError
 
 # Command-group modules, imported lazily so `rcap up` does not pay for pandas.
-GROUPS = ("topology", "bench", "model", "report", "failover")
+GROUPS = ("topology", "bench", "compare", "model", "report", "failover")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -70,6 +70,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     bench.add_argument("--users", type=int, help="concurrent users (default: the scenario's)")
     bench.add_argument("--keep", action="store_true",
                        help="leave the keys (and the embedded topology) in place for inspection")
+    bench.add_argument("--repeat", type=int, default=1, metavar="K",
+                       help="record K runs one after another (for `rcap compare` with run-to-run noise)")
     bench.set_defaults(handler=bench_handler)
 
     sweep = sub.add_parser("sweep", help="run a series of benchmarks (users or rates) into one directory")
@@ -97,7 +99,7 @@ def _options(args: argparse.Namespace) -> dict:
     }
 
 
-def _run(fn, *a, **kw) -> int:
+def _run(fn, *a, after=None, **kw) -> int:
     from loadgen.bench import RunFailed, RunInterrupted  # noqa: PLC0415
 
     try:
@@ -107,14 +109,33 @@ def _run(fn, *a, **kw) -> int:
             sys.stdout.write(f"{exc.run_dir}\n")
             sys.stdout.flush()
         raise
+    if after is not None:
+        after(Path(path))
     sys.stdout.write(f"{path}\n")
+    sys.stdout.flush()
     return 0
 
 
 def bench_handler(args: argparse.Namespace) -> int:
     from loadgen.bench import run_bench  # noqa: PLC0415
 
-    return _run(run_bench, args.scenario, users=args.users, rate=args.rate, keep=args.keep, **_options(args))
+    if not 1 <= args.repeat <= 100:
+        raise BadInput(f"--repeat takes 1 to 100 runs, got {args.repeat}")
+    options = _options(args)
+    for _ in range(args.repeat):
+        code = _run(run_bench, args.scenario, users=args.users, rate=args.rate, keep=args.keep,
+                    after=_print_op_table, **options)
+        if code:
+            return code
+    return 0
+
+
+def _print_op_table(path: Path) -> None:
+    """The finished run's per-op table on stderr (stdout keeps the run directory as its last line)."""
+    from analysis.compare import op_table  # noqa: PLC0415
+    from analysis.runs import load_run  # noqa: PLC0415
+
+    sys.stderr.write(op_table(load_run(path)) + "\n")
 
 
 def sweep_handler(args: argparse.Namespace) -> int:
