@@ -320,6 +320,34 @@ def server_figures(run: Run) -> dict[str, float | None]:
     return out
 
 
+def server_vs_client(run: Run) -> list[dict]:
+    """Per Redis command, client-side p50/p99 (this run's µs histograms, ops of that command merged by
+    their counts' weight: the larger op's figure) next to the server's own ``latencystats`` p50/p99 (µs,
+    the time Redis spent executing it). The difference is network, kernel and client time, plus queueing
+    in front of the event loop. ``server_p99_us`` is None where the server gives no figure (Redis < 7)."""
+    diag = run.diagnostics
+    server: dict[str, dict[str, float]] = {}
+    for rec in diag.get("nodes", {}).values():
+        stats = rec.get("latencystats") if isinstance(rec, dict) else None
+        if isinstance(stats, dict) and "unavailable" not in stats:
+            server = stats
+            break
+    by_cmd: dict[str, tuple[str, dict]] = {}
+    for name, f in run.summary.get("ops", {}).items():
+        cmd = name.split(" ", 1)[0].lower()
+        if cmd in ("pattern", "pubsub", "generator") or not f.get("count"):
+            continue  # client-side compositions, not one Redis command
+        if cmd not in by_cmd or f["count"] > by_cmd[cmd][1]["count"]:
+            by_cmd[cmd] = (name, f)
+    rows = []
+    for cmd, (name, f) in sorted(by_cmd.items()):
+        s = server.get(cmd, {})
+        rows.append({"command": cmd, "client_op": name, "client_p50_us": f.get("p50_us"),
+                     "client_p99_us": f.get("p99_us"), "server_p50_us": s.get("p50"), "server_p99_us": s.get("p99"),
+                     "scope": diag.get("latencystats_scope")})
+    return rows
+
+
 def op_table(run: Run) -> str:
     """Plain-text per-op table of one run (µs latencies, steady ops/s) with the server's CPU and memory."""
     ops = dict(run.summary.get("ops", {}))
@@ -342,9 +370,18 @@ def op_table(run: Run) -> str:
     mem = srv["used_memory_peak_bytes"]
     lines.append(f"server: CPU {_fmt(srv['cpu_percent'])} % of one core (mean), used_memory peak "
                  f"{'–' if mem is None else f'{mem / 2**20:,.1f} MiB'}")
+    sv = [r for r in server_vs_client(run) if r["server_p99_us"] is not None]
+    if sv:
+        lines.append(f"server-side (Redis's own latencystats, {sv[0]['scope']}) vs client-side p99, µs: "
+                     + ", ".join(f"{r['command']} {_fmt(r['server_p99_us'])} / {_fmt(r['client_p99_us'])}" for r in sv))
+    slow = sum(len(rec.get("slowlog", [])) for rec in run.diagnostics.get("nodes", {}).values()
+               if isinstance(rec, dict) and isinstance(rec.get("slowlog"), list))
+    if run.diagnostics:
+        lines.append(f"slow log: {slow} entries during the run")
     if run.manifest.get("loadgen_bound"):
         lines.append("note: the load generator, not Redis, was the bottleneck (loadgen_bound)")
     return "\n".join(lines)
 
 
-__all__ = ["Change", "Comparison", "OpComparison", "OpSeconds", "compare", "op_seconds", "op_table", "server_figures"]
+__all__ = ["Change", "Comparison", "OpComparison", "OpSeconds", "compare", "op_seconds", "op_table", "server_figures",
+           "server_vs_client"]

@@ -38,6 +38,7 @@ from loadgen.recorder.loadgen_cpu import REMEDY, LoadgenCpu
 from loadgen.recorder.progress import LatencyFollower, ProgressLine, per_second
 from loadgen.recorder.rundir import (
     LATENCY, MANIFEST, SUMMARY, SWEEP, WORKLOAD, RunDir, new_id, utc_iso, write_json)
+from loadgen.recorder.diagnostics import DIAGNOSTICS, ServerDiagnostics
 from loadgen.recorder.sampler import NodeProbe, ServerSampler
 from loadgen.recorder.summary import build_summary
 
@@ -409,6 +410,8 @@ def _record(spec: BenchSpec, scen: Any, lab: _Lab, flag: _StopFlag, run: RunDir,
     run.write_json(MANIFEST, man)
     run.event("run_start", t=start_t, run_id=run.path.name, users=users, rate=scen.rate)
 
+    diagnostics = ServerDiagnostics([(p.name, p.connect) for p in probes], reset_stats=lab.topology is not None)
+    diagnostics.start()
     sampler = ServerSampler(run, probes, interval_s=spec.sample_interval_s).start()
     follower = LatencyFollower(run.file(LATENCY))
     backlog = _backlog_reader(client, scen.prefix,
@@ -452,6 +455,7 @@ def _record(spec: BenchSpec, scen: Any, lab: _Lab, flag: _StopFlag, run: RunDir,
                 proc.wait()
         end_t = time.time()
         sampler.stop()
+        run.write_json(DIAGNOSTICS, diagnostics.finish())
         _record_errors(run, follower.poll())
         if flag:
             run.event("interrupted", t=end_t, signal=flag.signal_name)

@@ -18,6 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog="example: rcap show data/runs/20261203T101500Z-kv-1a2b")
     show.add_argument("run", metavar="RUN", help="run directory")
     show.add_argument("--json", action="store_true", help="print summary.json's per-op figures as JSON")
+    show.add_argument("--hlog", metavar="DIR",
+                      help="also write the run's µs histograms as HdrHistogram logs (one .hlog per op and kind)")
     show.set_defaults(handler=_show)
 
     cmp_ = sub.add_parser(
@@ -55,6 +57,16 @@ def _show(args: argparse.Namespace) -> int:
     from analysis.compare import op_table, server_figures  # noqa: PLC0415
 
     run = _run_at(args.run)
+    if args.hlog:
+        from analysis.hdrlog import write_hlogs  # noqa: PLC0415
+
+        out = Path(args.hlog)
+        if out.exists() and not out.is_dir():
+            raise BadInput(f"--hlog {args.hlog}: exists and is not a directory")
+        if out.resolve().is_relative_to(run.path.resolve()):
+            raise BadInput("--hlog must be outside the run directory (runs are never edited)")
+        files = write_hlogs(run, out)
+        sys.stderr.write(f"rcap: wrote {len(files)} HdrHistogram logs to {out}\n")
     if args.json:
         print(json.dumps({"run_id": run.id, "status": run.status, "ops": run.summary.get("ops", {}),
                           "total": run.summary.get("total", {}), "server": server_figures(run)}, indent=1))
