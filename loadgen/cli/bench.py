@@ -62,6 +62,10 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--maxmemory-policy", help="embedded topology: eviction policy (default noeviction)")
     p.add_argument("--persistence", choices=("none", "rdb", "aof"), help="embedded topology: persistence")
     p.add_argument("--no-progress", action="store_true", help="no live progress line")
+    p.add_argument("--metrics-port", type=int, metavar="PORT",
+                   help="serve live OpenMetrics (Prometheus) series on this port during the run")
+    p.add_argument("--metrics-host", default="127.0.0.1", metavar="HOST",
+                   help="address for --metrics-port (default 127.0.0.1, loopback only)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -96,6 +100,7 @@ def _options(args: argparse.Namespace) -> dict:
         "out": Path(args.out), "prefix": args.prefix, "reuse_prefix": args.reuse_prefix,
         "password": read_password(args.password_file), "tls_ca": args.tls_ca, "tls_cert": args.tls_cert,
         "tls_key": args.tls_key, "progress": not args.no_progress, "topology_options": topo_opts,
+        "metrics_port": args.metrics_port, "metrics_host": args.metrics_host,
     }
 
 
