@@ -25,7 +25,7 @@ def test_experiment_commands_have_a_description_and_an_example(command: str) -> 
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command").choices[command]
     assert sub.description and len(sub.description) > 20
-    assert f"rcap {command}" in sub.format_help().split("example:")[-1]
+    assert f"rcap {command}" in sub.format_help().split("\nexample:")[-1]
 
 
 def test_bash_completion_names_the_commands(capsys) -> None:
