@@ -211,6 +211,15 @@ class Comparison:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def frame(self, metric: str | None = None) -> "pd.DataFrame":
+        """One row per op and metric (``op``, ``metric``, ``a``, ``b``, ``diff``, ``low``, ``high``, ``rel``,
+        ``significant``, ``count_a``, ``count_b``); only ``metric`` if given."""
+        import pandas as pd  # noqa: PLC0415
+
+        rows = [{"op": oc.op, "count_a": oc.count_a, "count_b": oc.count_b, **asdict(c)}
+                for oc in self.ops for c in oc.changes if metric is None or c.metric == metric]
+        return pd.DataFrame(rows)
+
     def table(self) -> str:
         """Plain-text table: one line per op and metric."""
         lines = [f"A: {', '.join(self.runs_a)}", f"B: {', '.join(self.runs_b)}",

@@ -87,3 +87,15 @@ def test_cli_bad_input_is_one_line(args, capsys) -> None:
     assert main(args) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and err.startswith("rcap: error:")
+
+
+def test_compare_notebook_runs_headless(runs, tmp_path: Path) -> None:
+    """notebooks/06 on two sets of real runs, as papermill runs it from ``make lab`` or a script."""
+    from analysis.report import execute_notebook
+
+    src = Path(__file__).resolve().parent.parent / "notebooks" / "06-compare-runs.ipynb"
+    out = tmp_path / "06.ipynb"
+    execute_notebook(src, out, {"run_dirs_a": [str(p) for p in runs["small"]],
+                                "run_dirs_b": [str(p) for p in runs["big"]]})
+    text = out.read_text()
+    assert "image/png" in text and "larger than the noise" in text
