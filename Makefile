@@ -4,8 +4,13 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.rcap-installed
 TARGET_LOAD ?= data/targets/example.yaml
+.DEFAULT_GOAL := help
 
-.PHONY: setup report test bench lab clean down
+.PHONY: help setup report test bench lab clean down
+
+## List the targets.
+help:
+	@awk '/^## /{sub(/^## /,"");doc=$$0;next} /^[a-z][a-z-]*:/{if(doc!=""){split($$0,a,":");printf "  make %-8s %s\n",a[1],doc};doc=""}' $(MAKEFILE_LIST)
 
 $(STAMP): pyproject.toml scripts/install-system.sh
 	@bash scripts/install-system.sh
@@ -14,6 +19,7 @@ $(STAMP): pyproject.toml scripts/install-system.sh
 	@$(BIN)/python -m pip install -q -e '.[dev]'
 	@touch $(STAMP)
 
+## Create .venv and install rcap with the system packages it uses.
 setup: $(STAMP)
 
 ## The main job: benchmark on an embedded local Redis, fit the models, write reports/<target>/.
@@ -28,13 +34,15 @@ test: setup
 bench: setup
 	$(BIN)/python benchmarks/run.py
 
-## JupyterLab with the project installed.
+## JupyterLab on notebooks/ with the project installed (loopback only; --allow-root when run as root).
 lab: setup
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab notebooks/ --ip 127.0.0.1 --no-browser $(if $(filter 0,$(shell id -u)),--allow-root,)
 
+## Stop every local topology that rcap started.
 down: setup
 	$(BIN)/rcap down --all
 
+## Stop local topologies and remove .rcap/ and reports/.
 clean:
 	-$(BIN)/rcap down --all 2>/dev/null
 	rm -rf .rcap reports

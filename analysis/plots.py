@@ -358,3 +358,33 @@ def validation_errors(errors: pd.DataFrame) -> Figure:
     ax.set_title("Model validation on runs the fit did not use")
     ax.invert_yaxis()
     return _done(fig)
+
+
+def comparison_changes(changes: pd.DataFrame, *, metric: str = "p99_us", title: str = "") -> Figure:
+    """A/B comparison: per op, the relative change B/A − 1 of ``metric`` (%) with its confidence
+    interval; filled markers where the change is larger than the noise (``analysis.compare``).
+
+    ``changes``: one row per op with ``op``, ``a``, ``low``, ``high``, ``rel``, ``significant``
+    (``diff``/``low``/``high`` in the metric's unit, as :class:`analysis.compare.Change`)."""
+    df = changes.dropna(subset=["rel"]).reset_index(drop=True)
+    fig, axes = _new(figsize=(7.0, max(2.0, 0.35 * len(df) + 1.2)))
+    ax = axes[0]
+    y = np.arange(len(df))
+    rel = 100 * df["rel"].to_numpy(float)
+    lo = 100 * df["low"].to_numpy(float) / df["a"].to_numpy(float)
+    hi = 100 * df["high"].to_numpy(float) / df["a"].to_numpy(float)
+    ax.errorbar(rel, y, xerr=[rel - lo, hi - rel], fmt="none", ecolor=PALETTE[0], capsize=3)
+    sig = df["significant"].to_numpy(bool)
+    if sig.any():
+        ax.scatter(rel[sig], y[sig], color=PALETTE[1], marker=MARKERS[1], zorder=3, label="larger than the noise")
+    if (~sig).any():
+        ax.scatter(rel[~sig], y[~sig], facecolors="white", edgecolors=PALETTE[0], marker=MARKERS[0], zorder=3,
+                   label="within the noise")
+    ax.axvline(0, color="0.3", linewidth=1)
+    ax.set_yticks(y, df["op"])
+    ax.invert_yaxis()
+    name = metric.replace("_us", "").replace("ops_per_s", "throughput")
+    ax.set_xlabel(f"change of {name}, B vs A (%)")
+    ax.set_title(title or f"{name}: B − A with its confidence interval")
+    ax.legend(loc="best")
+    return _done(fig)

@@ -26,6 +26,8 @@ from typing import Callable
 from loadgen.errors import BadInput, RcapError
 
 NOTEBOOKS = ("01-benchmark", "02-memory-growth", "03-throughput-latency", "04-failover", "05-sizing-report")
+STANDALONE_NOTEBOOKS = ("06-compare-runs",)
+"""Notebooks outside the report, run by hand in ``make lab`` (or with papermill)."""
 REPORT_NOTEBOOK = "05-sizing-report"
 KERNEL = "python3"
 REFERENCE_RUNS = Path("data/reference")

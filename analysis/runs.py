@@ -168,6 +168,12 @@ class Run:
         return self._elapsed(df.sort_values("t", ignore_index=True))
 
     @cached_property
+    def diagnostics(self) -> dict:
+        """``diagnostics.json``: the server's own latency percentiles, error stats, slow log and latency
+        events (``loadgen.recorder.diagnostics``); empty for runs recorded before it existed."""
+        return _read_json(self.path / "diagnostics.json")
+
+    @cached_property
     def ops(self) -> pd.DataFrame:
         """``summary.json``'s per-operation figures, one row per op (index: op)."""
         df = pd.DataFrame.from_dict(self.summary.get("ops", {}), orient="index")

@@ -39,6 +39,7 @@ from loadgen.recorder.progress import LatencyFollower, ProgressLine, per_second
 from loadgen.recorder.quality import DEFAULT_MAX_ERROR_RATIO, EXIT_DEGRADED
 from loadgen.recorder.rundir import (
     LATENCY, MANIFEST, SUMMARY, SWEEP, WORKLOAD, RunDir, check_out, new_id, utc_iso, write_json)
+from loadgen.recorder.diagnostics import DIAGNOSTICS, ServerDiagnostics
 from loadgen.recorder.sampler import NodeProbe, ServerSampler
 from loadgen.recorder.summary import build_summary
 
@@ -138,6 +139,8 @@ class BenchSpec:
     topology_options: dict[str, Any] = field(default_factory=dict)
     locustfile: Path = LOCUSTFILE
     max_error_ratio: float = DEFAULT_MAX_ERROR_RATIO
+    metrics_port: int | None = None  # live OpenMetrics endpoint (loadgen.recorder.metrics), None = off
+    metrics_host: str = "127.0.0.1"
 
     def validate(self) -> "BenchSpec":
         if self.target is None and self.topology not in TOPOLOGY_KINDS:
@@ -220,17 +223,31 @@ class _Lab:
 
     target: Any
     topology: Any = None
+    metrics: Any = None  # a MetricsExporter while --metrics-port is on
 
 
 @contextlib.contextmanager
 def _lab(spec: BenchSpec, flag: _StopFlag) -> Iterator[_Lab]:
+    metrics = None
+    if spec.metrics_port is not None:
+        from loadgen.recorder.metrics import MetricsExporter  # noqa: PLC0415
+
+        metrics = MetricsExporter(spec.metrics_port, spec.metrics_host)  # a busy port fails before anything starts
+    try:
+        yield from _lab_only(spec, flag, metrics)
+    finally:
+        if metrics is not None:
+            metrics.close()
+
+
+def _lab_only(spec: BenchSpec, flag: _StopFlag, metrics: Any) -> Iterator[_Lab]:
     from loadgen.topology import targets  # noqa: PLC0415  (topology imports redis-py)
 
     if spec.target is not None:
         target = targets.Target.parse(spec.target, password=spec.password, tls_ca=spec.tls_ca,
                                       tls_cert=spec.tls_cert, tls_key=spec.tls_key)
         targets.check(target)
-        yield _Lab(target=target)
+        yield _Lab(target=target, metrics=metrics)
         return
     from loadgen import topology as topo_mod  # noqa: PLC0415
 
@@ -241,7 +258,7 @@ def _lab(spec: BenchSpec, flag: _StopFlag) -> Iterator[_Lab]:
     topo = topo_mod.up(spec.topology, password=password, detach=spec.keep, **spec.topology_options)
     try:
         _check_stop(flag)
-        yield _Lab(target=topo.target, topology=topo)
+        yield _Lab(target=topo.target, topology=topo, metrics=metrics)
     finally:
         if spec.keep:
             sys.stderr.write(f"rcap: topology {topo.name} left running with the keys (--keep): "
@@ -441,7 +458,10 @@ def _record(spec: BenchSpec, scen: Any, lab: _Lab, flag: _StopFlag, run: RunDir,
     run.write_json(MANIFEST, man)
     run.event("run_start", t=start_t, run_id=run.path.name, users=users, rate=scen.rate)
 
-    sampler = ServerSampler(run, probes, interval_s=spec.sample_interval_s).start()
+    diagnostics = ServerDiagnostics([(p.name, p.connect) for p in probes], reset_stats=lab.topology is not None)
+    diagnostics.start()
+    sampler = ServerSampler(run, probes, interval_s=spec.sample_interval_s,
+                            on_sample=lab.metrics.observe_server if lab.metrics else None).start()
     follower = LatencyFollower(run.file(LATENCY))
     backlog = _backlog_reader(client, scen.prefix,
                               target.kind == "cluster" or bool(getattr(scen.params, "hashtag", False)))
@@ -464,7 +484,8 @@ def _record(spec: BenchSpec, scen: Any, lab: _Lab, flag: _StopFlag, run: RunDir,
         # killed, Locust dies with it instead of loading the target until its run time ends
         proc = spawn(argv, str(run.file("locust.log")), owned=True, env=env)
         cpu = LoadgenCpu(proc.pid)
-        locust_rc, overran = _watch(spec, scen, run, proc, flag, follower, sampler, cpu, backlog, load_start_t)
+        locust_rc, overran = _watch(spec, scen, run, proc, flag, follower, sampler, cpu, backlog, load_start_t,
+                                    metrics=lab.metrics)
         if overran:
             status, error = "failed", f"Locust did not stop within {LOCUST_START_SLACK_S:g} s of the run time"
         elif flag:
@@ -488,6 +509,7 @@ def _record(spec: BenchSpec, scen: Any, lab: _Lab, flag: _StopFlag, run: RunDir,
         forget_password()
         end_t = time.time()
         sampler.stop()
+        run.write_json(DIAGNOSTICS, diagnostics.finish())
         _record_errors(run, follower.poll())
         if flag:
             run.event("interrupted", t=end_t, signal=flag.signal_name)
@@ -566,8 +588,8 @@ def _stop_locust(proc: subprocess.Popen, sig: int) -> None:
 
 
 def _watch(spec: BenchSpec, scen: Any, run: RunDir, proc: subprocess.Popen, flag: _StopFlag,
-           follower: LatencyFollower, sampler: ServerSampler, cpu: LoadgenCpu, backlog, start: float
-           ) -> tuple[int, bool]:
+           follower: LatencyFollower, sampler: ServerSampler, cpu: LoadgenCpu, backlog, start: float,
+           metrics: Any = None) -> tuple[int, bool]:
     """Wait for Locust while showing progress; stop it on a signal. Returns (exit code, overran)."""
     deadline = start + spec.duration_s + _stop_timeout_s(scen) + LOCUST_START_SLACK_S
     term_sent_at: float | None = None
@@ -606,6 +628,9 @@ def _watch(spec: BenchSpec, scen: Any, run: RunDir, proc: subprocess.Popen, flag
             works = backlog()
             if works is not None:
                 run.append_jsonl(WORKLOAD, {"t": round(now, 3), "work_backlog": works})
+            if metrics is not None:
+                metrics.observe_latency(records)
+                metrics.observe_backlog(works)
             line.update(label=scen.name, elapsed_s=now - start, duration_s=spec.duration_s,
                         ops_per_s=last.ops if last else None, p99_us=last.p99_us if last else None,
                         used_memory_bytes=master["info"].get("used_memory") if master else None,

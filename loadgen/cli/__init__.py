@@ -17,7 +17,33 @@ from loadgen.errors import RcapError
 from loadgen.redaction import redact_text
 
 # Command-group modules, imported lazily so `rcap up` does not pay for pandas.
-GROUPS = ("topology", "bench", "model", "report", "failover")
+GROUPS = ("topology", "bench", "compare", "model", "report", "failover")
+
+EXIT_CODES = (
+    (0, "success"),
+    (1, "a run started but failed (Locust or the experiment); its directory, printed last, keeps what was recorded"),
+    (2, "bad input, unusable target or topology (one line on stderr; nothing was started or recorded)"),
+    (3, "a run is recorded 'degraded': more than --max-error-ratio of its requests failed (causes on stderr)"),
+    (130, "interrupted (Ctrl-C or SIGTERM); the partial run is recorded with status 'interrupted'"),
+)
+
+# One example per command, shown under its --help (commands are documented in README.md).
+EXAMPLES = {
+    "up": "rcap up sentinel --maxmemory 256mb",
+    "check": "rcap check redis+sentinel://10.0.0.1:26379,10.0.0.2:26379,10.0.0.3:26379/mymaster --password-file pw",
+    "bench": "rcap bench workmanager --topology sentinel --duration 2m\n  "
+             "rcap bench kv --target rediss://redis.example:6380 --password-file pw --rate 2000 --repeat 3",
+    "sweep": "rcap sweep kv-set-1k --users 1,2,4,8,16,32\n  rcap sweep workmanager --rates 100,200,400,800 --duration 30s",
+    "failover": "rcap failover --topology sentinel --fault kill --at 10s --duration 40s --repeat 3",
+    "restart-test": "rcap restart-test --persistence none,rdb,aof --works 5000 --stop kill",
+    "memory-wall": "rcap memory-wall --maxmemory 64mb --rate 2000 --consume-rate 0",
+    "show": "rcap show data/runs/RUN_ID --hlog /tmp/hlog",
+    "compare": "rcap compare data/runs/RUN_A data/runs/RUN_B",
+    "size": "rcap size data/targets/example.yaml --runs data/reference --json",
+    "report": "rcap report --target-load data/targets/example.yaml",
+    "suite": "rcap suite --target-load data/targets/example.yaml",
+    "completion": "rcap completion bash > /etc/bash_completion.d/rcap",
+}
 
 
 def _cli_number(integer: bool):
@@ -47,7 +73,10 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="rcap", description="Redis capacity lab for Nuxeo deployments.")
+    codes = "\n".join(f"  {code:<4} {text}" for code, text in EXIT_CODES)
+    parser = _Parser(prog="rcap", description="Redis capacity lab for Nuxeo deployments.",
+                     epilog=f"exit codes:\n{codes}\n\nrcap COMMAND --help shows a command's options and an example.",
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"rcap {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
@@ -59,6 +88,13 @@ def build_parser() -> argparse.ArgumentParser:
                 continue  # group not built yet
             raise
         module.register(sub)
+    _completion(sub)
+    for name, cmd in sub.choices.items():
+        if cmd.description is None:  # the one-line help doubles as the description
+            cmd.description = next((a.help for a in sub._choices_actions if a.dest == name), None)
+        if name in EXAMPLES:
+            cmd.epilog = (cmd.epilog + "\n\n" if cmd.epilog else "") + f"example:\n  {EXAMPLES[name]}"
+            cmd.formatter_class = argparse.RawDescriptionHelpFormatter
     return parser
 
 
@@ -73,6 +109,19 @@ def _format_warning(message, category, filename, lineno, line=None) -> str:  # n
     return f"rcap: warning: {_one_line(str(message))}\n"
 
 
+def _completion(sub: argparse._SubParsersAction) -> None:
+    comp = sub.add_parser("completion", help="print a shell completion script (bash, zsh or tcsh)")
+    comp.add_argument("shell", choices=("bash", "zsh", "tcsh"))
+    comp.set_defaults(handler=_print_completion)
+
+
+def _print_completion(args: argparse.Namespace) -> int:
+    import shtab  # noqa: PLC0415
+
+    print(shtab.complete(build_parser(), shell=args.shell))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     warnings.formatwarning = _format_warning
     parser = build_parser()
@@ -85,6 +134,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("rcap: interrupted\n")
         return 130
+    except BrokenPipeError:  # `rcap … | head`: the reader left; not an error of ours
+        import os  # noqa: PLC0415
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -47,9 +47,7 @@ def _share(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[-1]) from None
 
 
-EPILOG = ("exit status: 0 the run is complete; 1 it failed; 2 bad input (nothing started); 3 it is recorded "
-          "'degraded' (more than --max-error-ratio of its requests failed); 130 interrupted (what was "
-          "measured is kept). The last line of stdout is the run (or sweep) directory.")
+EPILOG = "The last line of stdout is the run (or sweep) directory; rcap --help lists the exit statuses."
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -84,6 +82,10 @@ def _common(p: argparse.ArgumentParser) -> None:
                         "'degraded' with its causes (READONLY, NOPERM, max clients …) and rcap exits with "
                         "status 3; models and reports then leave it out unless told to include it")
     p.add_argument("--no-progress", action="store_true", help="no live progress line")
+    p.add_argument("--metrics-port", type=int, metavar="PORT",
+                   help="serve live OpenMetrics (Prometheus) series on this port during the run")
+    p.add_argument("--metrics-host", default="127.0.0.1", metavar="HOST",
+                   help="address for --metrics-port (default 127.0.0.1, loopback only)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -92,6 +94,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     bench.add_argument("--users", type=int, help="concurrent users (default: the scenario's)")
     bench.add_argument("--keep", action="store_true",
                        help="leave the keys (and the embedded topology) in place for inspection")
+    bench.add_argument("--repeat", type=int, default=1, metavar="K",
+                       help="record K runs one after another (for `rcap compare` with run-to-run noise)")
     bench.set_defaults(handler=bench_handler)
 
     sweep = sub.add_parser("sweep", help="run a series of benchmarks (users or rates) into one directory",
@@ -133,10 +137,11 @@ def _options(args: argparse.Namespace) -> dict:
         "password": read_password(args.password_file), "tls_ca": args.tls_ca, "tls_cert": args.tls_cert,
         "tls_key": args.tls_key, "progress": not args.no_progress, "topology_options": topo_opts,
         "max_error_ratio": args.max_error_ratio,
+        "metrics_port": args.metrics_port, "metrics_host": args.metrics_host,
     }
 
 
-def _run(fn, *a, **kw) -> int:
+def _run(fn, *a, after=None, **kw) -> int:
     from loadgen.bench import RunFailed, RunInterrupted  # noqa: PLC0415
 
     try:
@@ -146,14 +151,33 @@ def _run(fn, *a, **kw) -> int:
             sys.stdout.write(f"{exc.run_dir}\n")
             sys.stdout.flush()
         raise
+    if after is not None:
+        after(Path(path))
     sys.stdout.write(f"{path}\n")
+    sys.stdout.flush()
     return 0
 
 
 def bench_handler(args: argparse.Namespace) -> int:
     from loadgen.bench import run_bench  # noqa: PLC0415
 
-    return _run(run_bench, args.scenario, users=args.users, rate=args.rate, keep=args.keep, **_options(args))
+    if not 1 <= args.repeat <= 100:
+        raise BadInput(f"--repeat takes 1 to 100 runs, got {args.repeat}")
+    options = _options(args)
+    for _ in range(args.repeat):
+        code = _run(run_bench, args.scenario, users=args.users, rate=args.rate, keep=args.keep,
+                    after=_print_op_table, **options)
+        if code:
+            return code
+    return 0
+
+
+def _print_op_table(path: Path) -> None:
+    """The finished run's per-op table on stderr (stdout keeps the run directory as its last line)."""
+    from analysis.compare import op_table  # noqa: PLC0415
+    from analysis.runs import load_run  # noqa: PLC0415
+
+    sys.stderr.write(op_table(load_run(path)) + "\n")
 
 
 def sweep_handler(args: argparse.Namespace) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import json
 import sys
 import warnings
 
@@ -60,6 +61,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     down.set_defaults(handler=_down)
 
     status = sub.add_parser("status", help="list the local topologies that run")
+    status.add_argument("--json", action="store_true", help="print the list as JSON")
     status.add_argument("--base-dir", default=DEFAULT_BASE_DIR, help=argparse.SUPPRESS)
     status.set_defaults(handler=_status)
 
@@ -70,6 +72,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     check.add_argument("--prefix", default="rcap:",
                        help="key prefix a run would use: also checks that the target accepts writes and EVALSHA "
                             "on it (READONLY replica, NOPERM ACL) without changing any key (default rcap:)")
+    check.add_argument("--json", action="store_true", help="print what answered as JSON")
     add_target_options(check)
     check.set_defaults(handler=_check)
 
@@ -124,6 +127,12 @@ def _down(args: argparse.Namespace) -> int:
 
 def _status(args: argparse.Namespace) -> int:
     topologies = topology.status(args.base_dir)
+    if args.json:
+        print(json.dumps([{"name": t.name, "kind": t.kind, "url": t.target.url if t.target else None,
+                           "owner_pid": t.owner_pid, "processes_up": len(t.running_nodes()),
+                           "nodes": [{"name": n.name, "role": n.role, "host": n.host, "port": n.port, "pid": n.pid}
+                                     for n in t.nodes]} for t in topologies], indent=1))
+        return 0
     if not topologies:
         print("no topology runs")
     for topo in topologies:
@@ -137,6 +146,11 @@ def _status(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     target = target_from_args(args.url, args)
     info = topology.check(target)
+    if args.json:
+        print(json.dumps({"url": target.url, "kind": target.kind, "redis_version": info.get("redis_version"),
+                          "nodes": [{"role": r, "host": h, "port": p} for r, h, p in topology.server_nodes(target)]},
+                         indent=1))
+        return 0
     print(f"{target.url}: redis {info.get('redis_version')} ({target.kind})")
     for role, host, port in topology.server_nodes(target):
         print(f"  {role:<8} {host}:{port}")

@@ -84,6 +84,8 @@ def redis_conf(opts: NodeOptions, *, host: str, port: int, dir: str, replica_of:
         lines += ['save ""', "appendonly yes", "appendfsync everysec"]
     else:
         lines += ['save ""', "appendonly no"]
+    # server-side diagnostics of every run (loadgen.recorder.diagnostics): spikes ≥ 1 ms, slow commands ≥ 1 ms
+    lines += ["latency-monitor-threshold 1", "slowlog-log-slower-than 1000", "slowlog-max-len 1024"]
     if opts.redis_major >= 7:
         lines.append("enable-debug-command local")  # DEBUG SLEEP etc. for fault experiments
     if opts.password:
