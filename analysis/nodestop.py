@@ -111,3 +111,34 @@ def validation(results: Iterable[dict]) -> dict:
     return {"rows": rows, "predicted_median": pred, "measured_median": meas,
             "predicted_mean": mean_pred, "measured_mean": mean_meas,
             "error_pct": round(100.0 * (mean_pred - mean_meas) / mean_meas, 1) if mean_meas else None}
+
+
+def _median(results: list[dict], key: str, sub: str | None = None):
+    vals = [(r.get(key) or {}).get(sub) if sub else r.get(key) for r in results]
+    vals = [v for v in vals if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    return statistics.median(vals) if vals else None
+
+
+def report(target, results: Iterable[dict]) -> dict:
+    """What the report's "A Nuxeo node stops" section says, for ``target`` and the ``rcap node-stop`` results:
+    ``crash`` (expected orphans and bytes per crash at the target's rates), ``graceful``/``crashed`` (medians of
+    the runs), ``validation`` (predicted vs measured, crash runs)."""
+    results = list(results)
+    graceful = [r for r in results if r.get("mode") == "graceful" and r.get("status") == "complete"]
+    crashed = [r for r in results if r.get("mode") == "crash" and r.get("status") == "complete"]
+    out = {"crash": crash_cost(target), "graceful": None, "crashed": None, "validation": validation(crashed)}
+    if graceful:
+        out["graceful"] = {"runs": len(graceful), "acked": _median(graceful, "acked"),
+                           "rescheduled": _median(graceful, "rescheduled"),
+                           "orphaned": max(r["orphaned_running"] for r in graceful),
+                           "lost": max(r["lost"] for r in graceful),
+                           "completed_twice": _median(graceful, "completed_twice")}
+    if crashed:
+        out["crashed"] = {"runs": len(crashed), "orphaned": _median(crashed, "orphaned_running"),
+                          "orphaned_bytes": _median(crashed, "orphaned_bytes"),
+                          "lost": max(r["lost"] for r in crashed),
+                          "await_completion_finishes": any(r.get("await_completion_finishes") for r in crashed),
+                          "poison_never_ran": sum((r.get("poisoned") or {}).get("never_ran", 0) for r in crashed),
+                          "poison_sample": sum((r.get("poisoned") or {}).get("sample", 0) for r in crashed),
+                          "cycling_pop_work_per_s": _median(crashed, "poisoned", "cycling_pop_work_per_s")}
+    return out

@@ -382,6 +382,7 @@ def _run(spec: NodeStopSpec, target: Target, run_prefix: str, exp: ExperimentRun
     for n in survivors:
         n.graceful()
     result["processes_left"] = sum(1 for n in nodes if n.proc.poll() is None)
+    result["node_pids"] = [n.proc.pid for n in nodes]
     return result
 
 
