@@ -61,7 +61,7 @@ def target_rates(target) -> dict:
     else:
         nodes, ms = 1, target.redis.work_processing_ms
         threads = target.redis.worker_threads
-    out = {"nodes": nodes, "works_per_s_per_node": traffic.works_per_s / nodes, "processing_ms": ms,
+    out = {"nodes": nodes, "nodes_assumed": target.business is None, "works_per_s_per_node": traffic.works_per_s / nodes, "processing_ms": ms,
            "payload_bytes": traffic.mean_payload_bytes, "threads_per_node": threads, "mass_operation": None}
     mo = target.mass_operation
     if mo is not None:
@@ -100,6 +100,7 @@ def validation(results: Iterable[dict]) -> dict:
             continue
         rows.append({"mode": r.get("mode"), "run_id": r.get("run_id"), "predicted_works": m["predicted_works"],
                      "measured_works": m["measured_works"], "error_works": m["error_works"],
+                     "time_average_running": m.get("time_average_running"),
                      "predicted_bytes": m.get("predicted_bytes"),
                      "measured_bytes": r.get("orphaned_bytes") if r.get("mode") == "crash" else None})
     if not rows:

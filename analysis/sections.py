@@ -1226,7 +1226,8 @@ def node_stop_section(ctx: Context) -> Section:
         + (f" Measured ({g['runs']} runs of `rcap node-stop --mode graceful`): median {g['rescheduled']:g} works "
            f"rescheduled, {g['orphaned']} orphaned, {g['lost']} lost, median {g['completed_twice']:g} run twice."
            if g else " _No graceful run in the run set (`rcap node-stop --mode graceful`)._"))
-    rows = {"Nuxeo nodes": c["nodes"], "works/s per node": f"{c['works_per_s_per_node']:,.1f}",
+    rows = {"Nuxeo nodes": "1 (a Redis-level target: all works on one node)" if c["nodes_assumed"] else c["nodes"],
+            "works/s per node": f"{c['works_per_s_per_node']:,.1f}",
             "processing time": f"{c['processing_ms']:,.0f} ms",
             "orphaned works per crash (steady)": f"{c['steady_orphans']:,.2f}",
             "their memory (steady)": human_bytes(c["steady_bytes"])}

@@ -47,7 +47,7 @@ def _popped_not_finished(log: Path) -> set[str]:
     """Re-derived from the node's log, independently of the audit code: ids popped and never ended."""
     open_ids: dict[str, str] = {}
     for line in log.read_text().splitlines():
-        parts = line.split()
+        parts = line.split()[1:]  # after the timestamp: event, thread, id
         if len(parts) == 3 and parts[0] in ("P", "c", "C", "R", "S"):
             if parts[0] in ("P", "c"):
                 open_ids[parts[2]] = parts[0]

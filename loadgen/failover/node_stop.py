@@ -154,7 +154,7 @@ class NodeProcess:
 class NodeEvents:
     """One node's log, parsed: what it popped, executed, completed, rescheduled, and what was in flight."""
 
-    popped: list[tuple[float, str]]            # (line index, id)
+    popped: list[tuple[float, str]]            # (time, id)
     executed: dict[str, int]
     completed: set[str]
     rescheduled: set[str]
@@ -162,36 +162,48 @@ class NodeEvents:
     completing: set[str]                       # completed-work sent, no reply logged (crash ambiguity)
     pending_pops: int                          # threads whose last line is a pop request (crash ambiguity)
     lines: int
+    holds: list[tuple[float, float | None]]    # (pop time, end time or None): a work's run-set entry, this node
 
 
 def parse_log(path: Path) -> NodeEvents:
-    popped, executed, completed, resched = [], {}, set(), set()
-    open_ids: dict[str, str] = {}  # id → last event
+    popped, executed, completed, resched, holds = [], {}, set(), set(), []
+    open_ids: dict[str, list] = {}  # id → [last event, pop time]
     last_by_thread: dict[str, str] = {}
     text = path.read_text() if path.exists() else ""
     lines = text.splitlines()
-    for i, line in enumerate(lines):
+    for line in lines:
         parts = line.split()
-        if len(parts) < 2:
-            continue  # a line cut by SIGKILL cannot happen (one write per line); skip blanks
-        ev, thread = parts[0], parts[1]
-        last_by_thread[thread] = ev
         if len(parts) < 3:
+            continue  # a line cut by SIGKILL cannot happen (one write per line); skip blanks
+        t, ev, thread = float(parts[0]), parts[1], parts[2]
+        last_by_thread[thread] = ev
+        if len(parts) < 4:
             continue
-        wid = parts[2]
+        wid = parts[3]
         if ev == "P":
-            popped.append((i, wid))
-            open_ids[wid] = "P"
+            popped.append((t, wid))
+            open_ids[wid] = ["P", t]
         elif ev == "X":
             executed[wid] = executed.get(wid, 0) + 1
-        elif ev == "c":
-            open_ids[wid] = "c"
+        elif ev == "c" and wid in open_ids:
+            open_ids[wid][0] = "c"
         elif ev in TERMINAL:
-            open_ids.pop(wid, None)
+            entry = open_ids.pop(wid, None)
+            if entry is not None:
+                holds.append((entry[1], t))
             (completed if ev == "C" else resched if ev == "R" else set()).add(wid)
-    return NodeEvents(popped, executed, completed, resched, {w for w, e in open_ids.items() if e == "P"},
-                      {w for w, e in open_ids.items() if e == "c"},
-                      sum(1 for t, e in last_by_thread.items() if e == "q" and t != "main"), len(lines))
+    holds += [(e[1], None) for e in open_ids.values()]
+    return NodeEvents(popped, executed, completed, resched, {w for w, e in open_ids.items() if e[0] == "P"},
+                      {w for w, e in open_ids.items() if e[0] == "c"},
+                      sum(1 for th, e in last_by_thread.items() if e == "q" and th != "main"), len(lines), holds)
+
+
+def time_average_running(holds: list[tuple[float, float | None]], start: float, end: float) -> float:
+    """Mean number of this node's works in the run set over [start, end] (works): ∫ count dt / (end − start)."""
+    if end <= start:
+        return 0.0
+    total = sum(max(0.0, min(e if e is not None else end, end) - max(p, start)) for p, e in holds)
+    return total / (end - start)
 
 
 # --- the controller ----------------------------------------------------------------------------------
@@ -276,10 +288,12 @@ def run_node_stop(spec: NodeStopSpec, out: str | Path = "data/runs", *, target: 
         except (redis.RedisError, OSError):
             pass
         client.close()
-        path = exp.finish({"experiment": "node-stop", "mode": spec.mode, "target": target.url,
-                           "topology": spec.topology, **result}, status, error)
-        if topo is not None:
-            topo.down()
+        try:
+            path = exp.finish({"experiment": "node-stop", "mode": spec.mode, "target": target.url,
+                               "topology": spec.topology, **result}, status, error)
+        finally:
+            if topo is not None:
+                topo.down()
     return path
 
 
@@ -448,11 +462,16 @@ def _counters(wm: WorkManagerClient, client, queue_id: str) -> dict:
 
 
 def _node_rates(victim: NodeProcess, before: NodeEvents, t0: float, stop_t: float, spec: NodeStopSpec) -> dict:
-    """The stopped node's completion rate before the stop (works/s), from its log up to the stop."""
+    """The stopped node's completion rate before the stop (works/s), the mean time a work held its run-set
+    entry (pop → completed-work, ms) and the time-average number of works it had running (Little's L),
+    from its log up to the stop."""
     completed = len(before.completed)
     window = stop_t - t0
+    done = [e - p for p, e in before.holds if e is not None]
     return {"completed_before_stop": completed, "window_s": round(window, 3),
-            "completion_rate_per_s": round(completed / window, 3) if window > 0 else None}
+            "completion_rate_per_s": round(completed / window, 3) if window > 0 else None,
+            "mean_hold_ms": round(1000.0 * sum(done) / len(done), 2) if done else None,
+            "time_average_running": round(time_average_running(before.holds, t0, stop_t), 3)}
 
 
 def _model(spec: NodeStopSpec, node_stats: dict, scheduler: Scheduler, run_prefix: str, audit: dict) -> dict:
@@ -469,7 +488,9 @@ def _model(spec: NodeStopSpec, node_stats: dict, scheduler: Scheduler, run_prefi
     per_work = orphan_bytes_per_work(payload, id_bytes=len(next(iter(scheduler.acked), "x" * 24)),
                                      prefix=run_prefix, queue=spec.queue_id, n=max(1, measured))
     return {"predicted_works": round(predicted, 3), "predicted_works_a_priori": round(a_priori, 3),
-            "measured_works": measured,
+            "measured_works": measured, "time_average_running": node_stats["time_average_running"],
+            "little_l_measured_w": (round(rate * node_stats["mean_hold_ms"] / 1000.0, 3)
+                                    if node_stats["mean_hold_ms"] is not None else None),
             "error_works": round(measured - predicted, 3),
             "payload_bytes_mean": payload,
             "predicted_bytes_per_work": round(per_work, 1),
@@ -497,7 +518,7 @@ def _poison(spec: NodeStopSpec, client, wm: WorkManagerClient, keys, survivors: 
     ran = set()
     for n in survivors:
         lines = n.log.read_text().splitlines()[marks[n.name]:]
-        ran |= {ln.split()[2] for ln in lines if ln.startswith("P ") and len(ln.split()) > 2}
+        ran |= {p[3] for p in (ln.split() for ln in lines) if len(p) > 3 and p[1] == "P"}
     ran &= set(sample)
     base, pois = _delta(base1, base0, names), _delta(p1, p0, names)
     # in the poison window nothing schedules: every LPUSH is a pop-work pushing a running id back

@@ -15,7 +15,7 @@ list is suspended and rescheduled with ``cancelled-running-work`` (from the main
 are interrupted and joined. SIGKILL is the crash: the process just ends.
 
 Every step is appended to a per-node log with one ``write(2)`` per line, so what a SIGKILLed node did up to
-its last system call is on disk. Line format ``<event> <thread> [<work id>]``:
+its last system call is on disk. Line format ``<epoch s> <event> <thread> [<work id>]``:
 ``q`` pop requested, ``e`` pop returned nothing, ``P`` popped, ``X`` processing done (side effects),
 ``c`` completed-work sent, ``C`` completed-work acknowledged, ``R`` rescheduled (acknowledged),
 ``S`` suspended work gave up, ``ready``/``stopped`` for the node.
@@ -29,6 +29,7 @@ import random
 import signal
 import sys
 import threading
+import time
 from typing import Any
 
 from loadgen.nuxeo.queues import idle_poll_interval_s
@@ -43,7 +44,7 @@ class NodeLog:
         self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
 
     def __call__(self, *fields: str) -> None:
-        os.write(self.fd, (" ".join(fields) + "\n").encode())
+        os.write(self.fd, (f"{time.time():.6f} " + " ".join(fields) + "\n").encode())
 
 
 class Node:
