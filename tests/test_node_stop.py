@@ -83,6 +83,14 @@ def test_graceful_stop_reschedules_every_running_work_and_loses_nothing(rcap_bas
     assert json.loads((run_dir / "manifest.json").read_text())["kind"] == "experiment"
 
 
+def test_graceful_stop_runs_twice_the_works_that_ignore_the_interrupt(rcap_base_dir, tmp_path):
+    r = json.loads(run_node_stop(_short("graceful", rcap_base_dir, interruptible=False), tmp_path).read_text())
+    _check_books(r)
+    assert r["orphaned_running"] == 0 and r["lost"] == 0
+    # their side effects were done on the stopping node, and they ran again on a survivor
+    assert 0 < r["completed_twice"] <= r["rescheduled"] == r["rescheduled_then_completed"]
+
+
 def test_crash_orphans_exactly_the_in_flight_works_and_a_rescheduled_orphan_never_runs(rcap_base_dir, tmp_path):
     path = run_node_stop(_short("crash", rcap_base_dir, poison_sample=3), tmp_path)
     r = json.loads(path.read_text())

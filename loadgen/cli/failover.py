@@ -178,6 +178,9 @@ def register_node_stop(sub: argparse._SubParsersAction) -> None:
     ns.add_argument("--duration", default="40s", help="load duration (default 40s)")
     ns.add_argument("--rate", type=float, default=60.0, help="works scheduled per second (default 60)")
     ns.add_argument("--work-ms", type=float, default=100.0, help="processing time of a work, ms (default 100)")
+    ns.add_argument("--uninterruptible-works", action="store_true",
+                    help="works ignore the shutdown's interrupt and finish their side effects before being "
+                         "given up (graceful: they run again elsewhere)")
     ns.add_argument("--poison-sample", type=int, default=5,
                     help="crash: orphaned ids scheduled again to watch them cycle (default 5)")
     _common(ns)
@@ -195,5 +198,6 @@ def node_stop_handler(args: argparse.Namespace) -> int:
     spec = NodeStopSpec(mode=args.mode, topology="external" if target else args.topology, nodes=args.nodes,
                         threads=args.threads, at_s=_seconds(args.at), duration_s=_seconds(args.duration),
                         rate=args.rate, work_ms=args.work_ms, poison_sample=args.poison_sample,
+                        interruptible=not args.uninterruptible_works,
                         prefix=args.prefix, seed=args.seed)
     return _run(lambda: run_node_stop(spec, args.out, target=target, log=_log), args, f"node-stop-{args.mode}")

@@ -52,7 +52,9 @@ class NodeStopSpec:
     """``nodes`` emulated Nuxeo nodes with ``threads`` worker threads each on ``queue_id``; works of
     ``work_type`` scheduled at ``rate`` works/s and processed in ``work_ms`` ms; one node stops at ``at_s``
     (s from the load start) in ``mode``; the load runs ``duration_s`` s, then drains for up to ``drain_s``.
-    Crash mode re-schedules up to ``poison_sample`` orphaned ids and watches them for ``poison_window_s``."""
+    Crash mode re-schedules up to ``poison_sample`` orphaned ids and watches them for ``poison_window_s``.
+    ``interruptible`` = False: works ignore the shutdown's interrupt and finish (then are given up as
+    suspended and run again elsewhere: a graceful stop then runs them twice)."""
 
     mode: str = "crash"
     topology: str = "standalone"
@@ -67,6 +69,7 @@ class NodeStopSpec:
     drain_s: float = 30.0
     poison_sample: int = 5
     poison_window_s: float = 3.0
+    interruptible: bool = True
     prefix: str = "rcap:"
     seed: int = 0
     base_dir: str = ".rcap"
@@ -313,7 +316,8 @@ def _run(spec: NodeStopSpec, target: Target, run_prefix: str, exp: ExperimentRun
     wm.load_scripts()
     keys = wm.commands(spec.queue_id).keys
     cfg = {"target": target.to_dict(with_password=True), "prefix": run_prefix, "queue_id": spec.queue_id,
-           "threads": spec.threads, "work_ms": spec.work_ms, "seed": spec.seed}
+           "threads": spec.threads, "work_ms": spec.work_ms, "seed": spec.seed,
+           "interruptible": spec.interruptible}
     for i in range(spec.nodes):
         name = f"node-{i + 1}"
         nodes.append(NodeProcess(name, logs_dir / f"{name}.log", cfg))
@@ -377,6 +381,7 @@ def _run(spec: NodeStopSpec, target: Target, run_prefix: str, exp: ExperimentRun
         poisoned = _poison(spec, client, wm, keys, survivors, sorted(orphan_ids)[: spec.poison_sample], exp, say)
     result = {
         "nodes": spec.nodes, "threads": spec.threads, "rate": spec.rate, "work_ms": spec.work_ms,
+        "interruptible": spec.interruptible,
         "at_s": spec.at_s, "duration_s": spec.duration_s, "stopped_node": victim.name,
         "stop_exit": stop_exit, "drained": drained, "drain_s": round(drain_s, 3),
         "schedule_errors": scheduler.errors,

@@ -6,7 +6,8 @@ password travels there, never on the command line). Each thread has its own conn
 
 - pop-work; nothing → wait 1000 ± 200 ms; a work → *beforeExecute*: if the node is shutting down,
   ``cancelled-running-work`` (reschedule) and stop, else running-work and join the node's running list;
-- processing (``work_ms``), which a shutdown interrupts;
+- processing (``work_ms``), which a shutdown interrupts (unless ``interruptible`` is false: a work that
+  ignores the interrupt runs to its end, side effects included, and is then given up as suspended);
 - *afterExecute*: a suspended work gives up (it was already rescheduled); if the node is shutting down,
   reschedule; else completed-work.
 
@@ -53,6 +54,7 @@ class Node:
         self.target = Target.from_dict(cfg["target"])
         self.queue = cfg["queue_id"]
         self.work_s = float(cfg["work_ms"]) / 1000.0
+        self.interruptible = bool(cfg.get("interruptible", True))
         self.log = NodeLog(cfg["log"])
         self.lock = threading.Lock()
         self.active = True                           # the queue is consumed on this node
@@ -96,7 +98,11 @@ class Node:
             wm.running(q, wid, payload)
             with self.lock:
                 self.running[wid] = [payload, False]
-            interrupted = self.halt.wait(self.work_s)
+            if self.interruptible:
+                interrupted = self.halt.wait(self.work_s)
+            else:  # a work that ignores the interrupt finishes (side effects done), then gives up if suspended
+                time.sleep(self.work_s)
+                interrupted = False
             if not interrupted:
                 log("X", name, wid)
             with self.lock:
