@@ -1209,3 +1209,50 @@ def mass_operation_run_section(ctx: Context) -> Section:
              "error": f"{100 * (at('used_memory_bytes') - end['used_memory_bytes']) / end['used_memory_bytes']:+.1f}%"}]
     sec.add(table(rows, index="at the end of the run"))
     return sec
+
+
+def node_stop_section(ctx: Context) -> Section:
+    """"A Nuxeo node stops": graceful vs crash, the orphans a crash leaves at the target's rates (Little's law,
+    :mod:`analysis.nodestop`), the ``rcap node-stop`` measurements and the recovery procedure."""
+    from analysis import nodestop
+    from analysis.plots import human_bytes
+
+    rep = nodestop.report(ctx.target, [r for _, r in experiment_results(ctx.runs, "node-stop")])
+    c, g, k, v = rep["crash"], rep["graceful"], rep["crashed"], rep["validation"]
+    sec = Section().md(
+        "**Graceful stop.** Nuxeo's `shutdownAndSuspend` deactivates the queues, puts every running work back with "
+        "`cancelled-running-work` (counted as *canceled*) and stops the threads: nothing is lost; a work whose "
+        "side effects were already done runs again on another node."
+        + (f" Measured ({g['runs']} runs of `rcap node-stop --mode graceful`): median {g['rescheduled']:g} works "
+           f"rescheduled, {g['orphaned']} orphaned, {g['lost']} lost, median {g['completed_twice']:g} run twice."
+           if g else " _No graceful run in the run set (`rcap node-stop --mode graceful`)._"))
+    rows = {"Nuxeo nodes": "1 (a Redis-level target: all works on one node)" if c["nodes_assumed"] else c["nodes"],
+            "works/s per node": f"{c['works_per_s_per_node']:,.1f}",
+            "processing time": f"{c['processing_ms']:,.0f} ms",
+            "orphaned works per crash (steady)": f"{c['steady_orphans']:,.2f}",
+            "their memory (steady)": human_bytes(c["steady_bytes"])}
+    if c.get("mass_orphans") is not None:
+        rows["orphaned works per crash during the mass operation"] = f"{c['mass_orphans']:,.0f} (all the node's threads)"
+        rows["their memory (mass operation)"] = human_bytes(c["mass_bytes"])
+    sec.md("**Crash** (kill -9, OOM-killed JVM, lost VM). The node's running works stay in `run:<queue>` and in the "
+           "data and state hashes forever; nothing requeues them. Expected per crash at the target's rates "
+           "(works running on the node = its completion rate × processing time):").add(table(rows))
+    if k:
+        sec.md(f"Measured ({k['runs']} crash runs): median {k['orphaned']:g} orphaned works holding "
+               f"{human_bytes(k['orphaned_bytes'])}, {k['lost']} lost. Their ids stay counted as running, so "
+               f"`awaitCompletion`-style waits (reindex scripts) "
+               f"{'finished' if k['await_completion_finishes'] else 'never finish'} while they remain. "
+               f"Scheduled again with the same id, {k['poison_never_ran']} of {k['poison_sample']} never ran: "
+               f"every `pop-work` pushes them back ({k['cycling_pop_work_per_s']:g} cycling pop-work/s), and a thread "
+               "that pops one waits its 1 s poll although other works may be queued.")
+        if v["rows"]:
+            sec.add(table(v["rows"], index="run_id"))
+            sec.md(f"Model vs measured: mean predicted {v['predicted_mean']:.2f}, measured {v['measured_mean']:.2f} "
+                   f"works per crash (error {v['error_pct']}%; one crash is one draw of a random count).")
+    else:
+        sec.md("_No crash run in the run set (`rcap node-stop --mode crash`)._")
+    sec.md("**Recovery after a crash**: with every Nuxeo node stopped, list the orphans, then requeue or remove them "
+           "with the reviewed script of docs/failover.md (\"Orphaned works after a Nuxeo crash\"). rcap never runs "
+           "it on a target it did not start.")
+    sec.values.update(orphaned_works_per_crash=c["steady_orphans"], orphaned_bytes_per_crash=c["steady_bytes"])
+    return sec

@@ -1,4 +1,5 @@
-"""``rcap failover``, ``rcap restart-test`` and ``rcap memory-wall``: the fault and durability experiments.
+"""``rcap failover``, ``rcap restart-test``, ``rcap memory-wall`` and ``rcap node-stop``: the fault and durability
+experiments.
 
 Each prints progress on stderr and, as the last line of stdout, the path of its ``result.json``.
 Exit status: 0 complete, 1 failed, 130 interrupted (the run directory keeps what was measured).
@@ -97,6 +98,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     _common(mw)
     mw.set_defaults(handler=memory_wall_handler)
 
+    register_node_stop(sub)
+
 
 def _finish(path: Path) -> int:
     result = json.loads(Path(path).read_text())
@@ -158,3 +161,46 @@ def memory_wall_handler(args: argparse.Namespace) -> int:
                           schedule_rate=args.rate, consume_rate=args.consume_rate,
                           timeout_s=_seconds(args.timeout), prefix=args.prefix, seed=args.seed)
     return _run(lambda: run_memory_wall(spec, args.out, log=_log), args, "memory-wall")
+
+
+def register_node_stop(sub: argparse._SubParsersAction) -> None:
+    from loadgen.cli.topology import add_target_options  # noqa: PLC0415
+
+    ns = sub.add_parser("node-stop", help="emulate N Nuxeo nodes consuming works; stop one (graceful "
+                        "shutdownAndSuspend or crash = SIGKILL) and audit every acknowledged work")
+    where = ns.add_mutually_exclusive_group()
+    where.add_argument("--topology", choices=("standalone", "sentinel"), default="standalone",
+                       help="local topology started for the run (default standalone)")
+    where.add_argument("--target", metavar="URL", help="an existing Redis (keys under a per-run prefix, "
+                       "deleted at the end)")
+    add_target_options(ns)
+    ns.add_argument("--mode", choices=("graceful", "crash"), required=True)
+    ns.add_argument("--nodes", type=int, default=3, help="emulated Nuxeo nodes, ≥ 2 (default 3)")
+    ns.add_argument("--threads", type=int, default=4, help="worker threads per node (default 4, queue default)")
+    ns.add_argument("--at", default="10s", help="when one node stops, from the load start (default 10s)")
+    ns.add_argument("--duration", default="40s", help="load duration (default 40s)")
+    ns.add_argument("--rate", type=float, default=60.0, help="works scheduled per second (default 60)")
+    ns.add_argument("--work-ms", type=float, default=100.0, help="processing time of a work, ms (default 100)")
+    ns.add_argument("--uninterruptible-works", action="store_true",
+                    help="works ignore the shutdown's interrupt and finish their side effects before being "
+                         "given up (graceful: they run again elsewhere)")
+    ns.add_argument("--poison-sample", type=int, default=5,
+                    help="crash: orphaned ids scheduled again to watch them cycle (default 5)")
+    _common(ns)
+    ns.set_defaults(handler=node_stop_handler)
+
+
+def node_stop_handler(args: argparse.Namespace) -> int:
+    from loadgen.cli.topology import target_from_args  # noqa: PLC0415
+    from loadgen.failover.node_stop import NodeStopSpec, run_node_stop  # noqa: PLC0415
+
+    target = target_from_args(args.target, args) if args.target else None
+    if target is not None and target.kind == "cluster":
+        raise BadInput("node-stop needs a standalone or sentinel target: the WorkManager scripts are not "
+                       "cluster-safe (CROSSSLOT)")
+    spec = NodeStopSpec(mode=args.mode, topology="external" if target else args.topology, nodes=args.nodes,
+                        threads=args.threads, at_s=_seconds(args.at), duration_s=_seconds(args.duration),
+                        rate=args.rate, work_ms=args.work_ms, poison_sample=args.poison_sample,
+                        interruptible=not args.uninterruptible_works,
+                        prefix=args.prefix, seed=args.seed)
+    return _run(lambda: run_node_stop(spec, args.out, target=target, log=_log), args, f"node-stop-{args.mode}")
