@@ -1,7 +1,7 @@
 """Scenarios: what load to generate, as typed dataclasses read from ``data/scenarios/NAME.yaml``.
 
 A scenario file has top-level fields (``workload``, ``users``, ``rate``, ``prefix``, ``seed``,
-``drain_s``, ``description``) and a ``params`` mapping typed per workload (one dataclass each below).
+``drain_s``, ``description``, ``nuxeo_version``: ``"10.10"`` or ``"2021"``, the default) and a ``params`` mapping typed per workload (one dataclass each below).
 ``load_scenario(name_or_path, overrides)`` resolves a name to ``data/scenarios/NAME.yaml`` (or reads a
 path), applies ``--set key=value`` overrides (``users=10``, ``rate=500``, ``params.keyspace=1000`` or
 just ``keyspace=1000``) and validates every value; any mistake is one :class:`BadInput` line.
@@ -76,10 +76,13 @@ class Dist:
 
 @dataclass(frozen=True)
 class QueueLoad:
-    """One work queue: ``threads`` consumer threads per node; ``share`` of the scheduled works, of ``work_type``."""
+    """One work queue: ``threads`` consumer threads per node; ``share`` of the scheduled works, of ``work_type``.
 
-    queue_id: str
-    threads: int = 4
+    An empty ``queue_id`` is the queue the scenario's Nuxeo version sends ``work_type`` to; ``threads``
+    ``None`` is that version's default for the queue (4 for a custom queue)."""
+
+    queue_id: str = ""
+    threads: int | None = None
     work_type: str = "fulltextExtractor"
     share: float = 0.0
 
@@ -91,6 +94,8 @@ class WorkManagerParams:
     Each of ``nodes`` emulated nodes runs ``threads`` consumers per queue: pop-work → running-work
     (re-sends the payload) → ``processing_ms`` → completed-work; idle threads poll every 1000 ± 200 ms.
     ``duplicate_ratio`` re-schedules a recent id (de-duplicated by the ``sched`` set).
+    ``profile_queues`` also runs the idle worker threads of every other default queue of the version
+    (they only poll); ``producers: 0`` is an idle node.
     ``works_per_producer`` > 0 makes each producer stop after that many works. ``hashtag`` puts every
     key in one cluster slot (``<prefix>{work}:``), a what-if that differs from Nuxeo (forced on clusters).
     """
@@ -105,6 +110,7 @@ class WorkManagerParams:
     duplicate_ratio: float = 0.0
     works_per_producer: int = 0
     hashtag: bool = False
+    profile_queues: bool = False
 
 
 @dataclass(frozen=True)
@@ -199,7 +205,7 @@ PARAMS: dict[str, type] = {
 }
 """Workload name → its params dataclass."""
 
-TOP_LEVEL = ("workload", "description", "users", "rate", "prefix", "seed", "drain_s", "params")
+TOP_LEVEL = ("workload", "description", "users", "rate", "prefix", "seed", "drain_s", "nuxeo_version", "params")
 
 
 @dataclass(frozen=True)
@@ -217,6 +223,7 @@ class Scenario:
     seed: int = 0
     drain_s: float = 2.0
     description: str = ""
+    nuxeo_version: str = "2021"
 
     def to_json(self) -> str:
         """JSON for ``RCAP_SCENARIO`` (inverse: :func:`scenario_from_json`)."""
@@ -236,13 +243,13 @@ def scenario_from_json(text: str) -> Scenario:
     return _validated(Scenario(params=params, **data))
 
 
-def _fixed_users(workload: str, params: Any, prefix: str) -> int | None:
+def _fixed_users(workload: str, params: Any, prefix: str, nuxeo_version: str = "2021") -> int | None:
     """Users fixed by the params (sum of the plan's counts), or ``None`` when ``users`` is free."""
     if workload in ("kv", "kv-set"):
         return None
     from loadgen.users.plan import plan  # noqa: PLC0415
 
-    probe = Scenario(name="", workload=workload, params=params, users=1, prefix=prefix)
+    probe = Scenario(name="", workload=workload, params=params, users=1, prefix=prefix, nuxeo_version=nuxeo_version)
     return sum(item.count for item in plan(probe))
 
 
@@ -288,7 +295,8 @@ def build_scenario(name: str, data: dict[str, Any], overrides: dict[str, str] | 
         raise BadInput(f"{where}: 'params' must be a mapping")
     param_names = {f.name for f in dataclasses.fields(params_cls)}
     for key, text in (overrides or {}).items():
-        value = _parse_override(key, text)
+        # a version is text: YAML would read 10.10 as the number 10.1
+        value = text if key == "nuxeo_version" else _parse_override(key, text)
         if key in TOP_LEVEL and key not in ("params", "workload"):
             data[key] = value
         elif key.startswith("params.") and key[7:] in param_names:
@@ -302,7 +310,10 @@ def build_scenario(name: str, data: dict[str, Any], overrides: dict[str, str] | 
     params = _build(params_cls, raw_params, f"{where}: params")
     top = {k: v for k, v in data.items() if k != "workload"}
     scalar = _build(_TopLevel, top, where)
-    users = _fixed_users(workload, params, scalar.prefix)
+    from loadgen.nuxeo.versions import check_version  # noqa: PLC0415
+
+    version = check_version(scalar.nuxeo_version)
+    users = _fixed_users(workload, params, scalar.prefix, version)
     if users is None:
         users = scalar.users if scalar.users is not None else 1
     elif scalar.users is not None and scalar.users != users:
@@ -310,7 +321,7 @@ def build_scenario(name: str, data: dict[str, Any], overrides: dict[str, str] | 
                        f"(got users={scalar.users}); change the params instead")
     return _validated(Scenario(name=name, workload=workload, params=params, users=users, rate=scalar.rate,
                                prefix=scalar.prefix, seed=scalar.seed, drain_s=scalar.drain_s,
-                               description=scalar.description))
+                               description=scalar.description, nuxeo_version=version))
 
 
 @dataclass(frozen=True)
@@ -321,6 +332,7 @@ class _TopLevel:
     prefix: str = DEFAULT_PREFIX
     seed: int = 0
     drain_s: float = 2.0
+    nuxeo_version: Any = "2021"  # checked by versions.check_version
 
 
 def _parse_override(key: str, text: str) -> Any:
@@ -347,6 +359,8 @@ def _build(cls: type, data: Any, where: str) -> Any:
 
 
 def _coerce(tp: Any, value: Any, where: str) -> Any:
+    if tp is Any:  # checked after building (e.g. nuxeo_version)
+        return value
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if origin in (Union, types.UnionType):
@@ -388,6 +402,9 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
 def _validated(s: Scenario) -> Scenario:
     where = f"scenario {s.name}"
     check_prefix(s.prefix)
+    from loadgen.nuxeo.versions import check_version  # noqa: PLC0415
+
+    check_version(s.nuxeo_version)
     if s.users < 1:
         raise BadInput(f"{where}: users must be >= 1, got {s.users}")
     if s.rate is not None and not s.rate > 0:
@@ -396,7 +413,7 @@ def _validated(s: Scenario) -> Scenario:
         raise BadInput(f"{where}: drain_s must be >= 0")
     p = s.params
     positive_ints = {
-        "workmanager": ("producers", "nodes"), "kv": ("keyspace", "mget_keys"), "kv-set": ("value_bytes", "keyspace"),
+        "workmanager": ("nodes",), "kv": ("keyspace", "mget_keys"), "kv-set": ("value_bytes", "keyspace"),
         "pubsub": ("nodes", "publishers", "vcs_docs", "dbs_ids"),
         "mass-operation": ("works", "threads", "nodes", "producers"), "nuxeo-cluster": ("nodes",),
     }[s.workload]
@@ -416,7 +433,7 @@ def _validated(s: Scenario) -> Scenario:
             raise BadInput(f"{where}: at least one queue is needed")
         for q in p.queues:
             work_type(q.work_type)
-            if q.threads < 0 or q.share < 0:
+            if (q.threads is not None and q.threads < 0) or q.share < 0:
                 raise BadInput(f"{where}: queue {q.queue_id}: threads and share must be >= 0")
         if sum(q.share for q in p.queues) <= 0:
             raise BadInput(f"{where}: the queue shares must add up to more than 0")

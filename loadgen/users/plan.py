@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from loadgen.nuxeo.queues import default_queues, queue_spec
+from loadgen.nuxeo.versions import profile
 
 
 @dataclass(frozen=True)
@@ -35,12 +36,13 @@ def plan(scenario: Any) -> list[PlanItem]:
     if w == "kv":
         return [PlanItem("kv", "Kv", scenario.users, _share(rate, scenario.users), {"mix": dict(p.mix)})]
     if w == "workmanager":
+        shares, threads = workmanager_queues(scenario)
         items = [PlanItem("producer", "WorkProducer", p.producers, _share(rate, p.producers),
-                          {"queues": tuple((q.queue_id, q.work_type, q.share) for q in p.queues),
-                           "max_works": p.works_per_producer, "duplicate_ratio": p.duplicate_ratio})]
-        items += [PlanItem("consumer", f"WorkConsumer_{q.queue_id}", p.nodes * q.threads, None,
-                           {"queue_id": q.queue_id, "processing_ms": p.processing_ms})
-                  for q in p.queues if q.threads > 0]
+                          {"queues": shares, "max_works": p.works_per_producer,
+                           "duplicate_ratio": p.duplicate_ratio})] if p.producers > 0 else []
+        items += [PlanItem("consumer", f"WorkConsumer_{q}", p.nodes * n, None,
+                           {"queue_id": q, "processing_ms": p.processing_ms})
+                  for q, n in threads.items() if n > 0]
         return items
     if w == "mass-operation":
         from loadgen.scenarios import Dist  # noqa: PLC0415
@@ -60,6 +62,25 @@ def plan(scenario: Any) -> list[PlanItem]:
     raise ValueError(f"no plan for workload {w!r}")
 
 
+def workmanager_queues(scenario: Any) -> tuple[tuple[tuple[str, str, float], ...], dict[str, int]]:
+    """``((queue_id, work_type, share), …)`` and worker threads per node by queue for a ``workmanager``
+    scenario, filling what the queue list leaves out from the scenario's Nuxeo version profile."""
+    p, prof = scenario.params, profile(scenario.nuxeo_version)
+    shares = tuple((q.queue_id or prof.queue_for(q.work_type), q.work_type, q.share) for q in p.queues)
+    explicit: dict[str, int] = {}
+    for (qid, _, _), q in zip(shares, p.queues):
+        if q.threads is not None:
+            explicit[qid] = explicit.get(qid, 0) + q.threads
+    threads = {}
+    for qid, _, _ in shares:  # a queue listed twice (two work types) has its threads once
+        threads[qid] = explicit.get(qid, queue_spec(qid, nuxeo_version=prof.version).threads)
+    if p.profile_queues:
+        for spec in prof.queues():
+            if spec.processing:
+                threads.setdefault(spec.queue_id, spec.threads)
+    return shares, threads
+
+
 PRODUCER_MAX_RATE = 100.0
 """Works/s (or messages/s, KV ops/s) one paced user is given at most in ``nuxeo-cluster``; more users
 share a higher rate, so one slow round trip does not throttle the whole stream."""
@@ -75,7 +96,7 @@ def cluster_plan(scenario: Any) -> list[PlanItem]:
     from loadgen.scenarios import Dist  # noqa: PLC0415
 
     p = scenario.params
-    mix = derive_mix(BusinessLoad(nodes=p.nodes, docs_per_s=p.docs_per_s, works_per_doc=p.works_per_doc,
+    mix = derive_mix(BusinessLoad(nuxeo_version=scenario.nuxeo_version, nodes=p.nodes, docs_per_s=p.docs_per_s, works_per_doc=p.works_per_doc,
                                   uploads_per_s=p.uploads_per_s, cache_invalidations_per_s=p.cache_invalidations_per_s,
                                   docs_per_transaction=p.docs_per_transaction, storage=p.storage,
                                   work_processing_s=p.work_processing_ms / 1000.0,
@@ -86,9 +107,9 @@ def cluster_plan(scenario: Any) -> list[PlanItem]:
             n = _users_for(q.works_per_s)
             items.append(PlanItem("producer", f"WorkProducer_{i}_{q.queue_id}", n, q.works_per_s / n,
                                   {"queues": ((q.queue_id, q.work_type, 1.0),), "max_works": 0, "duplicate_ratio": 0.0}))
-    queues = {q.queue_id: q for q in default_queues()}
+    queues = {q.queue_id: q for q in default_queues(nuxeo_version=scenario.nuxeo_version)}
     for q in mix.queues:
-        queues.setdefault(q.queue_id, queue_spec(q.queue_id))
+        queues.setdefault(q.queue_id, queue_spec(q.queue_id, nuxeo_version=scenario.nuxeo_version))
     processing = Dist("fixed", p.work_processing_ms)
     for q in queues.values():
         if q.processing and q.threads > 0:
