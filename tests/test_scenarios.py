@@ -24,7 +24,10 @@ def test_every_required_scenario_ships_and_loads():
 def test_typed_params():
     wm = load_scenario("workmanager")
     assert isinstance(wm.params, WorkManagerParams) and isinstance(wm.params.processing_ms, Dist)
-    assert wm.users == wm.params.producers + wm.params.nodes * sum(q.threads for q in wm.params.queues)
+    from loadgen.nuxeo.versions import profile
+
+    # the version's idle threads all run (profile_queues), plus the producers
+    assert wm.users == wm.params.producers + wm.params.nodes * profile(wm.nuxeo_version).idle_polling_threads()
     kv = load_scenario("kv", {"keyspace": "500", "params.mget_keys": "3", "rate": "null", "users": "7"})
     assert isinstance(kv.params, KvParams)
     assert (kv.params.keyspace, kv.params.mget_keys, kv.rate, kv.users) == (500, 3, None, 7)

@@ -8,6 +8,7 @@ weight its operations with :meth:`RedisMix.ops_per_s_by_name`.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -22,10 +23,19 @@ from loadgen.nuxeo.transientstore import batch_upload, transient_store
 from loadgen.nuxeo.versions import DEFAULT_VERSION, check_version, profile
 
 EVALSHA_PER_WORK = 4
-REPOLL_POPS_PER_WORK = 0.5
-"""Empty ``pop-work`` a worker thread sends right after each completed work, before it waits (spec
-Corrections 3). The spec estimates ≈ +0.5 per work; measured on the workmanager scenario by
-``tests/test_nuxeo_repoll.py`` (see docs/nuxeo-model.md): this is the figure the mix and sizing use."""
+SPEC_REPOLL_POPS_PER_WORK = 0.5  # the spec's estimate (Corrections 3), for comparison only
+
+
+def repoll_pops_per_work(works_per_s_per_idle_thread: float) -> float:
+    """Extra (empty) ``pop-work`` per work from worker re-polls (spec Corrections 3), beyond the
+    lifecycle's pop and the idle threads' timer polls: ``1 − (1 − e^−x) / x`` with x = works per second
+    per idle thread × the 1 s poll interval. Rare works (x → 0): a wake only advances a poll that was
+    due, no extra; busy queues (x → ∞): timers never fire, one extra pop per work. Fitted to measurements
+    on the workmanager scenario (docs/nuxeo-model.md: +0.51 at 20 works/s, +0.91 at 100 works/s)."""
+    x = works_per_s_per_idle_thread * MEAN_POLL_INTERVAL_S
+    if x <= 0:
+        return 0.0
+    return 1.0 - (1.0 - math.exp(-x)) / x
 INNER_COMMANDS_PER_WORK = 32
 LIFECYCLE_OPS = ("EVALSHA scheduling-work", "EVALSHA pop-work", "EVALSHA running-work",
                  "EVALSHA completed-work")
@@ -50,7 +60,8 @@ class BusinessLoad:
     ``update_fraction`` is the share of transactions that update/delete (DBS publishes only those).
     ``work_processing_s`` is the mean time a worker thread spends on a work (it then does not poll).
     ``nuxeo_version`` picks the default queues, the queue of each work type and the transient-store TTL
-    (:mod:`loadgen.nuxeo.versions`); ``repoll_pops_per_work`` counts the empty pop-work after each work.
+    (:mod:`loadgen.nuxeo.versions`); ``repoll_pops_per_work`` (None: :func:`repoll_pops_per_work` per
+    queue) counts the empty pop-work a worker sends after each work.
     """
 
     nuxeo_version: str = DEFAULT_VERSION
@@ -71,7 +82,7 @@ class BusinessLoad:
     work_shares: tuple[WorkShare, ...] | None = None
     queues: tuple[QueueSpec, ...] | None = None
     prefix: str = DEFAULT_PREFIX
-    repoll_pops_per_work: float = REPOLL_POPS_PER_WORK
+    repoll_pops_per_work: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "nuxeo_version", check_version(self.nuxeo_version))
@@ -80,7 +91,7 @@ class BusinessLoad:
         for name in ("docs_per_s", "works_per_doc", "uploads_per_s", "cache_invalidations_per_s",
                      "lock_checks_per_doc", "work_processing_s", "metrics_reads_per_s_per_node",
                      "repoll_pops_per_work"):
-            if getattr(self, name) < 0:
+            if (getattr(self, name) or 0) < 0:
                 raise BadInput(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.docs_per_transaction < 1:
             raise BadInput(f"docs_per_transaction must be >= 1, got {self.docs_per_transaction}")
@@ -173,8 +184,9 @@ class RedisMix:
 
     @property
     def evalsha_per_work(self) -> float:
-        """WorkManager EVALSHAs per work: the 4 of the lifecycle plus the worker's re-poll."""
-        return EVALSHA_PER_WORK + self.load.repoll_pops_per_work
+        """WorkManager EVALSHAs per work: the 4 of the lifecycle plus the workers' re-polls."""
+        works = self.works_per_s
+        return EVALSHA_PER_WORK + (self.repoll_pops_per_s / works if works else 0.0)
 
     @property
     def deliveries_per_s(self) -> float:
@@ -295,5 +307,15 @@ def derive_mix(load: BusinessLoad) -> RedisMix:
         for name, count in sorted(batch_upload_ops().items()):
             kv.append(KVTraffic("batch upload (transient store)", name, count * load.uploads_per_s))
 
-    repoll_pops_per_s = load.repoll_pops_per_work * sum(q.works_per_s for q in queues)
+    works_by_queue: dict[str, float] = {}
+    for q in queues:
+        works_by_queue[q.queue_id] = works_by_queue.get(q.queue_id, 0.0) + q.works_per_s
+    repoll_pops_per_s = 0.0
+    for qid, works in works_by_queue.items():
+        spec = node_queues[qid]
+        idle = spec.threads - busy_by_queue[qid]
+        if load.repoll_pops_per_work is not None:
+            repoll_pops_per_s += load.repoll_pops_per_work * works
+        elif idle > 0:  # a saturated queue's re-polls find work: no extra pop
+            repoll_pops_per_s += works * repoll_pops_per_work(works / load.nodes / idle)
     return RedisMix(load, tuple(queues), idle_pops_per_s, repoll_pops_per_s, metrics_reads, tuple(channels), tuple(kv), tuple(notes))
