@@ -1012,7 +1012,9 @@ def inputs_section(ctx: Context, rec=None) -> Section:
     sec.add(table(given).rename(columns={"value": "given"}))
     tr = rec.traffic
     derived = {
+        "Nuxeo version modelled": tr.get("nuxeo_version") or "none (Redis-level target: rates as given)",
         "works scheduled per second (steady)": f"{tr['works_per_s']:,.1f} works/s",
+        "WorkManager EVALSHA per work": f"{tr.get('evalsha_per_work', 4):.2f} (4 per lifecycle + worker re-polls)",
         "Redis round trips per second (steady)": f"{tr['ops_per_s']:,.0f} ops/s",
         "mean work payload": f"{tr['mean_payload_bytes']:,.0f} B",
         "pending works in steady state": f"{tr['steady_pending_works']:,.0f}",
@@ -1090,18 +1092,20 @@ def mass_operation_section(ctx: Context) -> Section:
     sec = Section()
     if mo_spec is None or mo is None:
         return sec.md("_The target file has no mass operation._")
+    from analysis.sizing import mass_backlog_input, traffic_of
+
     nodes = mo_spec.nodes or (ctx.target.business.nuxeo_nodes if ctx.target.business else 1)
     base = rec.memory["dataset_bytes"] - rec.memory["parts"]["mass operation peak"]
     maxmem = rec.memory["maxmemory_bytes"]
-    res = simulate(BacklogInput(mass_operation(mo_spec.documents, mo_spec.docs_per_work, mo_spec.schedule_docs_per_s),
-                                mo_spec.threads_per_node, nodes, mo_spec.processing_ms / 1000, mo["bytes_per_work"],
-                                base_bytes=base, maxmemory_bytes=maxmem))
+    res = simulate(mass_backlog_input(ctx.target, traffic_of(ctx.target), mo["bytes_per_work"], base, maxmem))
     pts = res.points.rename(columns={"backlog": "backlog_works", "memory_bytes": "used_memory_bytes"})
     sec.add(plots.mass_operation_timeline(pts, maxmemory_bytes=maxmem, oom_at_s=res.oom_t_s,
                                           title=f"{mo['name']}: predicted backlog and memory"))
     rows = {
         "works scheduled": f"{mo['works']:,} ({mo_spec.documents:,} documents / {mo_spec.docs_per_work} per work)",
-        "scheduling rate λ": f"{mo['arrival_works_per_s']:,.1f} works/s",
+        "scheduling rate λ": f"{mo['arrival_works_per_s']:,.1f} works/s (at most "
+                             f"{mo.get('scheduling_cap_works_per_s', float('inf')):,.0f}: one round trip at a time "
+                             "per queue per node)",
         "consumption rate μ": f"{res.service_rate_per_s:,.1f} works/s "
                               f"({mo_spec.threads_per_node} threads × {nodes} nodes / {mo_spec.processing_ms:,.0f} ms)",
         "peak backlog": f"{res.peak_backlog:,.0f} works at t = {res.peak_t_s / 60:,.1f} min",
@@ -1111,6 +1115,11 @@ def mass_operation_section(ctx: Context) -> Section:
         "maxmemory reached": (f"at t = {res.oom_t_s / 60:,.1f} min, {res.lost_works:,.0f} works refused"
                               if res.oom_t_s is not None else f"no (maxmemory {plots.human_bytes(maxmem)})"),
     }
+    if mo.get("live_indexing_works_per_s"):
+        rows["live indexing lag (same elasticSearchIndexing queue)"] = (
+            f"up to {mo['live_lag_max_s'] / 60:,.1f} min at t = {mo['live_lag_max_t_s'] / 60:,.1f} min; "
+            f"live documents wait > {mo['live_lag_threshold_s']:.0f} s for {mo['live_lagging_s'] / 60:,.1f} min "
+            f"({mo['live_indexing_works_per_s']:,.1f} IndexingWorkers/s queue behind the buckets)")
     sec.add(table(rows))
     sec.values.update(peak_backlog_works=res.peak_backlog, oom_t_s=res.oom_t_s)
     return sec
