@@ -1085,7 +1085,7 @@ def maxmemory_section(ctx: Context) -> Section:
 def mass_operation_section(ctx: Context) -> Section:
     """The target's mass operation simulated with the backlog model, against the recommended maxmemory."""
     from analysis import plots
-    from analysis.backlog import BacklogInput, mass_operation, simulate
+    from analysis.backlog import simulate
 
     rec = ctx.recommendation
     mo_spec, mo = ctx.target.mass_operation, rec.mass_operation

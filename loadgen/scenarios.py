@@ -164,7 +164,13 @@ class PubSubParams:
 class MassOperationParams:
     """``mass-operation``: a burst of ``works`` works scheduled at ``schedule_rate`` works/s (λ) while
     ``threads`` × ``nodes`` consumers drain at ``consume_rate`` works/s (μ) in total; the backlog grows
-    at λ − μ and so does Redis memory."""
+    at λ − μ and so does Redis memory.
+
+    Scheduling is serialized per queue per node (spec Corrections 4): at most ``nodes`` producers run,
+    each one round trip at a time. ``live_indexing_per_s`` live IndexingWorkers (``live_processing_ms``
+    each) go to the same queue (Corrections 10); their queue wait is recorded as ``queue wait live indexing`` (not when the burst's own ``work_type`` is
+    ``indexing``: the two could not be told apart).
+    """
 
     works: int = 10_000
     schedule_rate: float = 500.0
@@ -175,6 +181,8 @@ class MassOperationParams:
     nodes: int = 1
     producers: int = 2
     hashtag: bool = False
+    live_indexing_per_s: float = 0.0
+    live_processing_ms: float = 20.0
 
 
 @dataclass(frozen=True)

@@ -47,12 +47,24 @@ def plan(scenario: Any) -> list[PlanItem]:
     if w == "mass-operation":
         from loadgen.scenarios import Dist  # noqa: PLC0415
 
+        from loadgen.nuxeo.payloads import work_type  # noqa: PLC0415
+
         consumers = p.nodes * p.threads
-        return [PlanItem("producer", "BurstProducer", p.producers, p.schedule_rate / p.producers,
-                         {"queues": ((p.queue_id, p.work_type, 1.0),), "max_works": p.works // p.producers,
-                          "duplicate_ratio": 0.0}),
-                PlanItem("consumer", f"WorkConsumer_{p.queue_id}", consumers, None,
-                         {"queue_id": p.queue_id, "processing_ms": Dist("fixed", 1000.0 * consumers / p.consume_rate)})]
+        producers = min(p.producers, p.nodes)  # one scheduling lock per queue per node (Corrections 4)
+        items = [PlanItem("producer", "BurstProducer", producers, p.schedule_rate / producers,
+                          {"queues": ((p.queue_id, p.work_type, 1.0),), "max_works": p.works // producers,
+                           "duplicate_ratio": 0.0})]
+        by_class = {}
+        # live IndexingWorkers share the queue (Corrections 10); told apart from the burst by their class
+        if p.live_indexing_per_s > 0 and work_type(p.work_type).java_class != work_type("indexing").java_class:
+            n = _users_for(p.live_indexing_per_s)
+            items.append(PlanItem("producer", "LiveIndexing", n, p.live_indexing_per_s / n,
+                                  {"queues": ((p.queue_id, "indexing", 1.0),), "max_works": 0, "duplicate_ratio": 0.0}))
+            by_class = {work_type("indexing").java_class: (Dist("fixed", p.live_processing_ms), LIVE_WAIT_REQUEST)}
+        items.append(PlanItem("consumer", f"WorkConsumer_{p.queue_id}", consumers, None,
+                              {"queue_id": p.queue_id, "processing_by_class": by_class,
+                               "processing_ms": Dist("fixed", 1000.0 * consumers / p.consume_rate)}))
+        return items
     if w == "pubsub":
         return [PlanItem("subscriber", "PubSubNode", p.nodes),
                 PlanItem("publisher", "PubSubPublisher", p.publishers, _share(rate, p.publishers),
@@ -80,6 +92,9 @@ def workmanager_queues(scenario: Any) -> tuple[tuple[tuple[str, str, float], ...
                 threads.setdefault(spec.queue_id, spec.threads)
     return shares, threads
 
+
+LIVE_WAIT_REQUEST = "queue wait live indexing"
+"""Request name of a live indexing work's time in the queue (schedule → pop, µs), in ``latency.jsonl``."""
 
 PRODUCER_MAX_RATE = 100.0
 """Works/s (or messages/s, KV ops/s) one paced user is given at most in ``nuxeo-cluster``; more users
