@@ -1125,6 +1125,40 @@ def mass_operation_section(ctx: Context) -> Section:
     return sec
 
 
+def keys_scans_section(ctx: Context, rec=None) -> Section:
+    """Nuxeo's scheduled KEYS (spec Corrections 9): measured scans and spikes, and the forecast for the
+    target's keyspace every 15 minutes."""
+    from analysis import keyscans
+
+    rec = rec or ctx.recommendation
+    sec = Section()
+    ks = rec.keys_scans
+    if not ks:
+        return sec.md("_Redis-level target: no Nuxeo node runs the scheduled KEYS._")
+    rows = {
+        "KV keyspace of the target": f"{ks['keys']:,.0f} keys",
+        "blocking time of one KEYS": f"{ks['blocking_us'] / 1000:,.2f} ms ({ks['source']})",
+        "KEYS every 15 min (all nodes)": f"{ks['scans_per_period']} (2 per transient store + 1 bulk status listing, "
+                                         "per node)",
+        "expected spike every 15 min": f"commands arriving during a scan wait up to {ks['blocking_us'] / 1000:,.2f} ms; "
+                                       f"Redis is blocked {ks['blocked_ms_per_period']:,.0f} ms per period",
+        "keyspace at which a scan crosses the p99 SLO": (f"{ks['keys_at_slo']:,.0f} keys (SLO {ks['slo_us']:,.0f} µs)"
+                                                         if ks["keys_at_slo"] else "always above it"),
+    }
+    sec.add(table(rows))
+    measured = []
+    for run in ctx.runs.runs:
+        sp = keyscans.spike(run)
+        if sp:
+            measured.append({"run": run.id, "scans": sp["scans"], "worst KEYS (µs)": round(sp["scan_us"]),
+                             "others' worst during scans (µs)": round(sp["max_us"]),
+                             "others' p99 otherwise (µs)": round(sp["baseline_p99_us"])})
+    if measured:
+        sec.md("Measured in the runs (scans on the run's own prefix, whole keyspace walked):")
+        sec.add(table(measured, index="run"))
+    return sec
+
+
 def risks_section(ctx: Context, rec=None) -> Section:
     """The sizing engine's flags plus what the measurements themselves warn about."""
     rec = rec or ctx.recommendation

@@ -159,6 +159,7 @@ class Recommendation:
     sensitivity: dict
     flags: list[str]
     assumptions: list[str]
+    keys_scans: dict | None = None  # scheduled KEYS (spec Corrections 9), see analysis.keyscans
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -194,6 +195,11 @@ class Recommendation:
                 rows.append(("live indexing lag", f"up to {mo['live_lag_max_s'] / 60:.0f} min behind the "
                                                   f"{mo['name']} (> {mo['live_lag_threshold_s']:.0f} s for "
                                                   f"{mo['live_lagging_s'] / 60:.0f} min)"))
+        if self.keys_scans:
+            ks = self.keys_scans
+            rows.append(("KEYS every 15 min", f"{ks['scans_per_period']} scans blocking {ks['blocking_us'] / 1000:.1f} ms "
+                                              f"each at {ks['keys']:,.0f} keys (p99 SLO crossed at "
+                                              + (f"{ks['keys_at_slo']:,.0f} keys)" if ks["keys_at_slo"] else "0 keys)")))
         for inst in self.instances:
             rows.append((f"{inst['provider']} {inst['service']}", f"{inst['name']} ({inst['memory_gib']:.1f} GiB)"))
         for k, v in self.sensitivity.items():
@@ -351,6 +357,12 @@ def size(target: TargetLoad, runs: Sequence | None = None, catalog_path: str | N
     if mass and mass["requested_works_per_s"] > mass["scheduling_cap_works_per_s"]:
         flags.append(f"mass operation asks for {mass['requested_works_per_s']:.0f} works/s but scheduling is serialized "
                      f"per queue per node: at most {mass['scheduling_cap_works_per_s']:.0f} works/s")
+    keys_scans = _keys_scans(target, traffic, runs)
+    if keys_scans and keys_scans["blocking_us"] > d.latency_slo_p99_us:
+        flags.append(f"Nuxeo's scheduled KEYS (transient-store GC, bulk status listing) block Redis "
+                     f"{keys_scans['blocking_us'] / 1000:.1f} ms each at {keys_scans['keys']:,.0f} keys, "
+                     f"{keys_scans['scans_per_period']} times every 15 min: above the p99 SLO of "
+                     f"{d.latency_slo_p99_us:.0f} µs for the commands that arrive meanwhile")
     if mass and mass["oom_t_s"] is not None:
         flags.append(f"mass operation reaches maxmemory at t={mass['oom_t_s']:.0f} s")
 
@@ -382,7 +394,27 @@ def size(target: TargetLoad, runs: Sequence | None = None, catalog_path: str | N
               "memory_scale": measured.memory_scale, "memory_scale_ci": measured.memory_scale_ci}
     tr = {k: v for k, v in asdict(traffic).items() if k != "notes"}
     return Recommendation(target.name, target.level, measured.source, tr, memory, mass, cpu, network, disk, topo,
-                          insts, sens, flags, assumptions)
+                          insts, sens, flags, assumptions, keys_scans)
+
+
+def _keys_scans(target: TargetLoad, traffic: Traffic, runs: Sequence | None) -> dict | None:
+    """The expected spike of the scheduled KEYS for the target's KV keyspace (business targets: the Nuxeo
+    nodes run them), blocking time fitted on the runs' scans when they cover two keyspace sizes."""
+    from analysis import keyscans  # noqa: PLC0415
+    from loadgen.errors import BadInput  # noqa: PLC0415
+
+    if target.business is None:
+        return None
+    fit = None
+    pts = keyscans.scan_points(runs or [])
+    if len(pts):
+        try:
+            fit = keyscans.fit_blocking(pts["keys"], pts["keys_us"])
+        except BadInput:
+            fit = None
+    f = keyscans.expected_spike(traffic.kv_keys, target.business.nuxeo_nodes,
+                                target.deployment.latency_slo_p99_us, fit)
+    return asdict(f)
 
 
 def _topology(d, rec: mem.MemoryRecommendation, frag: float, flags: list[str]) -> dict:

@@ -121,6 +121,11 @@ class KvParams:
     ``mix`` weights: set, setex, get, mget, incrby, expire, persist, del, cas_null_set, cas_set,
     cas_del, lock_get (``GET <prefix>lock:default:<docId>``, spec §4.2), batch_upload. Keys are drawn
     from ``keyspace`` keys, ``uniform`` or ``zipf`` (``zipf_s``).
+
+    ``gc_period_s`` > 0 adds ``gc_nodes`` scanner users (on top of ``users``) running each node's scheduled
+    KEYS (transient-store GC, bulk status listing; spec Corrections 9) every ``gc_period_s`` seconds
+    (Nuxeo: 900; shorten it for short runs). On a target rcap did not start they are refused unless
+    ``keys_on_shared_target`` is true.
     """
 
     mix: dict[str, float] = field(default_factory=lambda: {
@@ -134,6 +139,9 @@ class KvParams:
     ttl_s: Dist = Dist("uniform", 0.0, 60.0, 3600.0)
     mget_keys: int = 10
     upload_file_bytes: int = 1_000_000
+    gc_period_s: float = 0.0
+    gc_nodes: int = 1
+    keys_on_shared_target: bool = False
 
 
 KV_OPS = ("set", "setex", "get", "mget", "incrby", "expire", "persist", "del", "cas_null_set", "cas_set",
@@ -201,6 +209,8 @@ class NuxeoClusterParams:
     lock_checks_per_doc: float = 1.0
     kv_users: int = 4
     hashtag: bool = False
+    gc_period_s: float = 0.0  # scheduled KEYS of each node every gc_period_s (see KvParams); 0 = off
+    keys_on_shared_target: bool = False
 
 
 PARAMS: dict[str, type] = {
@@ -253,7 +263,9 @@ def scenario_from_json(text: str) -> Scenario:
 
 def _fixed_users(workload: str, params: Any, prefix: str, nuxeo_version: str = "2021") -> int | None:
     """Users fixed by the params (sum of the plan's counts), or ``None`` when ``users`` is free."""
-    if workload in ("kv", "kv-set"):
+    if workload == "kv-set":
+        return None
+    if workload == "kv":  # ``users`` counts the KV users; the scanners come on top
         return None
     from loadgen.users.plan import plan  # noqa: PLC0415
 
@@ -324,6 +336,8 @@ def build_scenario(name: str, data: dict[str, Any], overrides: dict[str, str] | 
     users = _fixed_users(workload, params, scalar.prefix, version)
     if users is None:
         users = scalar.users if scalar.users is not None else 1
+        if workload == "kv" and params.gc_period_s > 0:
+            users += params.gc_nodes
     elif scalar.users is not None and scalar.users != users:
         raise BadInput(f"{where}: users is fixed at {users} by the {workload} params "
                        f"(got users={scalar.users}); change the params instead")
@@ -421,7 +435,7 @@ def _validated(s: Scenario) -> Scenario:
         raise BadInput(f"{where}: drain_s must be >= 0")
     p = s.params
     positive_ints = {
-        "workmanager": ("nodes",), "kv": ("keyspace", "mget_keys"), "kv-set": ("value_bytes", "keyspace"),
+        "workmanager": ("nodes",), "kv": ("keyspace", "mget_keys", "gc_nodes"), "kv-set": ("value_bytes", "keyspace"),
         "pubsub": ("nodes", "publishers", "vcs_docs", "dbs_ids"),
         "mass-operation": ("works", "threads", "nodes", "producers"), "nuxeo-cluster": ("nodes",),
     }[s.workload]

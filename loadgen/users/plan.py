@@ -34,7 +34,9 @@ def plan(scenario: Any) -> list[PlanItem]:
     if w == "kv-set":
         return [PlanItem("kv-set", "KvSet", scenario.users, _share(rate, scenario.users))]
     if w == "kv":
-        return [PlanItem("kv", "Kv", scenario.users, _share(rate, scenario.users), {"mix": dict(p.mix)})]
+        scanners = p.gc_nodes if p.gc_period_s > 0 else 0
+        kv_users = scenario.users - scanners
+        return [PlanItem("kv", "Kv", kv_users, _share(rate, kv_users), {"mix": dict(p.mix)})] + _scanners(p, scanners)
     if w == "workmanager":
         shares, threads = workmanager_queues(scenario)
         items = [PlanItem("producer", "WorkProducer", p.producers, _share(rate, p.producers),
@@ -145,4 +147,9 @@ def cluster_plan(scenario: Any) -> list[PlanItem]:
     if p.uploads_per_s > 0:
         n = max(1, min(p.kv_users, math.ceil(p.uploads_per_s)))
         items.append(PlanItem("kv", "BatchUploads", n, p.uploads_per_s / n, {"mix": {"batch_upload": 1.0}}))
-    return items
+    return items + _scanners(p, p.nodes if p.gc_period_s > 0 else 0)
+
+
+def _scanners(p: Any, nodes: int) -> list[PlanItem]:
+    """One keyspace scanner per Nuxeo node (scheduled KEYS, spec Corrections 9)."""
+    return [PlanItem("scanner", "KeyspaceScanner", nodes, None, {"period_s": p.gc_period_s})] if nodes else []
