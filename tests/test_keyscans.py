@@ -62,9 +62,9 @@ def test_scanner_records_the_scans_and_the_spike_they_cause(topology_factory, tm
     try:
         _fill(c, 150_000)
         before = _keys_calls(c)
-        overrides = {"users": "2", "rate": "400", "mix": "{get: 1}", "keyspace": "1000", "gc_period_s": "1",
+        overrides = {"users": "2", "rate": "400", "mix": "{get: 1}", "keyspace": "1000", "gc_period_s": "2.5",
                      "drain_s": "0.2"}
-        run_locust("kv", overrides, topo.target, tmp_path, seconds=5)
+        run_locust("kv", overrides, topo.target, tmp_path, seconds=6)
         calls = _keys_calls(c) - before
     finally:
         c.close()
