@@ -5,6 +5,12 @@ Arrivals λ(t) (works/s) are piecewise constant; consumption capacity μ = threa
 (all threads busy while B > 0, else λ × processing time by Little's law). Memory = base + bytes per work ×
 (B + running). Once memory reaches maxmemory, Redis refuses the scheduling script (OOM under
 ``noeviction``): B stops growing and the excess arrivals are lost.
+
+Two Nuxeo facts shape the inputs (spec Corrections 4 and 10): scheduling is serialized per queue per node
+(a lock around one round trip), so λ ≤ nodes × queues / RTT (:func:`scheduling_cap_per_s`, applied by
+:func:`mass_operation`); and live ``IndexingWorker`` works share ``elasticSearchIndexing`` with the reindex
+buckets: ``live_works_per_s`` take their share of the threads, and :func:`live_lag` gives how long a live
+work waits behind the buckets (FIFO).
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ class BacklogInput:
     maxmemory_bytes: float | None = None
     initial_backlog: float = 0.0
     horizon_s: float | None = None
+    live_works_per_s: float = 0.0  # other works in the same queue (live indexing), not in ``phases``
+    live_processing_s: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.phases:
@@ -41,11 +49,18 @@ class BacklogInput:
             raise BadInput("arrival phases must be sorted by start time with rates >= 0")
         if self.threads_per_node < 1 or self.nodes < 1 or self.processing_s <= 0:
             raise BadInput("threads, nodes and processing time must be positive")
+        if self.live_works_per_s < 0 or self.live_processing_s < 0:
+            raise BadInput("live works and their processing time must be >= 0")
+
+    @property
+    def live_threads(self) -> float:
+        """Threads the live works of the same queue keep busy (λ_live × S_live), capped at all threads."""
+        return min(self.live_works_per_s * self.live_processing_s, float(self.threads_per_node * self.nodes))
 
     @property
     def service_rate_per_s(self) -> float:
-        """μ in works/s."""
-        return self.threads_per_node * self.nodes / self.processing_s
+        """μ in works/s: the threads the live works leave, over the processing time."""
+        return (self.threads_per_node * self.nodes - self.live_threads) / self.processing_s
 
 
 @dataclass
@@ -141,15 +156,64 @@ def simulate(inp: BacklogInput) -> BacklogResult:
                          oom_t, lost, mu, notes)
 
 
+def scheduling_cap_per_s(nodes: int, queues: int, rtt_s: float) -> float:
+    """Highest scheduling rate (works/s): one ``scheduling-work`` round trip at a time per queue per node
+    (``RedisBlockingQueue`` locks around it, spec Corrections 4)."""
+    if nodes < 1 or queues < 1 or rtt_s <= 0:
+        raise BadInput("nodes, queues and the round-trip time must be positive")
+    return nodes * queues / rtt_s
+
+
 def mass_operation(documents: int, docs_per_work: int, schedule_docs_per_s: float, start_s: float = 0.0,
-                   background_works_per_s: float = 0.0) -> tuple[tuple[float, float], ...]:
+                   background_works_per_s: float = 0.0,
+                   max_works_per_s: float | None = None) -> tuple[tuple[float, float], ...]:
     """Arrival phases of a mass operation (e.g. a reindex scheduling one work per ``docs_per_work``
-    documents at the scroller's speed) on top of a steady background rate."""
+    documents at the scroller's speed) on top of a steady background rate. ``max_works_per_s`` (see
+    :func:`scheduling_cap_per_s`) slows the scheduling down: the same works arrive over a longer time."""
     if documents <= 0 or docs_per_work <= 0 or schedule_docs_per_s <= 0:
         raise BadInput("mass operation size, docs per work and scheduling rate must be positive")
+    if max_works_per_s is not None:
+        schedule_docs_per_s = min(schedule_docs_per_s, max_works_per_s * docs_per_work)
     duration = documents / schedule_docs_per_s
     rate = schedule_docs_per_s / docs_per_work + background_works_per_s
     phases = [(start_s, rate), (start_s + duration, background_works_per_s)]
     if start_s > 0:
         phases.insert(0, (0.0, background_works_per_s))
     return tuple(phases)
+
+
+@dataclass
+class LiveLag:
+    """How long a live work of the shared queue waits behind the mass operation (FIFO), in seconds."""
+
+    points: pd.DataFrame  # t_s, lag_s
+    max_lag_s: float
+    max_t_s: float
+    lagging_s: float  # time during which the lag exceeds ``threshold_s``
+    threshold_s: float
+
+
+def live_lag(inp: BacklogInput, threshold_s: float = 1.0) -> LiveLag:
+    """Queue wait of a live work arriving at t: the pending processing time ahead of it (thread-seconds)
+    over the threads. The same fluid model, counted in thread-seconds instead of works."""
+    threads = inp.threads_per_node * inp.nodes
+    live = inp.live_works_per_s * inp.live_processing_s
+    work = BacklogInput(tuple((t, r * inp.processing_s + live) for t, r in inp.phases), inp.threads_per_node,
+                        inp.nodes, 1.0, bytes_per_work=0.0, initial_backlog=inp.initial_backlog * inp.processing_s,
+                        horizon_s=inp.horizon_s)
+    res = simulate(work)
+    pts = pd.DataFrame({"t_s": res.points["t_s"], "lag_s": res.points["backlog"] / threads})
+    i = int(pts["lag_s"].idxmax())
+    # the lag is piecewise linear: time above the threshold from the crossings of each segment
+    above = 0.0
+    t, y = pts["t_s"].to_numpy(), pts["lag_s"].to_numpy()
+    for k in range(len(t) - 1):
+        t0, t1, y0, y1 = t[k], t[k + 1], y[k], y[k + 1]
+        if y0 <= threshold_s and y1 <= threshold_s:
+            continue
+        if y0 > threshold_s and y1 > threshold_s:
+            above += t1 - t0
+        else:
+            cross = t0 + (threshold_s - y0) / (y1 - y0) * (t1 - t0)
+            above += (t1 - cross) if y1 > threshold_s else (cross - t0)
+    return LiveLag(pts, float(y[i]), float(t[i]), above, threshold_s)

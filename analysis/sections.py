@@ -1012,7 +1012,9 @@ def inputs_section(ctx: Context, rec=None) -> Section:
     sec.add(table(given).rename(columns={"value": "given"}))
     tr = rec.traffic
     derived = {
+        "Nuxeo version modelled": tr.get("nuxeo_version") or "none (Redis-level target: rates as given)",
         "works scheduled per second (steady)": f"{tr['works_per_s']:,.1f} works/s",
+        "WorkManager EVALSHA per work": f"{tr.get('evalsha_per_work', 4):.2f} (4 per lifecycle + worker re-polls)",
         "Redis round trips per second (steady)": f"{tr['ops_per_s']:,.0f} ops/s",
         "mean work payload": f"{tr['mean_payload_bytes']:,.0f} B",
         "pending works in steady state": f"{tr['steady_pending_works']:,.0f}",
@@ -1083,25 +1085,27 @@ def maxmemory_section(ctx: Context) -> Section:
 def mass_operation_section(ctx: Context) -> Section:
     """The target's mass operation simulated with the backlog model, against the recommended maxmemory."""
     from analysis import plots
-    from analysis.backlog import BacklogInput, mass_operation, simulate
+    from analysis.backlog import simulate
 
     rec = ctx.recommendation
     mo_spec, mo = ctx.target.mass_operation, rec.mass_operation
     sec = Section()
     if mo_spec is None or mo is None:
         return sec.md("_The target file has no mass operation._")
+    from analysis.sizing import mass_backlog_input, traffic_of
+
     nodes = mo_spec.nodes or (ctx.target.business.nuxeo_nodes if ctx.target.business else 1)
     base = rec.memory["dataset_bytes"] - rec.memory["parts"]["mass operation peak"]
     maxmem = rec.memory["maxmemory_bytes"]
-    res = simulate(BacklogInput(mass_operation(mo_spec.documents, mo_spec.docs_per_work, mo_spec.schedule_docs_per_s),
-                                mo_spec.threads_per_node, nodes, mo_spec.processing_ms / 1000, mo["bytes_per_work"],
-                                base_bytes=base, maxmemory_bytes=maxmem))
+    res = simulate(mass_backlog_input(ctx.target, traffic_of(ctx.target), mo["bytes_per_work"], base, maxmem))
     pts = res.points.rename(columns={"backlog": "backlog_works", "memory_bytes": "used_memory_bytes"})
     sec.add(plots.mass_operation_timeline(pts, maxmemory_bytes=maxmem, oom_at_s=res.oom_t_s,
                                           title=f"{mo['name']}: predicted backlog and memory"))
     rows = {
         "works scheduled": f"{mo['works']:,} ({mo_spec.documents:,} documents / {mo_spec.docs_per_work} per work)",
-        "scheduling rate λ": f"{mo['arrival_works_per_s']:,.1f} works/s",
+        "scheduling rate λ": f"{mo['arrival_works_per_s']:,.1f} works/s (at most "
+                             f"{mo.get('scheduling_cap_works_per_s', float('inf')):,.0f}: one round trip at a time "
+                             "per queue per node)",
         "consumption rate μ": f"{res.service_rate_per_s:,.1f} works/s "
                               f"({mo_spec.threads_per_node} threads × {nodes} nodes / {mo_spec.processing_ms:,.0f} ms)",
         "peak backlog": f"{res.peak_backlog:,.0f} works at t = {res.peak_t_s / 60:,.1f} min",
@@ -1111,8 +1115,47 @@ def mass_operation_section(ctx: Context) -> Section:
         "maxmemory reached": (f"at t = {res.oom_t_s / 60:,.1f} min, {res.lost_works:,.0f} works refused"
                               if res.oom_t_s is not None else f"no (maxmemory {plots.human_bytes(maxmem)})"),
     }
+    if mo.get("live_indexing_works_per_s"):
+        rows["live indexing lag (same elasticSearchIndexing queue)"] = (
+            f"up to {mo['live_lag_max_s'] / 60:,.1f} min at t = {mo['live_lag_max_t_s'] / 60:,.1f} min; "
+            f"live documents wait > {mo['live_lag_threshold_s']:.0f} s for {mo['live_lagging_s'] / 60:,.1f} min "
+            f"({mo['live_indexing_works_per_s']:,.1f} IndexingWorkers/s queue behind the buckets)")
     sec.add(table(rows))
     sec.values.update(peak_backlog_works=res.peak_backlog, oom_t_s=res.oom_t_s)
+    return sec
+
+
+def keys_scans_section(ctx: Context, rec=None) -> Section:
+    """Nuxeo's scheduled KEYS (spec Corrections 9): measured scans and spikes, and the forecast for the
+    target's keyspace every 15 minutes."""
+    from analysis import keyscans
+
+    rec = rec or ctx.recommendation
+    sec = Section()
+    ks = rec.keys_scans
+    if not ks:
+        return sec.md("_Redis-level target: no Nuxeo node runs the scheduled KEYS._")
+    rows = {
+        "KV keyspace of the target": f"{ks['keys']:,.0f} keys",
+        "blocking time of one KEYS": f"{ks['blocking_us'] / 1000:,.2f} ms ({ks['source']})",
+        "KEYS every 15 min (all nodes)": f"{ks['scans_per_period']} (2 per transient store + 1 bulk status listing, "
+                                         "per node)",
+        "expected spike every 15 min": f"commands arriving during a scan wait up to {ks['blocking_us'] / 1000:,.2f} ms; "
+                                       f"Redis is blocked {ks['blocked_ms_per_period']:,.0f} ms per period",
+        "keyspace at which a scan crosses the p99 SLO": (f"{ks['keys_at_slo']:,.0f} keys (SLO {ks['slo_us']:,.0f} µs)"
+                                                         if ks["keys_at_slo"] else "always above it"),
+    }
+    sec.add(table(rows))
+    measured = []
+    for run in ctx.runs.runs:
+        sp = keyscans.spike(run)
+        if sp:
+            measured.append({"run": run.id, "scans": sp["scans"], "worst KEYS (µs)": round(sp["scan_us"]),
+                             "others' worst during scans (µs)": round(sp["max_us"]),
+                             "others' p99 otherwise (µs)": round(sp["baseline_p99_us"])})
+    if measured:
+        sec.md("Measured in the runs (scans on the run's own prefix, whole keyspace walked):")
+        sec.add(table(measured, index="run"))
     return sec
 
 

@@ -15,7 +15,7 @@ from typing import Sequence
 from analysis import memory as mem
 from analysis import network as net
 from analysis import throughput as tp
-from analysis.backlog import BacklogInput, mass_operation, simulate
+from analysis.backlog import BacklogInput, live_lag, mass_operation, scheduling_cap_per_s, simulate
 from analysis.catalog import candidates, load_catalog
 from analysis.targets import TargetLoad
 
@@ -44,17 +44,24 @@ class Traffic:
     kv_keys: int
     kv_value_bytes: int
     kv_ttl: bool
-    clients: int
+    clients: int  # command connections (PubSub ones are ``subscribers``)
     notes: list[str] = field(default_factory=list)
+    nuxeo_version: str | None = None  # the Nuxeo version modelled (None: Redis-level target)
+    evalsha_per_work: float = 4.0  # lifecycle EVALSHAs + worker re-polls (spec Corrections 3)
+    live_indexing_works_per_s: float = 0.0  # IndexingWorkers into elasticSearchIndexing
 
 
 def traffic_of(target: TargetLoad) -> Traffic:
-    """Redis-level traffic: from ``loadgen.nuxeo.mix.derive_mix`` for business targets, as given otherwise."""
+    """Redis-level traffic: from ``loadgen.nuxeo.mix.derive_mix`` for business targets, as given otherwise.
+    Connections: Nuxeo's real pool per node (spec Corrections 8: 16 with the PubSub one, 8 on Sentinel)."""
+    from loadgen.nuxeo.pool import node_pool  # noqa: PLC0415
+
+    pool = node_pool(target.deployment.topology)
     if target.business is not None:
         from loadgen.nuxeo.mix import BusinessLoad, derive_mix  # noqa: PLC0415
 
         b = target.business
-        mix = derive_mix(BusinessLoad(nodes=b.nuxeo_nodes, docs_per_s=b.docs_per_s, works_per_doc=b.works_per_doc,
+        mix = derive_mix(BusinessLoad(nuxeo_version=b.nuxeo_version, nodes=b.nuxeo_nodes, docs_per_s=b.docs_per_s, works_per_doc=b.works_per_doc,
                                       uploads_per_s=b.uploads_per_s,
                                       cache_invalidations_per_s=b.cache_invalidations_per_s,
                                       docs_per_transaction=b.docs_per_transaction, storage=b.storage,
@@ -64,16 +71,18 @@ def traffic_of(target: TargetLoad) -> Traffic:
         pending = sum(q.works_per_s * (b.work_processing_ms / 1000 + POLL_WAIT_S) for q in mix.queues)
         msg = (sum(c.messages_per_s * c.message_bytes for c in mix.channels) / mix.publishes_per_s
                if mix.publishes_per_s else 0.0)
+        live = sum(q.works_per_s for q in mix.queues if q.work_type == "indexing")
         return Traffic(works, mix.ops_per_s, payload, pending, mix.publishes_per_s, mix.deliveries_per_s, msg,
-                       b.nuxeo_nodes, b.kv_keys, b.kv_value_bytes, b.kv_ttl, b.nuxeo_nodes * 17,
-                       list(mix.notes))
+                       b.nuxeo_nodes, b.kv_keys, b.kv_value_bytes, b.kv_ttl,
+                       b.nuxeo_nodes * pool.command_connections, list(mix.notes), mix.load.nuxeo_version,
+                       mix.evalsha_per_work, live)
     r = target.redis
     assert r is not None
     pending = r.works_per_s * (r.work_processing_ms / 1000 + POLL_WAIT_S)
     ops = 4 * r.works_per_s + r.kv_ops_per_s + r.pubsub_messages_per_s + r.worker_threads  # idle polls ≈ 1/s/thread
     return Traffic(r.works_per_s, ops, r.work_payload_bytes, pending, r.pubsub_messages_per_s,
                    r.pubsub_messages_per_s * r.pubsub_subscribers, r.pubsub_message_bytes, r.pubsub_subscribers,
-                   r.kv_keys, r.kv_value_bytes, r.kv_ttl, max(r.pubsub_subscribers, 1) * 17)
+                   r.kv_keys, r.kv_value_bytes, r.kv_ttl, max(r.pubsub_subscribers, 1) * pool.command_connections)
 
 
 @dataclass
@@ -150,6 +159,7 @@ class Recommendation:
     sensitivity: dict
     flags: list[str]
     assumptions: list[str]
+    keys_scans: dict | None = None  # scheduled KEYS (spec Corrections 9), see analysis.keyscans
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -160,7 +170,9 @@ class Recommendation:
         rows = [
             ("target", f"{self.target} ({self.level} level)"),
             ("parameters", self.parameters_source),
-            ("works/s · ops/s", f"{self.traffic['works_per_s']:.1f} · {self.traffic['ops_per_s']:.0f}"),
+            ("Nuxeo version", self.traffic.get("nuxeo_version") or "n/a (Redis-level target)"),
+            ("works/s · ops/s", f"{self.traffic['works_per_s']:.1f} · {self.traffic['ops_per_s']:.0f} "
+                                f"({self.traffic.get('evalsha_per_work', 4):.2f} EVALSHA per work)"),
             ("dataset peak", f"{_b(m['dataset_bytes'])} (mass operation {_b(m['parts']['mass operation peak'])}, "
                              f"steady works {_b(m['parts']['steady works'])}, KV {_b(m['parts']['kv keys'])})"),
             ("maxmemory", f"{_b(m['maxmemory_bytes'])} (noeviction)"),
@@ -179,6 +191,15 @@ class Recommendation:
             drain = f"{mo['time_to_drain_s'] / 60:.0f} min" if mo["time_to_drain_s"] is not None else "never"
             rows.append(("mass operation", f"peak backlog {mo['peak_backlog']:.0f} works at t={mo['peak_t_s']:.0f} s, "
                                            f"drains in {drain}"))
+            if mo.get("live_indexing_works_per_s"):
+                rows.append(("live indexing lag", f"up to {mo['live_lag_max_s'] / 60:.0f} min behind the "
+                                                  f"{mo['name']} (> {mo['live_lag_threshold_s']:.0f} s for "
+                                                  f"{mo['live_lagging_s'] / 60:.0f} min)"))
+        if self.keys_scans:
+            ks = self.keys_scans
+            rows.append(("KEYS every 15 min", f"{ks['scans_per_period']} scans blocking {ks['blocking_us'] / 1000:.1f} ms "
+                                              f"each at {ks['keys']:,.0f} keys (p99 SLO crossed at "
+                                              + (f"{ks['keys_at_slo']:,.0f} keys)" if ks["keys_at_slo"] else "0 keys)")))
         for inst in self.instances:
             rows.append((f"{inst['provider']} {inst['service']}", f"{inst['name']} ({inst['memory_gib']:.1f} GiB)"))
         for k, v in self.sensitivity.items():
@@ -193,6 +214,21 @@ class Recommendation:
 
 def _b(n: float) -> str:
     return f"{n / GIB:.2f} GiB" if n >= GIB / 4 else f"{n / mem.MIB:.1f} MiB"
+
+
+def mass_backlog_input(target: TargetLoad, traffic: Traffic, bytes_per_work: float, base_bytes: float = 0.0,
+                       maxmemory_bytes: float | None = None) -> BacklogInput:
+    """The backlog model's input for the target's mass operation: scheduling capped at one round trip per
+    queue per node (Corrections 4), live indexing works in the same queue (Corrections 10)."""
+    mo = target.mass_operation
+    assert mo is not None
+    nodes = mo.nodes or (target.business.nuxeo_nodes if target.business else 1)
+    cap = scheduling_cap_per_s(nodes, 1, mo.scheduling_rtt_ms / 1000)
+    live = traffic.live_indexing_works_per_s if mo.live_indexing else 0.0
+    live_s = target.business.work_processing_ms / 1000 if target.business else 0.0
+    return BacklogInput(mass_operation(mo.documents, mo.docs_per_work, mo.schedule_docs_per_s, max_works_per_s=cap),
+                        mo.threads_per_node, nodes, mo.processing_ms / 1000, bytes_per_work, base_bytes=base_bytes,
+                        maxmemory_bytes=maxmemory_bytes, live_works_per_s=live, live_processing_s=live_s)
 
 
 def _core(target: TargetLoad, measured: Measured, layout: mem.RedisLayout):
@@ -212,14 +248,20 @@ def _core(target: TargetLoad, measured: Measured, layout: mem.RedisLayout):
         nodes = mo.nodes or (target.business.nuxeo_nodes if target.business else 1)
         shape = mem.WorkShape(mo.payload_bytes, payload_mix=((1.0, mo.payload_bytes, mo.payload_sd_bytes),))
         per_work = scale * mem.pending_works_bytes(100_000, shape, layout) / 100_000
-        res = simulate(BacklogInput(mass_operation(mo.documents, mo.docs_per_work, mo.schedule_docs_per_s),
-                                    mo.threads_per_node, nodes, mo.processing_ms / 1000, per_work))
+        inp = mass_backlog_input(target, traffic, per_work)
+        res = simulate(inp)
         peak_n = int(math.ceil(res.peak_backlog)) + mo.threads_per_node * nodes
         mass_bytes = scale * mem.pending_works_bytes(peak_n, shape, layout)
-        mass_rate = mo.schedule_docs_per_s / mo.docs_per_work
+        mass_rate = inp.phases[0][1]
         mu_mass = res.service_rate_per_s
+        lag = live_lag(inp)
         mass = {"name": mo.name, **res.to_dict(), "bytes_per_work": per_work, "peak_bytes": mass_bytes,
-                "works": math.ceil(mo.documents / mo.docs_per_work), "arrival_works_per_s": mass_rate}
+                "works": math.ceil(mo.documents / mo.docs_per_work), "arrival_works_per_s": mass_rate,
+                "requested_works_per_s": mo.schedule_docs_per_s / mo.docs_per_work,
+                "scheduling_cap_works_per_s": scheduling_cap_per_s(nodes, 1, mo.scheduling_rtt_ms / 1000),
+                "live_indexing_works_per_s": inp.live_works_per_s, "live_lag_max_s": lag.max_lag_s,
+                "live_lag_max_t_s": lag.max_t_s, "live_lagging_s": lag.lagging_s,
+                "live_lag_threshold_s": lag.threshold_s}
     dataset = BASE_USED_MEMORY_BYTES + steady_bytes + kv_bytes + mass_bytes
     overheads = mem.NodeOverheads(
         fragmentation_ratio=measured.fragmentation_ratio or mem.NodeOverheads.fragmentation_ratio,
@@ -230,7 +272,7 @@ def _core(target: TargetLoad, measured: Measured, layout: mem.RedisLayout):
     dem = measured.demand
     tls = tp.TLS_CPU_FACTOR if d.tls else 1.0
     dw, dop = tls * (dem.cpu_us_per_work or tp.DEFAULT_CPU_US_PER_WORK), tls * dem.cpu_us_per_op
-    other_ops = max(0.0, traffic.ops_per_s - 4 * traffic.works_per_s)
+    other_ops = max(0.0, traffic.ops_per_s - 4 * traffic.works_per_s)  # re-polls included (empty pop-work)
     busy_us = traffic.works_per_s * dw + other_ops * dop + 0.5 * traffic.pubsub_deliveries_per_s * dop
     u_steady = busy_us / 1e6
     # during a mass operation: one scheduling-work per arrival, the other three EVALSHA per consumed work
@@ -304,6 +346,23 @@ def size(target: TargetLoad, runs: Sequence | None = None, catalog_path: str | N
     if cpu["p99_estimate_us"] is None or cpu["p99_estimate_us"] > d.latency_slo_p99_us:
         est = "unbounded (saturated)" if cpu["p99_estimate_us"] is None else f"{cpu['p99_estimate_us']:.0f} µs"
         flags.append(f"estimated p99 {est} exceeds the SLO {d.latency_slo_p99_us:.0f} µs")
+    if d.topology == "sentinel" and target.business is not None:
+        from loadgen.nuxeo.pool import node_pool  # noqa: PLC0415
+        from loadgen.nuxeo.versions import profile  # noqa: PLC0415
+
+        threads = profile(target.business.nuxeo_version).idle_polling_threads()
+        flags.append(f"Sentinel mode ignores nuxeo.redis.maxTotal/maxIdle: each Nuxeo node gets Jedis's default "
+                     f"pool of {node_pool('sentinel').max_total} connections ({node_pool('sentinel').command_connections}"
+                     f" for commands) for {threads} polling worker threads; borrowers wait when it is exhausted")
+    if mass and mass["requested_works_per_s"] > mass["scheduling_cap_works_per_s"]:
+        flags.append(f"mass operation asks for {mass['requested_works_per_s']:.0f} works/s but scheduling is serialized "
+                     f"per queue per node: at most {mass['scheduling_cap_works_per_s']:.0f} works/s")
+    keys_scans = _keys_scans(target, traffic, runs)
+    if keys_scans and keys_scans["blocking_us"] > d.latency_slo_p99_us:
+        flags.append(f"Nuxeo's scheduled KEYS (transient-store GC, bulk status listing) block Redis "
+                     f"{keys_scans['blocking_us'] / 1000:.1f} ms each at {keys_scans['keys']:,.0f} keys, "
+                     f"{keys_scans['scans_per_period']} times every 15 min: above the p99 SLO of "
+                     f"{d.latency_slo_p99_us:.0f} µs for the commands that arrive meanwhile")
     if mass and mass["oom_t_s"] is not None:
         flags.append(f"mass operation reaches maxmemory at t={mass['oom_t_s']:.0f} s")
 
@@ -335,7 +394,27 @@ def size(target: TargetLoad, runs: Sequence | None = None, catalog_path: str | N
               "memory_scale": measured.memory_scale, "memory_scale_ci": measured.memory_scale_ci}
     tr = {k: v for k, v in asdict(traffic).items() if k != "notes"}
     return Recommendation(target.name, target.level, measured.source, tr, memory, mass, cpu, network, disk, topo,
-                          insts, sens, flags, assumptions)
+                          insts, sens, flags, assumptions, keys_scans)
+
+
+def _keys_scans(target: TargetLoad, traffic: Traffic, runs: Sequence | None) -> dict | None:
+    """The expected spike of the scheduled KEYS for the target's KV keyspace (business targets: the Nuxeo
+    nodes run them), blocking time fitted on the runs' scans when they cover two keyspace sizes."""
+    from analysis import keyscans  # noqa: PLC0415
+    from loadgen.errors import BadInput  # noqa: PLC0415
+
+    if target.business is None:
+        return None
+    fit = None
+    pts = keyscans.scan_points(runs or [])
+    if len(pts):
+        try:
+            fit = keyscans.fit_blocking(pts["keys"], pts["keys_us"])
+        except BadInput:
+            fit = None
+    f = keyscans.expected_spike(traffic.kv_keys, target.business.nuxeo_nodes,
+                                target.deployment.latency_slo_p99_us, fit)
+    return asdict(f)
 
 
 def _topology(d, rec: mem.MemoryRecommendation, frag: float, flags: list[str]) -> dict:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -25,8 +26,10 @@ PERSISTENCE = ("none", "rdb", "aof")
 
 @dataclass(frozen=True)
 class BusinessLoad:
-    """Nuxeo cluster load (cluster-wide rates). Derived to Redis traffic by ``loadgen.nuxeo.mix``."""
+    """Nuxeo cluster load (cluster-wide rates). Derived to Redis traffic by ``loadgen.nuxeo.mix``.
+    ``nuxeo_version``: ``"10.10"`` or ``"2021"`` (default), see ``loadgen.nuxeo.versions``."""
 
+    nuxeo_version: Any = "2021"
     nuxeo_nodes: int = 1
     docs_per_s: float = 0.0
     works_per_doc: float = 3.0
@@ -71,6 +74,8 @@ class MassOperation:
     processing_ms: float = 2000.0
     threads_per_node: int = 4
     nodes: int | None = None  # default: the business level's nuxeo_nodes (or 1)
+    scheduling_rtt_ms: float = 0.5  # one scheduling-work round trip: caps λ per node (spec Corrections 4)
+    live_indexing: bool = True  # live IndexingWorkers share elasticSearchIndexing (spec Corrections 10)
 
 
 @dataclass(frozen=True)
@@ -157,6 +162,15 @@ def _check(t: TargetLoad) -> list[tuple[str, str]]:
                 errs.append((f"{section}.{name}", "must be >= 0"))
     if t.business is not None and t.business.nuxeo_nodes < 1:
         errs.append(("business.nuxeo_nodes", "must be >= 1"))
+    if t.business is not None:
+        from loadgen.nuxeo.versions import check_version  # noqa: PLC0415
+
+        try:
+            check_version(t.business.nuxeo_version)
+        except BadInput as exc:
+            errs.append(("business.nuxeo_version", str(exc).removeprefix("nuxeo_version ")))
+    if t.mass_operation is not None and not t.mass_operation.scheduling_rtt_ms > 0:
+        errs.append(("mass_operation.scheduling_rtt_ms", "must be > 0"))
     m = t.mass_operation
     if m is not None and (m.documents < 1 or m.docs_per_work < 1 or m.schedule_docs_per_s <= 0
                           or m.processing_ms <= 0 or m.threads_per_node < 1):

@@ -1,7 +1,7 @@
 """Scenarios: what load to generate, as typed dataclasses read from ``data/scenarios/NAME.yaml``.
 
 A scenario file has top-level fields (``workload``, ``users``, ``rate``, ``prefix``, ``seed``,
-``drain_s``, ``description``) and a ``params`` mapping typed per workload (one dataclass each below).
+``drain_s``, ``description``, ``nuxeo_version``: ``"10.10"`` or ``"2021"``, the default) and a ``params`` mapping typed per workload (one dataclass each below).
 ``load_scenario(name_or_path, overrides)`` resolves a name to ``data/scenarios/NAME.yaml`` (or reads a
 path), applies ``--set key=value`` overrides (``users=10``, ``rate=500``, ``params.keyspace=1000`` or
 just ``keyspace=1000``) and validates every value; any mistake is one :class:`BadInput` line.
@@ -78,10 +78,13 @@ class Dist:
 
 @dataclass(frozen=True)
 class QueueLoad:
-    """One work queue: ``threads`` consumer threads per node; ``share`` of the scheduled works, of ``work_type``."""
+    """One work queue: ``threads`` consumer threads per node; ``share`` of the scheduled works, of ``work_type``.
 
-    queue_id: str
-    threads: int = 4
+    An empty ``queue_id`` is the queue the scenario's Nuxeo version sends ``work_type`` to; ``threads``
+    ``None`` is that version's default for the queue (4 for a custom queue)."""
+
+    queue_id: str = ""
+    threads: int | None = None
     work_type: str = "fulltextExtractor"
     share: float = 0.0
 
@@ -93,6 +96,8 @@ class WorkManagerParams:
     Each of ``nodes`` emulated nodes runs ``threads`` consumers per queue: pop-work → running-work
     (re-sends the payload) → ``processing_ms`` → completed-work; idle threads poll every 1000 ± 200 ms.
     ``duplicate_ratio`` re-schedules a recent id (de-duplicated by the ``sched`` set).
+    ``profile_queues`` also runs the idle worker threads of every other default queue of the version
+    (they only poll); ``producers: 0`` is an idle node.
     ``works_per_producer`` > 0 makes each producer stop after that many works. ``hashtag`` puts every
     key in one cluster slot (``<prefix>{work}:``), a what-if that differs from Nuxeo (forced on clusters).
     """
@@ -107,6 +112,7 @@ class WorkManagerParams:
     duplicate_ratio: float = 0.0
     works_per_producer: int = 0
     hashtag: bool = False
+    profile_queues: bool = False
 
 
 @dataclass(frozen=True)
@@ -117,6 +123,11 @@ class KvParams:
     ``mix`` weights: set, setex, get, mget, incrby, expire, persist, del, cas_null_set, cas_set,
     cas_del, lock_get (``GET <prefix>lock:default:<docId>``, spec §4.2), batch_upload. Keys are drawn
     from ``keyspace`` keys, ``uniform`` or ``zipf`` (``zipf_s``).
+
+    ``gc_period_s`` > 0 adds ``gc_nodes`` scanner users (on top of ``users``) running each node's scheduled
+    KEYS (transient-store GC, bulk status listing; spec Corrections 9) every ``gc_period_s`` seconds
+    (Nuxeo: 900; shorten it for short runs). On a target rcap did not start they are refused unless
+    ``keys_on_shared_target`` is true.
     """
 
     mix: dict[str, float] = field(default_factory=lambda: {
@@ -130,6 +141,9 @@ class KvParams:
     ttl_s: Dist = Dist("uniform", 0.0, 60.0, 3600.0)
     mget_keys: int = 10
     upload_file_bytes: int = 1_000_000
+    gc_period_s: float = 0.0
+    gc_nodes: int = 1
+    keys_on_shared_target: bool = False
 
 
 KV_OPS = ("set", "setex", "get", "mget", "incrby", "expire", "persist", "del", "cas_null_set", "cas_set",
@@ -160,7 +174,13 @@ class PubSubParams:
 class MassOperationParams:
     """``mass-operation``: a burst of ``works`` works scheduled at ``schedule_rate`` works/s (λ) while
     ``threads`` × ``nodes`` consumers drain at ``consume_rate`` works/s (μ) in total; the backlog grows
-    at λ − μ and so does Redis memory."""
+    at λ − μ and so does Redis memory.
+
+    Scheduling is serialized per queue per node (spec Corrections 4): at most ``nodes`` producers run,
+    each one round trip at a time. ``live_indexing_per_s`` live IndexingWorkers (``live_processing_ms``
+    each) go to the same queue (Corrections 10); their queue wait is recorded as ``queue wait live indexing`` (not when the burst's own ``work_type`` is
+    ``indexing``: the two could not be told apart).
+    """
 
     works: int = 10_000
     schedule_rate: float = 500.0
@@ -171,6 +191,8 @@ class MassOperationParams:
     nodes: int = 1
     producers: int = 2
     hashtag: bool = False
+    live_indexing_per_s: float = 0.0
+    live_processing_ms: float = 20.0
 
 
 @dataclass(frozen=True)
@@ -189,6 +211,8 @@ class NuxeoClusterParams:
     lock_checks_per_doc: float = 1.0
     kv_users: int = 4
     hashtag: bool = False
+    gc_period_s: float = 0.0  # scheduled KEYS of each node every gc_period_s (see KvParams); 0 = off
+    keys_on_shared_target: bool = False
 
 
 PARAMS: dict[str, type] = {
@@ -201,7 +225,7 @@ PARAMS: dict[str, type] = {
 }
 """Workload name → its params dataclass."""
 
-TOP_LEVEL = ("workload", "description", "users", "rate", "prefix", "seed", "drain_s", "params")
+TOP_LEVEL = ("workload", "description", "users", "rate", "prefix", "seed", "drain_s", "nuxeo_version", "params")
 
 
 @dataclass(frozen=True)
@@ -219,6 +243,7 @@ class Scenario:
     seed: int = 0
     drain_s: float = 2.0
     description: str = ""
+    nuxeo_version: str = "2021"
 
     def to_json(self) -> str:
         """JSON for ``RCAP_SCENARIO`` (inverse: :func:`scenario_from_json`)."""
@@ -238,13 +263,15 @@ def scenario_from_json(text: str) -> Scenario:
     return _validated(Scenario(params=params, **data))
 
 
-def _fixed_users(workload: str, params: Any, prefix: str) -> int | None:
+def _fixed_users(workload: str, params: Any, prefix: str, nuxeo_version: str = "2021") -> int | None:
     """Users fixed by the params (sum of the plan's counts), or ``None`` when ``users`` is free."""
-    if workload in ("kv", "kv-set"):
+    if workload == "kv-set":
+        return None
+    if workload == "kv":  # ``users`` counts the KV users; the scanners come on top
         return None
     from loadgen.users.plan import plan  # noqa: PLC0415
 
-    probe = Scenario(name="", workload=workload, params=params, users=1, prefix=prefix)
+    probe = Scenario(name="", workload=workload, params=params, users=1, prefix=prefix, nuxeo_version=nuxeo_version)
     return sum(item.count for item in plan(probe))
 
 
@@ -284,7 +311,8 @@ def build_scenario(name: str, data: dict[str, Any], overrides: dict[str, str] | 
         raise BadInput(f"{where}: 'params' must be a mapping")
     param_names = {f.name for f in dataclasses.fields(params_cls)}
     for key, text in (overrides or {}).items():
-        value = _parse_override(key, text)
+        # a version is text: YAML would read 10.10 as the number 10.1
+        value = text if key == "nuxeo_version" else _parse_override(key, text)
         if key in TOP_LEVEL and key not in ("params", "workload"):
             data[key] = value
         elif key.startswith("params.") and key[7:] in param_names:
@@ -298,15 +326,20 @@ def build_scenario(name: str, data: dict[str, Any], overrides: dict[str, str] | 
     params = _build(params_cls, raw_params, f"{where}: params")
     top = {k: v for k, v in data.items() if k != "workload"}
     scalar = _build(_TopLevel, top, where)
-    users = _fixed_users(workload, params, scalar.prefix)
+    from loadgen.nuxeo.versions import check_version  # noqa: PLC0415
+
+    version = check_version(scalar.nuxeo_version)
+    users = _fixed_users(workload, params, scalar.prefix, version)
     if users is None:
         users = scalar.users if scalar.users is not None else 1
+        if workload == "kv" and params.gc_period_s > 0:
+            users += params.gc_nodes
     elif scalar.users is not None and scalar.users != users:
         raise BadInput(f"{where}: users is fixed at {users} by the {workload} params "
                        f"(got users={scalar.users}); change the params instead")
     return _validated(Scenario(name=name, workload=workload, params=params, users=users, rate=scalar.rate,
                                prefix=scalar.prefix, seed=scalar.seed, drain_s=scalar.drain_s,
-                               description=scalar.description))
+                               description=scalar.description, nuxeo_version=version))
 
 
 @dataclass(frozen=True)
@@ -317,6 +350,7 @@ class _TopLevel:
     prefix: str = DEFAULT_PREFIX
     seed: int = 0
     drain_s: float = 2.0
+    nuxeo_version: Any = "2021"  # checked by versions.check_version
 
 
 def _parse_override(key: str, text: str) -> Any:
@@ -342,6 +376,8 @@ def _build(cls: type, data: Any, where: str) -> Any:
 
 
 def _coerce(tp: Any, value: Any, where: str) -> Any:
+    if tp is Any:  # checked after building (e.g. nuxeo_version)
+        return value
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if origin in (Union, types.UnionType):
@@ -383,6 +419,9 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
 def _validated(s: Scenario) -> Scenario:
     where = f"scenario {s.name}"
     check_prefix(s.prefix)
+    from loadgen.nuxeo.versions import check_version  # noqa: PLC0415
+
+    check_version(s.nuxeo_version)
     if s.users < 1:
         raise BadInput(f"{where}: users must be >= 1, got {s.users}")
     if s.rate is not None and not s.rate > 0:
@@ -391,7 +430,7 @@ def _validated(s: Scenario) -> Scenario:
         raise BadInput(f"{where}: drain_s must be >= 0")
     p = s.params
     positive_ints = {
-        "workmanager": ("producers", "nodes"), "kv": ("keyspace", "mget_keys"), "kv-set": ("value_bytes", "keyspace"),
+        "workmanager": ("nodes",), "kv": ("keyspace", "mget_keys", "gc_nodes"), "kv-set": ("value_bytes", "keyspace"),
         "pubsub": ("nodes", "publishers", "vcs_docs", "dbs_ids"),
         "mass-operation": ("works", "threads", "nodes", "producers"), "nuxeo-cluster": ("nodes",),
     }[s.workload]
@@ -411,7 +450,7 @@ def _validated(s: Scenario) -> Scenario:
             raise BadInput(f"{where}: at least one queue is needed")
         for q in p.queues:
             work_type(q.work_type)
-            if q.threads < 0 or q.share < 0:
+            if (q.threads is not None and q.threads < 0) or q.share < 0:
                 raise BadInput(f"{where}: queue {q.queue_id}: threads and share must be >= 0")
         if sum(q.share for q in p.queues) <= 0:
             raise BadInput(f"{where}: the queue shares must add up to more than 0")

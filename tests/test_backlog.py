@@ -64,3 +64,33 @@ def test_fluid_model_follows_a_recorded_mass_operation():
     predicted = r.at(t_end)["backlog"] + threads  # HLEN state counts running works too
     measured = float(wl["work_backlog"].iloc[-1])
     assert abs(predicted - measured) <= 0.10 * measured, (predicted, measured)
+
+
+def test_scheduling_is_capped_per_queue_per_node():
+    from analysis.backlog import scheduling_cap_per_s
+
+    # one round trip of 0.5 ms at a time per queue per node: 2 nodes, 1 queue → 4,000 works/s
+    assert scheduling_cap_per_s(2, 1, 0.0005) == pytest.approx(4000)
+    capped = mass_operation(1_000_000, 100, 1_000_000, max_works_per_s=4000)  # asks for 10,000 works/s
+    assert capped == ((0.0, 4000), (1_000_000 / 400_000, 0))  # same works, arriving over 2.5 s
+    assert mass_operation(1_000_000, 100, 100_000, max_works_per_s=4000) == ((0.0, 1000.0), (10.0, 0))
+    with pytest.raises(BadInput):
+        scheduling_cap_per_s(0, 1, 0.001)
+
+
+def test_live_indexing_shares_the_queue_and_waits_behind_the_buckets():
+    from analysis.backlog import live_lag
+
+    # buckets: 100/s for 100 s, 2 s each on 4 threads (μ = 2/s); live: 10/s of 0.1 s (1 thread busy)
+    inp = BacklogInput(((0, 100), (100, 0)), 4, 1, 2.0, bytes_per_work=1, live_works_per_s=10,
+                       live_processing_s=0.1)
+    assert inp.service_rate_per_s == pytest.approx((4 - 1) / 2.0)  # the live works keep one thread
+    lag = live_lag(inp)
+    # pending thread-seconds grow at 100·2 + 10·0.1 − 4 = 197 /s for 100 s: a live work then waits 197·100/4 s
+    assert lag.max_t_s == pytest.approx(100)
+    assert lag.max_lag_s == pytest.approx(197 * 100 / 4)
+    # then it drains at 4 − 1 = 3 thread-s/s: lag above 1 s from ≈0 s until 100 + (19,700 − 4)/3 s
+    assert lag.lagging_s == pytest.approx(100 + (19_700 - 4) / 3 - 4 / 197, rel=1e-6)
+    quiet = live_lag(BacklogInput(((0, 0),), 4, 1, 2.0, bytes_per_work=1, live_works_per_s=10,
+                                  live_processing_s=0.1, horizon_s=60))
+    assert quiet.max_lag_s == 0 and quiet.lagging_s == 0

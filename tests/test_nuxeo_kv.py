@@ -1,5 +1,5 @@
 """KV store model against a real redis-server: the §2.1 operations, CAS semantics with TTL, and the
-§2.3 batch-upload sequence (1 + 22 + 11 + 16 round trips)."""
+§2.3 batch-upload sequence (Corrections 2: 7 + 28 + 13 + 26 round trips)."""
 
 from __future__ import annotations
 
@@ -68,10 +68,14 @@ def test_cas_with_ttl_is_two_round_trips_only_when_it_applies(standalone_client)
 
 
 def test_batch_upload_round_trips_on_real_redis(standalone_client):
+    """Spec Corrections 2: 7 / 28 / 13 / 26 = 74 round trips; 34 GET, 17 DEL, 6 SETEX, 6 EXPIRE, 11 EVALSHA;
+    10 keys after init + one file, with <batchId>.param.handler."""
     kv = KVClient(standalone_client, store="transient_BatchManagerCache")
     kv.load_scripts()
     ts = kv.commands
-    expected = {"init": 1, "add": 22, "read": 11, "drop": 16}
+    expected = {"init": 7, "add": 28, "read": 13, "drop": 26}
+    total: Counter[str] = Counter()
+    server: Counter[str] = Counter()
     for phase, steps in batch_upload_phases(ts, "batchId-1", size_bytes=123_456):
         sent: list[str] = []
 
@@ -85,20 +89,37 @@ def test_batch_upload_round_trips_on_real_redis(standalone_client):
                  for k, v in standalone_client.info("commandstats").items()}
         assert len(sent) == expected[phase], phase
         by_cmd = Counter(name.split()[0] for name in sent)
+        total.update(by_cmd)
+        server.update({k: v for k, v in stats.items() if k in ("get", "del", "setex", "expire", "evalsha")})
         for cmd in ("SETEX", "EXPIRE", "EVALSHA"):  # never called from inside the CAS scripts
             assert stats.get(cmd.lower(), 0) == by_cmd.get(cmd, 0), (phase, cmd)
+        # each CAS script reads its key once: the server sees one GET more per EVALSHA
+        assert stats.get("get", 0) == by_cmd.get("GET", 0) + by_cmd.get("EVALSHA", 0), phase
+        if phase == "init":
+            assert standalone_client.get(ts.key("batchId-1.param.handler")) == b"default"
         if phase == "add":
-            assert by_cmd == {"EVALSHA": 7, "EXPIRE": 4, "SETEX": 4, "GET": 4, "DEL": 3}
-            # spec: after init + one file, 9 keys exist
-            assert len(list(standalone_client.scan_iter(match=f"{ts.namespace}*"))) == 9
+            keys = {k.decode().removeprefix(ts.namespace)
+                    for k in standalone_client.scan_iter(match=f"{ts.namespace}*")}
+            assert len(keys) == 10 and "batchId-1.param.handler" in keys, keys
             assert standalone_client.get(ts.key(BLOBSIZE_KEY)) == b"123456"
-        if phase == "read":
-            assert by_cmd == {"GET": 8, "EVALSHA": 1, "EXPIRE": 1, "DEL": 1}
-        if phase == "drop":
-            assert by_cmd == {"DEL": 10, "GET": 5, "EVALSHA": 1}
+    assert sum(total.values()) == 74
+    assert total == {"GET": 34, "DEL": 17, "SETEX": 6, "EXPIRE": 6, "EVALSHA": 11}
+    assert (server["evalsha"], server["setex"], server["expire"]) == (11, 6, 6)
     # only the shared size counter remains, back to 0
     assert list(standalone_client.scan_iter(match=f"{ts.namespace}*")) == [ts.key(BLOBSIZE_KEY)]
     assert standalone_client.get(ts.key(BLOBSIZE_KEY)) == b"0"
+
+
+def test_batch_upload_ttl_follows_the_nuxeo_version(standalone_client):
+    from loadgen.nuxeo.versions import profile
+
+    kv = KVClient(standalone_client, store="transient_BatchManagerCache")
+    kv.load_scripts()
+    for version, minutes in (("10.10", 240), ("2021", 4320)):  # spec §2.3: nuxeo.transientstore.ttl
+        batch = f"batchId-{version}"
+        kv.run(batch_upload_phases(kv.commands, batch, ttl_s=profile(version).transient_ttl_s).__next__()[1])
+        ttl = standalone_client.ttl(kv.commands.key(f"{batch}.completed"))
+        assert minutes * 60 - 5 <= ttl <= minutes * 60, (version, ttl)
 
 
 def test_batch_upload_value_sizes_are_small(standalone_client):
@@ -117,7 +138,7 @@ def test_batch_upload_value_sizes_are_small(standalone_client):
 
 def test_nominal_steps_match_the_spec_without_redis():
     ops = nominal_steps(batch_upload(transient_store(), "batchId-3"))
-    assert len(ops) == 1 + 22 + 11 + 16
+    assert len(ops) == 7 + 28 + 13 + 26
     assert PHASES == ("init", "add", "read", "drop")
 
 

@@ -24,7 +24,10 @@ def test_four_nodes_200_docs_per_s():
     # idle polling: every thread of every node, minus the threads busy processing works
     busy_per_node = 600 / 4 * load.work_processing_s
     assert mix.idle_pops_per_s == pytest.approx(4 * (polling_threads() - busy_per_node))
-    assert ops["EVALSHA pop-work"] == pytest.approx(600 + mix.idle_pops_per_s)
+    # worker re-polls (Corrections 3): between 0 and 1 extra pop-work per work
+    assert 0 < mix.repoll_pops_per_s < 600
+    assert ops["EVALSHA pop-work"] == pytest.approx(600 + mix.idle_pops_per_s + mix.repoll_pops_per_s)
+    assert mix.evalsha_per_work == pytest.approx(4 + mix.repoll_pops_per_s / 600)
     vcs = {c.channel: c for c in mix.channels}["rcap:vcs:default"]
     assert vcs.messages_per_s == 200 and vcs.deliveries_per_s == 800
     assert vcs.message_bytes == 2 + VCS_ONE_DOC_BYTES
@@ -32,7 +35,7 @@ def test_four_nodes_200_docs_per_s():
     assert {c.kind for c in mix.channels} == {"vcs", "cacheinval"}
     assert mix.deliveries_per_s == 4 * mix.publishes_per_s
     upload_ops = sum(batch_upload_ops().values())
-    assert upload_ops == 50
+    assert upload_ops == 74  # spec Corrections 2
     kv_total = sum(k.ops_per_s for k in mix.kv)
     assert kv_total == pytest.approx(5 * upload_ops + 200 * load.lock_checks_per_doc)
     assert not mix.notes
@@ -42,10 +45,20 @@ def test_four_nodes_200_docs_per_s():
     assert mix.payload_bytes_from_redis_per_s > sum(q.payload_bytes * q.works_per_s for q in mix.queues)
 
 
-def test_idle_cluster_polls_25_to_30_times_per_second_per_node():
-    mix = derive_mix(BusinessLoad(nodes=3))
-    assert 3 * 25 <= mix.ops_per_s <= 3 * 30
+@pytest.mark.parametrize("version, per_node", [("10.10", 28), ("2021", 38)])  # spec Corrections 1
+def test_idle_cluster_polls_per_version(version, per_node):
+    mix = derive_mix(BusinessLoad(nodes=3, nuxeo_version=version))
+    assert mix.ops_per_s == pytest.approx(3 * per_node)
     assert mix.ops_per_s_by_name() == {"EVALSHA pop-work": mix.idle_pops_per_s}
+
+
+def test_repolls_grow_from_none_to_one_per_work_with_the_load():
+    from loadgen.nuxeo.mix import repoll_pops_per_work
+
+    assert repoll_pops_per_work(0) == 0
+    assert 0 < repoll_pops_per_work(0.1) < repoll_pops_per_work(1) < repoll_pops_per_work(10) < 1
+    fixed = derive_mix(BusinessLoad(nodes=1, docs_per_s=10, works_per_doc=1, repoll_pops_per_work=0.5))
+    assert fixed.repoll_pops_per_s == pytest.approx(5)
 
 
 def test_transactions_group_documents():

@@ -24,10 +24,14 @@ def test_every_required_scenario_ships_and_loads():
 def test_typed_params():
     wm = load_scenario("workmanager")
     assert isinstance(wm.params, WorkManagerParams) and isinstance(wm.params.processing_ms, Dist)
-    assert wm.users == wm.params.producers + wm.params.nodes * sum(q.threads for q in wm.params.queues)
+    from loadgen.nuxeo.versions import profile
+
+    # the version's idle threads all run (profile_queues), plus the producers
+    assert wm.users == wm.params.producers + wm.params.nodes * profile(wm.nuxeo_version).idle_polling_threads()
     kv = load_scenario("kv", {"keyspace": "500", "params.mget_keys": "3", "rate": "null", "users": "7"})
     assert isinstance(kv.params, KvParams)
-    assert (kv.params.keyspace, kv.params.mget_keys, kv.rate, kv.users) == (500, 3, None, 7)
+    # users counts the KV users; the GC scanner of each node comes on top
+    assert (kv.params.keyspace, kv.params.mget_keys, kv.rate, kv.users) == (500, 3, None, 7 + kv.params.gc_nodes)
     one_k = load_scenario("kv-set-1k")
     assert one_k.params.value_bytes == 1024 and one_k.rate is None
 

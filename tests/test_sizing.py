@@ -53,14 +53,21 @@ def test_memory_adds_up_and_follows_the_mass_operation():
     parts = r.memory["parts"]
     assert r.memory["dataset_bytes"] == pytest.approx(sum(parts.values()))
     mo = t.mass_operation
-    # fluid model: arrivals 40 works/s for 500 s against μ = 4 threads × 4 nodes / 2.5 s = 6.4 works/s
-    assert r.mass_operation["peak_backlog"] == pytest.approx((40 - 6.4) * 500)
+    # fluid model: arrivals 40 works/s for 500 s against μ = (4 threads × 4 nodes − 0.8 thread kept by the
+    # live IndexingWorkers of the same queue: 40 docs/s × 20 ms) / 2.5 s = 6.08 works/s (spec Corrections 10)
+    mu = (4 * 4 - 40 * 0.020) / 2.5
+    assert r.mass_operation["peak_backlog"] == pytest.approx((40 - mu) * 500)
     layout = mem.RedisLayout.for_version("7.2", mem.Allocator.parse("jemalloc"))
-    expect = mem.pending_works_bytes(int((40 - 6.4) * 500) + 16, mem.WorkShape(
+    expect = mem.pending_works_bytes(int((40 - mu) * 500) + 16, mem.WorkShape(
         mo.payload_bytes, payload_mix=((1.0, mo.payload_bytes, mo.payload_sd_bytes),)), layout)
     assert parts["mass operation peak"] == pytest.approx(expect, rel=1e-6)
     assert r.memory["maxmemory_bytes"] >= r.memory["dataset_bytes"] / (1 - t.deployment.headroom)
     assert "documented defaults" in r.parameters_source
+    # a live document indexed at the peak waits behind every bucket: pending thread-seconds / threads
+    assert r.mass_operation["live_lag_max_s"] == pytest.approx((40 * 2.5 + 0.8 - 16) * 500 / 16)
+    assert r.traffic["nuxeo_version"] == "2021" and "Nuxeo version" in r.table()
+    assert r.traffic["clients"] == 4 * 7  # Sentinel: Jedis's default pool of 8, one held by PubSub
+    assert any("Sentinel mode ignores" in f for f in r.flags)
     doubled = r.sensitivity["docs/s ×2"]
     assert doubled["utilization_peak"] > r.cpu["utilization_peak"]
 

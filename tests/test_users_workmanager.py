@@ -9,7 +9,7 @@ from locust_runner import read_counters, read_latency, run_locust
 
 def test_producers_stop_consumers_drain_every_work_completed_once(standalone_target, standalone_client, tmp_path):
     overrides = {"producers": "2", "works_per_producer": "60", "rate": "100", "nodes": "2",
-                 "processing_ms": "2", "duplicate_ratio": "0",
+                 "processing_ms": "2", "duplicate_ratio": "0", "profile_queues": "false",
                  "queues": "[{queue_id: default, threads: 2, work_type: fulltextExtractor, share: 0.5},"
                            " {queue_id: elasticSearchIndexing, threads: 1, work_type: indexing, share: 0.5}]"}
     scenario, _ = run_locust("workmanager", overrides, standalone_target, tmp_path, seconds=5)
@@ -49,7 +49,7 @@ def test_producers_stop_consumers_drain_every_work_completed_once(standalone_tar
 
 def test_duplicate_ids_are_deduplicated_by_the_sched_set(standalone_target, standalone_client, tmp_path):
     overrides = {"producers": "1", "works_per_producer": "200", "rate": "null", "nodes": "1",
-                 "processing_ms": "0", "duplicate_ratio": "0.5",
+                 "processing_ms": "0", "duplicate_ratio": "0.5", "profile_queues": "false",
                  "queues": "[{queue_id: default, threads: 0, work_type: fulltextExtractor, share: 1}]"}
     run_locust("workmanager", overrides, standalone_target, tmp_path, seconds=3)
     c = read_counters(tmp_path)
@@ -63,7 +63,7 @@ def test_duplicate_ids_are_deduplicated_by_the_sched_set(standalone_target, stan
 
 def test_cluster_runs_use_hash_tags_and_are_labelled_what_if(topology_factory, tmp_path):
     topo = topology_factory("cluster")
-    overrides = {"producers": "1", "works_per_producer": "30", "rate": "60", "nodes": "1", "processing_ms": "1",
+    overrides = {"producers": "1", "works_per_producer": "30", "rate": "60", "nodes": "1", "processing_ms": "1", "profile_queues": "false",
                  "queues": "[{queue_id: default, threads: 2, work_type: fulltextExtractor, share: 1}]"}
     run_locust("workmanager", overrides, topo.target, tmp_path, seconds=3)
     c = read_counters(tmp_path)

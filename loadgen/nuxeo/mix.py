@@ -8,6 +8,7 @@ weight its operations with :meth:`RedisMix.ops_per_s_by_name`.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -19,8 +20,22 @@ from loadgen.nuxeo.pubsub import CACHEINVAL_MEAN_BYTES, DBS_ID_BYTES, VCS_EXTRA_
 from loadgen.nuxeo.queues import MEAN_POLL_INTERVAL_S, QueueSpec, default_queues, queue_spec
 from loadgen.nuxeo.payloads import work_type
 from loadgen.nuxeo.transientstore import batch_upload, transient_store
+from loadgen.nuxeo.versions import DEFAULT_VERSION, check_version, profile
 
 EVALSHA_PER_WORK = 4
+SPEC_REPOLL_POPS_PER_WORK = 0.5  # the spec's estimate (Corrections 3), for comparison only
+
+
+def repoll_pops_per_work(works_per_s_per_idle_thread: float) -> float:
+    """Extra (empty) ``pop-work`` per work from worker re-polls (spec Corrections 3), beyond the
+    lifecycle's pop and the idle threads' timer polls: ``1 − (1 − e^−x) / x`` with x = works per second
+    per idle thread × the 1 s poll interval. Rare works (x → 0): a wake only advances a poll that was
+    due, no extra; busy queues (x → ∞): timers never fire, one extra pop per work. Fitted to measurements
+    on the workmanager scenario (docs/nuxeo-model.md: +0.51 at 20 works/s, +0.91 at 100 works/s)."""
+    x = works_per_s_per_idle_thread * MEAN_POLL_INTERVAL_S
+    if x <= 0:
+        return 0.0
+    return 1.0 - (1.0 - math.exp(-x)) / x
 INNER_COMMANDS_PER_WORK = 32
 LIFECYCLE_OPS = ("EVALSHA scheduling-work", "EVALSHA pop-work", "EVALSHA running-work",
                  "EVALSHA completed-work")
@@ -44,8 +59,12 @@ class BusinessLoad:
     ``FulltextExtractorWork`` per document, the rest ``ListenerWork``\\ s, the last two in ``default``.
     ``update_fraction`` is the share of transactions that update/delete (DBS publishes only those).
     ``work_processing_s`` is the mean time a worker thread spends on a work (it then does not poll).
+    ``nuxeo_version`` picks the default queues, the queue of each work type and the transient-store TTL
+    (:mod:`loadgen.nuxeo.versions`); ``repoll_pops_per_work`` (None: :func:`repoll_pops_per_work` per
+    queue) counts the empty pop-work a worker sends after each work.
     """
 
+    nuxeo_version: str = DEFAULT_VERSION
     nodes: int = 1
     docs_per_s: float = 0.0
     works_per_doc: float = 3.0
@@ -63,13 +82,16 @@ class BusinessLoad:
     work_shares: tuple[WorkShare, ...] | None = None
     queues: tuple[QueueSpec, ...] | None = None
     prefix: str = DEFAULT_PREFIX
+    repoll_pops_per_work: float | None = None
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "nuxeo_version", check_version(self.nuxeo_version))
         if self.nodes < 1:
             raise BadInput(f"nodes must be >= 1, got {self.nodes}")
         for name in ("docs_per_s", "works_per_doc", "uploads_per_s", "cache_invalidations_per_s",
-                     "lock_checks_per_doc", "work_processing_s", "metrics_reads_per_s_per_node"):
-            if getattr(self, name) < 0:
+                     "lock_checks_per_doc", "work_processing_s", "metrics_reads_per_s_per_node",
+                     "repoll_pops_per_work"):
+            if (getattr(self, name) or 0) < 0:
                 raise BadInput(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.docs_per_transaction < 1:
             raise BadInput(f"docs_per_transaction must be >= 1, got {self.docs_per_transaction}")
@@ -146,6 +168,7 @@ class RedisMix:
     load: BusinessLoad
     queues: tuple[QueueTraffic, ...]
     idle_pops_per_s: float
+    repoll_pops_per_s: float
     metrics_reads_per_s: float
     channels: tuple[ChannelTraffic, ...]
     kv: tuple[KVTraffic, ...]
@@ -158,6 +181,12 @@ class RedisMix:
     @property
     def publishes_per_s(self) -> float:
         return sum(c.messages_per_s for c in self.channels)
+
+    @property
+    def evalsha_per_work(self) -> float:
+        """WorkManager EVALSHAs per work: the 4 of the lifecycle plus the workers' re-polls."""
+        works = self.works_per_s
+        return EVALSHA_PER_WORK + (self.repoll_pops_per_s / works if works else 0.0)
 
     @property
     def deliveries_per_s(self) -> float:
@@ -181,7 +210,7 @@ class RedisMix:
         for q in self.queues:
             for name in LIFECYCLE_OPS:
                 ops[name] += q.works_per_s
-        ops["EVALSHA pop-work"] += self.idle_pops_per_s
+        ops["EVALSHA pop-work"] += self.idle_pops_per_s + self.repoll_pops_per_s
         if self.metrics_reads_per_s:
             ops["EVALSHA metrics-work-queue"] += self.metrics_reads_per_s
         for c in self.channels:
@@ -198,31 +227,34 @@ class RedisMix:
 
 @lru_cache(maxsize=1)
 def batch_upload_ops() -> dict[str, int]:
-    """Round trips of one §2.3 batch upload by request name (1 + 22 + 11 + 16 = 50)."""
+    """Round trips of one batch upload by request name (Corrections 2: 7 + 28 + 13 + 26 = 74)."""
     return dict(Counter(op.name for op in nominal_steps(batch_upload(transient_store(), "batchId-mix"))))
 
 
 def _shares(load: BusinessLoad) -> tuple[WorkShare, ...]:
     if load.work_shares is not None:
         return load.work_shares
+    queue_of = profile(load.nuxeo_version).queue_for
     shares = []
     remaining = load.works_per_doc
     if load.elasticsearch and remaining > 0:
         es = min(remaining, 1.0 / load.docs_per_transaction)
-        shares.append(WorkShare("elasticSearchIndexing", es, "indexing"))
+        shares.append(WorkShare(queue_of("indexing"), es, "indexing"))
         remaining -= es
     fulltext = min(remaining, 1.0)
     if fulltext > 0:
-        shares.append(WorkShare("default", fulltext, "fulltextExtractor"))
+        shares.append(WorkShare(queue_of("fulltextExtractor"), fulltext, "fulltextExtractor"))
         remaining -= fulltext
     if remaining > 1e-12:
-        shares.append(WorkShare("default", remaining, "listener"))
+        shares.append(WorkShare(queue_of("listener"), remaining, "listener"))
     return tuple(shares)
 
 
 def derive_mix(load: BusinessLoad) -> RedisMix:
     """Follow the spec's §7 recipe: per transaction, per upload, per cache fill, plus idle polling."""
-    node_queues = {q.queue_id: q for q in (load.queues if load.queues is not None else default_queues())}
+    version = load.nuxeo_version
+    node_queues = {q.queue_id: q for q in (load.queues if load.queues is not None
+                                           else default_queues(nuxeo_version=version))}
     tx_per_s = load.docs_per_s / load.docs_per_transaction
     notes = []
 
@@ -235,7 +267,7 @@ def derive_mix(load: BusinessLoad) -> RedisMix:
             size = wtype.mean_size_bytes(extra_cmds=load.docs_per_transaction - 1)
         else:
             size = wtype.mean_size_bytes()
-        spec = node_queues.get(share.queue_id) or queue_spec(share.queue_id)
+        spec = node_queues.get(share.queue_id) or queue_spec(share.queue_id, nuxeo_version=version)
         node_queues.setdefault(spec.queue_id, spec)
         busy = works / load.nodes * load.work_processing_s
         busy_by_queue[spec.queue_id] = busy_by_queue.get(spec.queue_id, 0.0) + busy
@@ -275,4 +307,15 @@ def derive_mix(load: BusinessLoad) -> RedisMix:
         for name, count in sorted(batch_upload_ops().items()):
             kv.append(KVTraffic("batch upload (transient store)", name, count * load.uploads_per_s))
 
-    return RedisMix(load, tuple(queues), idle_pops_per_s, metrics_reads, tuple(channels), tuple(kv), tuple(notes))
+    works_by_queue: dict[str, float] = {}
+    for q in queues:
+        works_by_queue[q.queue_id] = works_by_queue.get(q.queue_id, 0.0) + q.works_per_s
+    repoll_pops_per_s = 0.0
+    for qid, works in works_by_queue.items():
+        spec = node_queues[qid]
+        idle = spec.threads - busy_by_queue[qid]
+        if load.repoll_pops_per_work is not None:
+            repoll_pops_per_s += load.repoll_pops_per_work * works
+        elif idle > 0:  # a saturated queue's re-polls find work: no extra pop
+            repoll_pops_per_s += works * repoll_pops_per_work(works / load.nodes / idle)
+    return RedisMix(load, tuple(queues), idle_pops_per_s, repoll_pops_per_s, metrics_reads, tuple(channels), tuple(kv), tuple(notes))

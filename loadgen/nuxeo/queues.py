@@ -1,4 +1,8 @@
-"""Nuxeo's default work queues, their worker threads, and the idle poll interval (spec §1.4)."""
+"""Nuxeo's default work queues, their worker threads, and the idle poll interval (spec §1.4).
+
+The table is 10.10's; 2021 enables ``common`` and ``raclupdate`` and ships ``videoConversion`` with the
+server (spec Corrections 1): see :mod:`loadgen.nuxeo.versions` for the per-version profiles.
+"""
 
 from __future__ import annotations
 
@@ -45,15 +49,33 @@ DEFAULT_QUEUES: tuple[QueueSpec, ...] = (
 )
 
 
-def default_queues(addons: bool = False) -> tuple[QueueSpec, ...]:
-    """The queues of a node with the core server modules (and the listed addons if ``addons``)."""
-    return tuple(q for q in DEFAULT_QUEUES if addons or not q.addon)
+ENABLED_IN_2021 = ("common", "raclupdate")  # NXP-30188, NXP-30541 (spec Corrections 1)
+SHIPPED_IN_2021 = ("videoConversion",)
 
 
-def queue_spec(queue_id: str, threads: int | None = None) -> QueueSpec:
+def _for_version(q: QueueSpec, nuxeo_version: str) -> QueueSpec:
+    if nuxeo_version == "2021" and q.queue_id in ENABLED_IN_2021:
+        return QueueSpec(q.queue_id, q.threads, True, q.addon, "common-base template (enabled in 2021)")
+    if nuxeo_version == "2021" and q.queue_id in SHIPPED_IN_2021:
+        return QueueSpec(q.queue_id, q.threads, q.processing, False, "shipped with the 2021 server")
+    return q
+
+
+def default_queues(addons: bool = False, nuxeo_version: str = "2021") -> tuple[QueueSpec, ...]:
+    """The queues of a ``nuxeo_version`` node with the core server modules (and the listed addons if
+    ``addons``): 28 polling threads in 10.10, 38 in 2021."""
+    from loadgen.nuxeo.versions import check_version  # noqa: PLC0415
+
+    version = check_version(nuxeo_version)
+    queues = (_for_version(q, version) for q in DEFAULT_QUEUES)
+    return tuple(q for q in queues if addons or not q.addon)
+
+
+def queue_spec(queue_id: str, threads: int | None = None, nuxeo_version: str = "2021") -> QueueSpec:
     """The default spec of ``queue_id``; an unknown id is a custom queue with 4 threads (Nuxeo's default)."""
     for q in DEFAULT_QUEUES:
         if q.queue_id == queue_id:
+            q = _for_version(q, nuxeo_version)
             return q if threads is None else QueueSpec(q.queue_id, threads, q.processing, q.addon, q.contributed_by)
     if threads is not None and threads < 0:
         raise BadInput(f"queue {queue_id!r}: threads must be >= 0, got {threads}")

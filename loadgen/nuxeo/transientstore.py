@@ -1,10 +1,13 @@
 """The KV-based transient store (spec §2.3) and its batch-upload sequence, as named patterns.
 
-One batch upload of one non-chunked file is 1 + 22 + 11 + 16 = 50 round trips on
-``<prefix>transient_BatchManagerCache:`` keys: init the batch, add the file (``putBlobs`` + two
-``putParameter``), read it back when attaching, drop the batch. The spec gives the round-trip counts
-per command; the order of the steps below is our reconstruction from the key layout it describes.
-Blobs themselves never go to Redis: only small JSON/marker strings (5–190 bytes).
+One REST batch upload of one non-chunked file is 7 + 28 + 13 + 26 = 74 round trips on
+``<prefix>transient_BatchManagerCache:`` keys (spec Corrections 2): init the batch (``setCompleted`` +
+``putParameter(handler)``), upload the file (REST ``hasBatch`` + ``getBatch``, then ``putBlobs`` + two
+``putParameter``), read it back when attaching, drop the batch (``clean`` re-reads batch and entry).
+In all: 34 GET, 17 DEL, 6 SETEX, 6 EXPIRE, 11 EVALSHA. The spec gives the counts per phase and per
+command; the order of the steps within a phase is our reconstruction. Blobs never go to Redis: only
+small JSON/marker strings (5–190 bytes). The first-level TTL is the version's (10.10: 240 min, 2021:
+4,320 min; :mod:`loadgen.nuxeo.versions`).
 """
 
 from __future__ import annotations
@@ -17,11 +20,12 @@ from loadgen.nuxeo.keys import DEFAULT_PREFIX
 from loadgen.nuxeo.kv import KVCommands, Pattern, compare_and_set, nominal_value
 
 BATCH_STORE = "BatchManagerCache"
-FIRST_LEVEL_TTL_S = 14_400  # 10.10 default (nuxeo.transientstore.ttl=240 min); 2021 uses 259,200 s
+FIRST_LEVEL_TTL_S = 259_200  # 2021 default (nuxeo.transientstore.ttl=4320 min); 10.10: 14,400 s
 SECOND_LEVEL_TTL_S = 600
 BLOB_LOCK_TTL_S = 60
 BLOBSIZE_KEY = "__blobsize__"
 PHASES = ("init", "add", "read", "drop")
+HANDLER = "default"  # AbstractBatchHandler's putParameter(batchId, "handler", "default") at init
 
 
 def transient_store(store: str = BATCH_STORE, prefix: str = DEFAULT_PREFIX) -> KVCommands:
@@ -69,15 +73,34 @@ def _put_parameter(ts: KVCommands, entry: str, name: str, value: str, ttl_s: int
     yield ts.delete(f"{entry}.param.{name}__format")  # a String value: no "java" format marker
 
 
+def _read_params(ts: KVCommands, entry: str, params: tuple[str, ...]) -> Pattern:
+    """``getParameters``: the name list, then each value and its ``__format`` marker."""
+    yield ts.get(f"{entry}.paraminfo")
+    for name in params:
+        yield ts.get(f"{entry}.param.{name}")
+        yield ts.get(f"{entry}.param.{name}__format")
+
+
+def _get_batch(ts: KVCommands, batch_id: str, params: tuple[str, ...]) -> Pattern:
+    """``BatchManager.getBatch``: the batch exists (``.completed``) and every batch parameter is read."""
+    yield ts.get(f"{batch_id}.completed")
+    yield from _read_params(ts, batch_id, params)
+
+
 def init_batch(ts: KVCommands, batch_id: str, ttl_s: int = FIRST_LEVEL_TTL_S) -> Pattern:
-    """``setCompleted(batchId, false)``: 1 round trip (``SETEX``)."""
+    """``setCompleted(batchId, false)`` + ``putParameter(batchId, "handler", "default")``: 7 round trips."""
     yield ts.setex(f"{batch_id}.completed", ttl_s, "false")
+    yield from _put_parameter(ts, batch_id, "handler", HANDLER, ttl_s)
 
 
 def add_file(ts: KVCommands, batch_id: str, index: int = 0, size_bytes: int = 1_000_000,
              filename: str = "document.pdf", ttl_s: int = FIRST_LEVEL_TTL_S) -> Pattern:
-    """Add one non-chunked file (``putBlobs`` + 2 × ``putParameter``): 22 round trips on a fresh batch."""
+    """REST upload of one non-chunked file: ``hasBatch``, ``getBatch``, the file entry's existence check,
+    ``putBlobs`` + 2 × ``putParameter``: 28 round trips on a fresh batch."""
     entry = f"{batch_id}_{index}"
+    yield ts.get(f"{batch_id}.completed")  # hasBatch
+    yield from _get_batch(ts, batch_id, ("handler",))
+    yield ts.get(f"{entry}.completed")  # a new file entry
     yield from _lock_blobs(ts, entry)
     yield ts.get(f"{entry}.blobinfo")
     yield ts.setex(f"{entry}.blob.0", ttl_s, blob_json(entry, size_bytes, filename))
@@ -90,10 +113,12 @@ def add_file(ts: KVCommands, batch_id: str, index: int = 0, size_bytes: int = 1_
 
 
 def read_batch(ts: KVCommands, batch_id: str, index: int = 0) -> Pattern:
-    """Read the batch, its file entry and blob when attaching: 11 round trips."""
+    """Read the batch (with its handler), its file entry and blob when attaching: 13 round trips."""
     entry = f"{batch_id}_{index}"
     yield ts.get(f"{batch_id}.completed")
     yield ts.get(f"{batch_id}.paraminfo")
+    yield ts.get(f"{batch_id}.param.handler")
+    yield ts.get(f"{batch_id}.param.handler__format")
     yield ts.get(f"{batch_id}.param.{index}")
     yield ts.get(f"{batch_id}.param.{index}__format")
     yield ts.get(f"{entry}.param.chunked")
@@ -119,16 +144,20 @@ def _remove_entry(ts: KVCommands, entry: str, params: tuple[str, ...], blobs: in
 
 
 def drop_batch(ts: KVCommands, batch_id: str, index: int = 0, size_bytes: int = 1_000_000) -> Pattern:
-    """Remove the file entry (and its size from ``__blobsize__``) and the batch entry: 16 round trips."""
+    """``clean``: re-read the batch and the file entry, remove the entry (and its size from
+    ``__blobsize__``), then the batch entry: 26 round trips."""
     entry = f"{batch_id}_{index}"
+    yield from _get_batch(ts, batch_id, ("handler", str(index)))
+    yield ts.get(f"{entry}.completed")
+    yield ts.get(f"{entry}.blobinfo")
     yield from _remove_entry(ts, entry, ("chunked",), blobs=1)
     yield from _update_blobsize(ts, -size_bytes, nominal_current=size_bytes)
-    yield from _remove_entry(ts, batch_id, (str(index),), blobs=0)
+    yield from _remove_entry(ts, batch_id, ("handler", str(index)), blobs=0)
 
 
 def batch_upload(ts: KVCommands, batch_id: str, size_bytes: int = 1_000_000,
                  ttl_s: int = FIRST_LEVEL_TTL_S) -> Pattern:
-    """The whole §2.3 sequence for one file: init, add, read, drop (1 + 22 + 11 + 16 round trips)."""
+    """The whole sequence for one file: init, upload, attach, drop (7 + 28 + 13 + 26 = 74 round trips)."""
     yield from init_batch(ts, batch_id, ttl_s)
     yield from add_file(ts, batch_id, 0, size_bytes, ttl_s=ttl_s)
     yield from read_batch(ts, batch_id, 0)

@@ -19,6 +19,7 @@ from loadgen.nuxeo.keys import kv_namespace
 from loadgen.nuxeo.kv import KVCommands, compare_and_set, drive, lock_commands
 from loadgen.nuxeo.payloads import doc_id
 from loadgen.nuxeo.transientstore import batch_upload, transient_store
+from loadgen.nuxeo.versions import profile
 from loadgen.users.base import RcapUser
 
 BATCH_UPLOAD_REQUEST = "pattern batch-upload"
@@ -54,6 +55,7 @@ class KvUser(RcapUser):
         self.draw_ttl = ttl_dist.sampler(rng) if ttl_dist is not None else (lambda: 60.0)
         self.mget_keys = getattr(p, "mget_keys", 10)
         self.upload_bytes = getattr(p, "upload_file_bytes", 1_000_000)
+        self.upload_ttl_s = profile(ctx.scenario.nuxeo_version).transient_ttl_s
         self.filler = rng.randbytes(1 << 16)
         self.ops = [(name, getattr(self, "op_" + name)) for name in self.mix if self.mix[name] > 0]
         self.weights = [self.mix[name] for name, _ in self.ops]
@@ -135,7 +137,7 @@ class KvUser(RcapUser):
         self.uploads += 1
         batch = f"batchId-{self.ctx.node_id('u')}-{self.uploads}"
         t0 = _perf_ns()
-        drive(batch_upload(self.ts, batch, self.upload_bytes), self.redis.call)
+        drive(batch_upload(self.ts, batch, self.upload_bytes, self.upload_ttl_s), self.redis.call)
         us = (_perf_ns() - t0) // 1000
         self.ctx.recorder.record(BATCH_UPLOAD_REQUEST, us,
                                  us + self.redis.lag_ns // 1000 if self.redis.open_loop else None)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from loadgen.nuxeo.queues import default_queues, queue_spec
+from loadgen.nuxeo.versions import profile
 
 
 @dataclass(frozen=True)
@@ -33,24 +34,39 @@ def plan(scenario: Any) -> list[PlanItem]:
     if w == "kv-set":
         return [PlanItem("kv-set", "KvSet", scenario.users, _share(rate, scenario.users))]
     if w == "kv":
-        return [PlanItem("kv", "Kv", scenario.users, _share(rate, scenario.users), {"mix": dict(p.mix)})]
+        scanners = p.gc_nodes if p.gc_period_s > 0 else 0
+        kv_users = scenario.users - scanners
+        return [PlanItem("kv", "Kv", kv_users, _share(rate, kv_users), {"mix": dict(p.mix)})] + _scanners(p, scanners)
     if w == "workmanager":
+        shares, threads = workmanager_queues(scenario)
         items = [PlanItem("producer", "WorkProducer", p.producers, _share(rate, p.producers),
-                          {"queues": tuple((q.queue_id, q.work_type, q.share) for q in p.queues),
-                           "max_works": p.works_per_producer, "duplicate_ratio": p.duplicate_ratio})]
-        items += [PlanItem("consumer", f"WorkConsumer_{q.queue_id}", p.nodes * q.threads, None,
-                           {"queue_id": q.queue_id, "processing_ms": p.processing_ms})
-                  for q in p.queues if q.threads > 0]
+                          {"queues": shares, "max_works": p.works_per_producer,
+                           "duplicate_ratio": p.duplicate_ratio})] if p.producers > 0 else []
+        items += [PlanItem("consumer", f"WorkConsumer_{q}", p.nodes * n, None,
+                           {"queue_id": q, "processing_ms": p.processing_ms})
+                  for q, n in threads.items() if n > 0]
         return items
     if w == "mass-operation":
         from loadgen.scenarios import Dist  # noqa: PLC0415
 
+        from loadgen.nuxeo.payloads import work_type  # noqa: PLC0415
+
         consumers = p.nodes * p.threads
-        return [PlanItem("producer", "BurstProducer", p.producers, p.schedule_rate / p.producers,
-                         {"queues": ((p.queue_id, p.work_type, 1.0),), "max_works": p.works // p.producers,
-                          "duplicate_ratio": 0.0}),
-                PlanItem("consumer", f"WorkConsumer_{p.queue_id}", consumers, None,
-                         {"queue_id": p.queue_id, "processing_ms": Dist("fixed", 1000.0 * consumers / p.consume_rate)})]
+        producers = min(p.producers, p.nodes)  # one scheduling lock per queue per node (Corrections 4)
+        items = [PlanItem("producer", "BurstProducer", producers, p.schedule_rate / producers,
+                          {"queues": ((p.queue_id, p.work_type, 1.0),), "max_works": p.works // producers,
+                           "duplicate_ratio": 0.0})]
+        by_class = {}
+        # live IndexingWorkers share the queue (Corrections 10); told apart from the burst by their class
+        if p.live_indexing_per_s > 0 and work_type(p.work_type).java_class != work_type("indexing").java_class:
+            n = _users_for(p.live_indexing_per_s)
+            items.append(PlanItem("producer", "LiveIndexing", n, p.live_indexing_per_s / n,
+                                  {"queues": ((p.queue_id, "indexing", 1.0),), "max_works": 0, "duplicate_ratio": 0.0}))
+            by_class = {work_type("indexing").java_class: (Dist("fixed", p.live_processing_ms), LIVE_WAIT_REQUEST)}
+        items.append(PlanItem("consumer", f"WorkConsumer_{p.queue_id}", consumers, None,
+                              {"queue_id": p.queue_id, "processing_by_class": by_class,
+                               "processing_ms": Dist("fixed", 1000.0 * consumers / p.consume_rate)}))
+        return items
     if w == "pubsub":
         return [PlanItem("subscriber", "PubSubNode", p.nodes),
                 PlanItem("publisher", "PubSubPublisher", p.publishers, _share(rate, p.publishers),
@@ -59,6 +75,28 @@ def plan(scenario: Any) -> list[PlanItem]:
         return cluster_plan(scenario)
     raise ValueError(f"no plan for workload {w!r}")
 
+
+def workmanager_queues(scenario: Any) -> tuple[tuple[tuple[str, str, float], ...], dict[str, int]]:
+    """``((queue_id, work_type, share), …)`` and worker threads per node by queue for a ``workmanager``
+    scenario, filling what the queue list leaves out from the scenario's Nuxeo version profile."""
+    p, prof = scenario.params, profile(scenario.nuxeo_version)
+    shares = tuple((q.queue_id or prof.queue_for(q.work_type), q.work_type, q.share) for q in p.queues)
+    explicit: dict[str, int] = {}
+    for (qid, _, _), q in zip(shares, p.queues):
+        if q.threads is not None:
+            explicit[qid] = explicit.get(qid, 0) + q.threads
+    threads = {}
+    for qid, _, _ in shares:  # a queue listed twice (two work types) has its threads once
+        threads[qid] = explicit.get(qid, queue_spec(qid, nuxeo_version=prof.version).threads)
+    if p.profile_queues:
+        for spec in prof.queues():
+            if spec.processing:
+                threads.setdefault(spec.queue_id, spec.threads)
+    return shares, threads
+
+
+LIVE_WAIT_REQUEST = "queue wait live indexing"
+"""Request name of a live indexing work's time in the queue (schedule → pop, µs), in ``latency.jsonl``."""
 
 PRODUCER_MAX_RATE = 100.0
 """Works/s (or messages/s, KV ops/s) one paced user is given at most in ``nuxeo-cluster``; more users
@@ -75,7 +113,7 @@ def cluster_plan(scenario: Any) -> list[PlanItem]:
     from loadgen.scenarios import Dist  # noqa: PLC0415
 
     p = scenario.params
-    mix = derive_mix(BusinessLoad(nodes=p.nodes, docs_per_s=p.docs_per_s, works_per_doc=p.works_per_doc,
+    mix = derive_mix(BusinessLoad(nuxeo_version=scenario.nuxeo_version, nodes=p.nodes, docs_per_s=p.docs_per_s, works_per_doc=p.works_per_doc,
                                   uploads_per_s=p.uploads_per_s, cache_invalidations_per_s=p.cache_invalidations_per_s,
                                   docs_per_transaction=p.docs_per_transaction, storage=p.storage,
                                   work_processing_s=p.work_processing_ms / 1000.0,
@@ -86,9 +124,9 @@ def cluster_plan(scenario: Any) -> list[PlanItem]:
             n = _users_for(q.works_per_s)
             items.append(PlanItem("producer", f"WorkProducer_{i}_{q.queue_id}", n, q.works_per_s / n,
                                   {"queues": ((q.queue_id, q.work_type, 1.0),), "max_works": 0, "duplicate_ratio": 0.0}))
-    queues = {q.queue_id: q for q in default_queues()}
+    queues = {q.queue_id: q for q in default_queues(nuxeo_version=scenario.nuxeo_version)}
     for q in mix.queues:
-        queues.setdefault(q.queue_id, queue_spec(q.queue_id))
+        queues.setdefault(q.queue_id, queue_spec(q.queue_id, nuxeo_version=scenario.nuxeo_version))
     processing = Dist("fixed", p.work_processing_ms)
     for q in queues.values():
         if q.processing and q.threads > 0:
@@ -109,4 +147,9 @@ def cluster_plan(scenario: Any) -> list[PlanItem]:
     if p.uploads_per_s > 0:
         n = max(1, min(p.kv_users, math.ceil(p.uploads_per_s)))
         items.append(PlanItem("kv", "BatchUploads", n, p.uploads_per_s / n, {"mix": {"batch_upload": 1.0}}))
-    return items
+    return items + _scanners(p, p.nodes if p.gc_period_s > 0 else 0)
+
+
+def _scanners(p: Any, nodes: int) -> list[PlanItem]:
+    """One keyspace scanner per Nuxeo node (scheduled KEYS, spec Corrections 9)."""
+    return [PlanItem("scanner", "KeyspaceScanner", nodes, None, {"period_s": p.gc_period_s})] if nodes else []

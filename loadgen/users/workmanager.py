@@ -6,6 +6,8 @@ EVALSHAs is its own request name (``EVALSHA scheduling-work``, ``EVALSHA pop-wor
 
 from __future__ import annotations
 
+import struct
+import time
 from collections import deque
 from typing import Any
 
@@ -79,18 +81,23 @@ class WorkConsumer(RcapUser):
     """One worker thread of ``queue_id``: pop-work → running-work → processing → completed-work.
 
     When the queue is empty it waits 1000 ± 200 ms (or until a local producer signals), as Nuxeo does.
-    ``processing`` draws the processing time in ms.
+    ``processing_ms`` draws the processing time in ms; ``processing_by_class`` maps a work's Java class to
+    its own ``(Dist, request name)``: its processing time, and its time in the queue recorded under that
+    name (from the nanotime in its id: producers on this host).
     """
 
     abstract = True
     queue_id = "default"
     processing_ms: Any = None
+    processing_by_class: dict[str, Any] = {}
 
     def on_start(self) -> None:
         ctx = self.ctx
         self.rng = ctx.rng()
         self.cmds = WorkQueueCommands(self.queue_id, ctx.scenario.prefix, ctx.hashtag)
         self.draw_ms = self.processing_ms.sampler(self.rng) if self.processing_ms is not None else (lambda: 0.0)
+        self.by_class = {cls.encode(): (dist.sampler(self.rng), name)
+                         for cls, (dist, name) in self.processing_by_class.items()}
 
     def consume_one(self) -> None:
         ctx = self.ctx
@@ -104,8 +111,11 @@ class WorkConsumer(RcapUser):
         ctx.busy += 1
         try:
             wid = work.work_id
+            draw = self.draw_ms
+            if self.by_class:
+                draw = self._classify(wid, work.payload) or draw
             self.redis.call(cmds.running(wid, work.payload))
-            ms = self.draw_ms()
+            ms = draw()
             if ms > 0:
                 gevent.sleep(ms / 1000.0)
             self.redis.call(cmds.completed(wid))
@@ -113,6 +123,18 @@ class WorkConsumer(RcapUser):
             ctx.counters.per_queue[self.queue_id]["completed"] += 1
         finally:
             ctx.busy -= 1
+
+    def _classify(self, wid: str | None, payload: bytes) -> Any:
+        """The processing-time sampler of the work's class, recording its queue wait; None: the default."""
+        (cls_len,) = struct.unpack_from(">H", payload, 6)
+        entry = self.by_class.get(bytes(payload[8:8 + cls_len]))
+        if entry is None:
+            return None
+        draw, name = entry
+        if wid and "." in wid:
+            wait_us = (time.monotonic_ns() - int(wid.split(".", 1)[0])) // 1000
+            self.ctx.recorder.record(name, max(1, wait_us))
+        return draw
 
     def idle(self) -> None:
         ev = Event()
