@@ -33,7 +33,7 @@ CAUSES: tuple[tuple[str, re.Pattern, str], ...] = tuple((label, re.compile(rx, r
     ("READONLY", r"\bREADONLY\b|read only replica", "the target is a replica: writes are refused"),
     ("NOPERM", r"\bNOPERM\b|no permissions", "the ACL user lacks a command (e.g. EVALSHA) or the key pattern"),
     ("max clients", r"max number of clients", "the server's maxclients is reached"),
-    ("OOM", r"\bOOM\b", "maxmemory reached with a no-eviction policy"),
+    ("OOM", r"\bOOM\b|command not allowed when used memory", "maxmemory reached with a no-eviction policy"),
     ("auth", r"WRONGPASS|NOAUTH|invalid username-password|AUTH refused", "authentication refused"),
     ("LOADING", r"\bLOADING\b", "the server is loading its dataset"),
     ("MASTERDOWN", r"MASTERDOWN|CLUSTERDOWN|TRYAGAIN", "no master available (failover or cluster down)"),
