@@ -36,6 +36,7 @@ RCAP = str(Path(sys.executable).parent / "rcap")
 
 
 def rcap(capsys, *argv: str) -> tuple[int, str, str]:
+    capsys.readouterr()  # what earlier calls in the test printed is not this command's output
     try:
         code = main(list(argv))
     except SystemExit as exc:  # argparse's own refusal (one line, exit 2)
@@ -514,3 +515,20 @@ def test_causes_are_named_from_real_server_errors(topology_factory) -> None:
     admin.config_set("maxclients", 10000)
     limited.close()
     admin.close()
+
+
+def test_causes_fall_back_on_locust_log_when_the_csv_is_empty(tmp_path: Path) -> None:
+    """Locust may write locust_failures.csv before its last failures arrive; its log's error report has them."""
+    from loadgen.recorder.quality import read_failures
+
+    (tmp_path / "locust_failures.csv").write_text("Method,Name,Error,Occurrences,First Seen,Last Seen\n")
+    (tmp_path / "locust.log").write_text(textwrap.dedent('''\
+        Error report
+        # occurrences      Error
+        ------------------|-----------------------------------------------
+        600                redis SET: RequestFailed("SET: READONLY You can't write against a read only replica.")
+        12                 redis GET: ConnectionLost('GET: connection closed by server')
+        ------------------|-----------------------------------------------
+        '''))
+    rows = read_failures(tmp_path)
+    assert [r["occurrences"] for r in rows] == [600, 12] and "READONLY" in rows[0]["error"]
