@@ -36,6 +36,7 @@ RCAP = str(Path(sys.executable).parent / "rcap")
 
 
 def rcap(capsys, *argv: str) -> tuple[int, str, str]:
+    capsys.readouterr()  # what earlier calls in the test printed is not this command's output
     try:
         code = main(list(argv))
     except SystemExit as exc:  # argparse's own refusal (one line, exit 2)
@@ -135,6 +136,7 @@ def test_reuse_help_text_says_what_it_does(capsys) -> None:
         main(["bench", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "cleanup deletes only keys not in that list" in text and "100,000" in text
+    assert "3 it is recorded 'degraded'" in text  # the exit status is documented where users look
 
 
 # --- 2. weak passwords: every run file valid, no byte changed by the secret guard -------------------
@@ -483,3 +485,50 @@ def test_spawned_children_never_inherit_the_password(tmp_path: Path, monkeypatch
     spawn(["env"], str(log), owned=False).wait(timeout=10)
     text = log.read_text()
     assert "PATH=" in text and "inherited-Secret-1" not in text
+
+
+def test_causes_are_named_from_real_server_errors(topology_factory) -> None:
+    """The error texts a real redis-server sends are classified by what they mean."""
+    from loadgen.recorder.quality import classify
+
+    topo = topology_factory("standalone")
+    admin = topo.client()
+    host, port = topo.target.hosts[0]
+    texts = {}
+    admin.execute_command("ACL", "SETUSER", "limited", "on", ">pw-limited", "~rcap:*", "+@all", "-evalsha")
+    limited = redis.Redis(host, port, username="limited", password="pw-limited")
+    with pytest.raises(redis.RedisError) as err:
+        limited.evalsha("0" * 40, 1, "rcap:x")
+    texts["NOPERM"] = f"RequestFailed('EVALSHA pop-work: {err.value}')"
+    admin.config_set("maxmemory", 1)
+    with pytest.raises(redis.RedisError) as err:
+        admin.set("rcap:big", b"x" * 1000)
+    texts["OOM"] = str(err.value)
+    admin.config_set("maxmemory", 0)
+    admin.config_set("maxclients", 1)
+    extra = redis.Redis(host, port)
+    with pytest.raises(redis.RedisError) as err:
+        extra.ping()
+    texts["max clients"] = str(err.value)
+    for cause, text in texts.items():
+        assert classify(text) == cause, text
+    admin.config_set("maxclients", 10000)
+    limited.close()
+    admin.close()
+
+
+def test_causes_fall_back_on_locust_log_when_the_csv_is_empty(tmp_path: Path) -> None:
+    """Locust may write locust_failures.csv before its last failures arrive; its log's error report has them."""
+    from loadgen.recorder.quality import read_failures
+
+    (tmp_path / "locust_failures.csv").write_text("Method,Name,Error,Occurrences,First Seen,Last Seen\n")
+    (tmp_path / "locust.log").write_text(textwrap.dedent('''\
+        Error report
+        # occurrences      Error
+        ------------------|-----------------------------------------------
+        600                redis SET: RequestFailed("SET: READONLY You can't write against a read only replica.")
+        12                 redis GET: ConnectionLost('GET: connection closed by server')
+        ------------------|-----------------------------------------------
+        '''))
+    rows = read_failures(tmp_path)
+    assert [r["occurrences"] for r in rows] == [600, 12] and "READONLY" in rows[0]["error"]

@@ -27,13 +27,14 @@ P99_RULE = f"at least {P99_MIN_REQUESTS:,} successful requests (100 beyond the p
 EXIT_DEGRADED = 3
 """Exit status of ``rcap bench``/``rcap sweep`` when a run is recorded ``degraded``."""
 FAILURES_CSV = "locust_failures.csv"
+LOCUST_LOG = "locust.log"
 
 # (label, pattern on the error text, what it means): first match wins
 CAUSES: tuple[tuple[str, re.Pattern, str], ...] = tuple((label, re.compile(rx, re.I), meaning) for label, rx, meaning in (
     ("READONLY", r"\bREADONLY\b|read only replica", "the target is a replica: writes are refused"),
     ("NOPERM", r"\bNOPERM\b|no permissions", "the ACL user lacks a command (e.g. EVALSHA) or the key pattern"),
     ("max clients", r"max number of clients", "the server's maxclients is reached"),
-    ("OOM", r"\bOOM\b", "maxmemory reached with a no-eviction policy"),
+    ("OOM", r"\bOOM\b|command not allowed when used memory", "maxmemory reached with a no-eviction policy"),
     ("auth", r"WRONGPASS|NOAUTH|invalid username-password|AUTH refused", "authentication refused"),
     ("LOADING", r"\bLOADING\b", "the server is loading its dataset"),
     ("MASTERDOWN", r"MASTERDOWN|CLUSTERDOWN|TRYAGAIN", "no master available (failover or cluster down)"),
@@ -52,9 +53,41 @@ def classify(error: str) -> str:
     return "other"
 
 
+_LOG_ROW = re.compile(r"^\s*(\d+)\s{2,}(\S.*?)\s*$")
+
+
 def read_failures(run_path: Path) -> list[dict[str, Any]]:
-    """Locust's failures table: ``[{"name", "error", "occurrences"}]`` (empty if there is none)."""
-    path = Path(run_path) / FAILURES_CSV
+    """Locust's failures table: ``[{"name", "error", "occurrences"}]`` (empty if there is none), from
+    ``locust_failures.csv``, else from the error report at the end of ``locust.log`` (Locust may write
+    the CSV before the last failures reach its stats)."""
+    return _failures_csv(Path(run_path) / FAILURES_CSV) or _failures_log(Path(run_path) / LOCUST_LOG)
+
+
+def _failures_log(path: Path) -> list[dict[str, Any]]:
+    """The rows of the last "Error report" table in ``locust.log``: ``<occurrences>  <error>``."""
+    if not path.is_file():
+        return []
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return []
+    starts = [i for i, line in enumerate(lines) if line.lstrip().startswith("# occurrences")]
+    if not starts:
+        return []
+    rows = []
+    for line in lines[starts[-1] + 1:]:
+        if line.startswith("---"):
+            if rows:
+                break
+            continue
+        m = _LOG_ROW.match(line)
+        if not m:
+            break
+        rows.append({"name": "", "error": m.group(2)[:300], "occurrences": int(m.group(1))})
+    return rows
+
+
+def _failures_csv(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         return []
     rows = []
@@ -78,7 +111,7 @@ def causes(failures: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for f in failures:
         label = classify(f["error"])
         g = groups.setdefault(label, {"cause": label, "meaning": meanings.get(label, "unclassified errors"),
-                                      "errors": 0, "example": f"{f['name']}: {f['error']}"[:200]})
+                                      "errors": 0, "example": (f"{f['name']}: {f['error']}" if f["name"] else f["error"])[:200]})
         g["errors"] += f["occurrences"]
     return sorted(groups.values(), key=lambda g: -g["errors"])
 
