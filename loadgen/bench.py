@@ -141,6 +141,10 @@ class BenchSpec:
     max_error_ratio: float = DEFAULT_MAX_ERROR_RATIO
     metrics_port: int | None = None  # live OpenMetrics endpoint (loadgen.recorder.metrics), None = off
     metrics_host: str = "127.0.0.1"
+    expect_workers: int | None = None  # distributed: Locust master waiting for N workers (rcap worker)
+    master_bind_host: str = "*"
+    master_bind_port: int = 5557
+    workers_timeout_s: float = 120.0  # s to wait for the workers before the run fails
 
     def validate(self) -> "BenchSpec":
         if self.target is None and self.topology not in TOPOLOGY_KINDS:
@@ -360,6 +364,10 @@ def _locust_argv(spec: BenchSpec, scen: Any, users: int, run: RunDir) -> list[st
             "--loglevel", "WARNING"]
     if spec.processes:
         argv += ["--processes", str(spec.processes)]
+    if spec.expect_workers:  # Locust's distributed engine; workers get the scenario and URL from the master
+        argv += ["--master", "--expect-workers", str(spec.expect_workers),
+                 "--expect-workers-max-wait", f"{spec.workers_timeout_s:g}",
+                 "--master-bind-host", spec.master_bind_host, "--master-bind-port", str(spec.master_bind_port)]
     return argv
 
 
@@ -491,7 +499,7 @@ def _record(spec: BenchSpec, scen: Any, lab: _Lab, flag: _StopFlag, run: RunDir,
         elif flag:
             status = "interrupted"
         elif locust_rc != 0:
-            status, error = "failed", f"Locust exited with status {locust_rc} (see locust.log)"
+            status, error = "failed", _locust_failure(spec, run, locust_rc)
     except KeyboardInterrupt:  # outside the main thread (no handler): same as SIGINT
         flag.set("SIGINT")
         status = "interrupted"
@@ -532,6 +540,8 @@ def _record(spec: BenchSpec, scen: Any, lab: _Lab, flag: _StopFlag, run: RunDir,
                        "from another machine (--target) or give it more cores")
                 warnings.append(msg)
                 sys.stderr.write(f"rcap: warning: {msg}\n")
+        if spec.expect_workers:
+            _record_workers(run, man, summary, warnings)
         run.write_json(SUMMARY, summary)
         from loadgen.recorder import quality as q  # noqa: PLC0415
 
@@ -573,6 +583,31 @@ def _record(spec: BenchSpec, scen: Any, lab: _Lab, flag: _StopFlag, run: RunDir,
     return run.path
 
 
+def _locust_failure(spec: BenchSpec, run: RunDir, rc: int) -> str:
+    log = run.file("locust.log")
+    text = log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
+    if spec.expect_workers and "Gave up waiting for workers" in text:
+        return (f"fewer than {spec.expect_workers} workers connected within {spec.workers_timeout_s:g} s; start "
+                f"them with: rcap worker --master-host <this machine> --master-port {spec.master_bind_port}")
+    return f"Locust exited with status {rc} (see locust.log)"
+
+
+def _record_workers(run: RunDir, man: dict, summary: dict, warnings: list[str]) -> None:
+    """A distributed run: each worker's host and CPU (``workers.json``, written by the master) into the
+    manifest; the run is loadgen-bound when any worker was. The local process is only the master."""
+    path = run.file("workers.json")
+    workers = json.loads(path.read_text(encoding="utf-8")) if path.exists() else []
+    man["workers"] = workers
+    summary.setdefault("loadgen", {})["workers"] = workers
+    bound = [w["host"] for w in workers if w.get("loadgen_bound")]
+    man["loadgen_bound"] = bool(bound)
+    if bound:
+        msg = (f"workers on {', '.join(sorted(set(bound)))} were CPU-bound (median above 90 % of a core): "
+               f"latencies include their queueing; add workers or processes per worker")
+        warnings.append(msg)
+        sys.stderr.write(f"rcap: warning: {msg}\n")
+
+
 def _record_errors(run: RunDir, records: list[dict]) -> None:
     """One ``errors`` event per op and second with failed requests."""
     for rec in records:
@@ -591,7 +626,8 @@ def _watch(spec: BenchSpec, scen: Any, run: RunDir, proc: subprocess.Popen, flag
            follower: LatencyFollower, sampler: ServerSampler, cpu: LoadgenCpu, backlog, start: float,
            metrics: Any = None) -> tuple[int, bool]:
     """Wait for Locust while showing progress; stop it on a signal. Returns (exit code, overran)."""
-    deadline = start + spec.duration_s + _stop_timeout_s(scen) + LOCUST_START_SLACK_S
+    deadline = (start + spec.duration_s + _stop_timeout_s(scen) + LOCUST_START_SLACK_S
+                + (spec.workers_timeout_s if spec.expect_workers else 0))
     term_sent_at: float | None = None
     killed = overran = False
     last = None

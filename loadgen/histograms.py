@@ -233,6 +233,55 @@ class HistogramMerger:
         return out
 
 
+class RunningTotals:
+    """Measured µs histograms per op merged since the test started: the web UI's µs table
+    (``loadgen.webui``). Fed with the same released records as ``latency.jsonl``."""
+
+    def __init__(self) -> None:
+        self._hists: dict[str, HdrHistogram] = {}
+        self._errors: dict[str, int] = {}
+
+    def reset(self) -> None:
+        self._hists.clear()
+        self._errors.clear()
+
+    def add(self, records: Iterable[dict[str, Any]]) -> None:
+        for rec in records:
+            if rec.get("kind", MEASURED) != MEASURED:
+                continue
+            op = rec["op"]
+            self._errors[op] = self._errors.get(op, 0) + int(rec.get("errors", 0))
+            if rec.get("hdr") and rec.get("count"):
+                hist = decode(rec["hdr"])
+                if op in self._hists:
+                    self._hists[op].add(hist)
+                else:
+                    self._hists[op] = hist
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per op and an ``Aggregated`` row: ``name``, ``count``, ``errors``, ``p50_us`` … ``p999_us``,
+        ``max_us`` (µs)."""
+        points = {"p50_us": 50.0, "p90_us": 90.0, "p99_us": 99.0, "p999_us": 99.9}
+        total = new_histogram()
+        out = []
+        for op in sorted(set(self._hists) | set(self._errors)):
+            hist = self._hists.get(op)
+            out.append(self._row(op, hist, self._errors.get(op, 0), points))
+            if hist is not None:
+                total.add(hist)
+        if out:
+            out.append(self._row("Aggregated", total, sum(self._errors.values()), points))
+        return out
+
+    @staticmethod
+    def _row(name: str, hist: HdrHistogram | None, errors: int, points: dict[str, float]) -> dict[str, Any]:
+        row: dict[str, Any] = {"name": name, "count": hist.get_total_count() if hist is not None else 0, "errors": errors}
+        values = hist.get_percentile_to_value_dict(list(points.values())) if row["count"] else {}
+        row.update({k: values.get(p) for k, p in points.items()})
+        row["max_us"] = hist.get_max_value() if row["count"] else None
+        return row
+
+
 def append_jsonl(path: str, records: list[dict[str, Any]]) -> None:
     """Append records to ``latency.jsonl`` (one JSON object per line)."""
     if not records:
@@ -243,7 +292,7 @@ def append_jsonl(path: str, records: list[dict[str, Any]]) -> None:
 
 
 def install(events: Any, recorder: LatencyRecorder, run_dir: str | None, request_type: str,
-            flush_interval_s: float = 1.0) -> None:
+            flush_interval_s: float = 1.0, totals: RunningTotals | None = None) -> None:
     """Wire the recorder into Locust's ``events`` (call from the locustfile, at import).
 
     Workers drain completed seconds into every ``report_to_master`` (Locust's 3 s stats report, and
@@ -261,6 +310,8 @@ def install(events: Any, recorder: LatencyRecorder, run_dir: str | None, request
     def write(records: list[dict[str, Any]]) -> None:
         if path:
             append_jsonl(path, records)
+        if totals is not None:
+            totals.add(records)
 
     @events.init.add_listener
     def _on_init(environment: Any, **_kw: Any) -> None:
@@ -296,6 +347,8 @@ def install(events: Any, recorder: LatencyRecorder, run_dir: str | None, request
     @events.test_start.add_listener
     def _on_test_start(environment: Any, **_kw: Any) -> None:
         runner = environment.runner
+        if totals is not None:
+            totals.reset()
         if not isinstance(runner, (MasterRunner, WorkerRunner)) and "flusher" not in env:
             env["flusher"] = runner.greenlet.spawn(_local_flusher)
 

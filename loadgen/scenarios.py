@@ -481,3 +481,15 @@ def _validated(s: Scenario) -> Scenario:
         if p.storage not in ("vcs", "dbs"):
             raise BadInput(f"{where}: storage must be vcs or dbs")
     return s
+
+
+def parse_sets(items: list[str] | None) -> dict[str, str]:
+    """``--set`` items as overrides: ``["a.b=1", "c=x"]`` → ``{"a.b": "1", "c": "x"}``; ``BadInput`` on an
+    item without ``=``. Shared by ``rcap bench`` and the locustfile's own ``--set``."""
+    out: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise BadInput(f"--set {item!r}: expected key=value")
+        out[key.strip()] = value
+    return out

@@ -12,6 +12,7 @@ command -v haproxy        >/dev/null || need+=(haproxy)
 command -v pdftotext      >/dev/null || need+=(poppler-utils)
 command -v iptables       >/dev/null || need+=(iptables)
 command -v ip             >/dev/null || need+=(iproute2)
+command -v chromium       >/dev/null || need+=(chromium)  # the web UI test drives it with playwright
 ldconfig -p 2>/dev/null | grep -q libpango-1.0 || need+=(libpango-1.0-0 libpangoft2-1.0-0)
 ldconfig -p 2>/dev/null | grep -q libharfbuzz-subset || need+=(libharfbuzz-subset0)
 [ ${#need[@]} -eq 0 ] && exit 0

@@ -24,7 +24,7 @@ def test_master_and_two_workers_merge_exactly(standalone_target, standalone_clie
     base = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--loglevel", "WARNING"]
     standalone_client.config_resetstat()  # rcap started this server: its stats are ours to reset
     master = subprocess.Popen(base + ["--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
-                                      "--headless", "--expect-workers", "2", "-u", "6", "-r", "6", "-t", "5s",
+                                      "--headless", "--expect-workers", "2", "-u", str(scenario.users), "-r", str(scenario.users), "-t", "5s",
                                       "--only-summary", "--exit-code-on-error", "0",
                                       "--csv", str(tmp_path / "locust")],
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -68,3 +68,55 @@ def test_processes_mode_forks_workers_and_merges(standalone_target, standalone_c
                seconds=4, extra=["--processes", "2"])
     sets = sum(r["count"] for r in read_latency(tmp_path) if r["op"] == "SET" and r["kind"] == "measured")
     assert sets > 1000 and sets == standalone_client.info("commandstats")["cmdstat_set"]["calls"]
+
+
+def test_recorded_run_with_two_rcap_workers(standalone_target, standalone_client, tmp_path):
+    """rcap bench --expect-workers 2 records a normal run (manifest, summary, server telemetry) while two
+    `rcap worker` processes make the load; the summary's counts equal Redis's own commandstats."""
+    import json
+    from pathlib import Path
+
+    from analysis.runs import load_run
+
+    rcap = str(Path(sys.executable).with_name("rcap"))
+    port = _free_port()
+    standalone_client.config_resetstat()  # rcap started this server: its stats are ours to reset
+    bench = subprocess.Popen([rcap, "bench", "kv", "--target", standalone_target.url, "--duration", "5s",
+                              "--no-progress", "--out", str(tmp_path), "--prefix", "rcap-dist:",
+                              "--expect-workers", "2", "--master-bind-host", "127.0.0.1",
+                              "--master-bind-port", str(port), "--workers-timeout", "60s",
+                              "--set", "users=6", "--set", "rate=600", "--set", "mix={get: 3, set: 2}",
+                              "--set", "keyspace=100"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    workers = [subprocess.Popen([rcap, "worker", "--master-host", "127.0.0.1", "--master-port", str(port)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    try:
+        out, err = bench.communicate(timeout=120)
+        for w in workers:
+            w.communicate(timeout=30)
+    finally:
+        for p in [bench, *workers]:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    assert bench.returncode == 0, err[-2000:]
+    run = load_run(out.strip().splitlines()[-1])
+    stats = standalone_client.info("commandstats")
+    assert run.summary["ops"]["GET"]["count"] == stats["cmdstat_get"]["calls"] > 500
+    assert run.summary["ops"]["SET"]["count"] == stats["cmdstat_set"]["calls"]
+    assert run.status == "complete" and len(list((run.path / "server").glob("*.jsonl"))) == 1
+    assert len(run.manifest["workers"]) == 2 and all(w["samples"] >= 1 for w in run.manifest["workers"])
+    assert json.loads((run.path / "workers.json").read_text()) == run.manifest["workers"]
+
+
+def test_missing_workers_fail_with_a_clear_line(standalone_target, tmp_path):
+    from pathlib import Path
+
+    rcap = str(Path(sys.executable).with_name("rcap"))
+    proc = subprocess.run([rcap, "bench", "kv", "--target", standalone_target.url, "--duration", "2s",
+                           "--no-progress", "--out", str(tmp_path), "--prefix", "rcap-dist2:",
+                           "--expect-workers", "1", "--master-bind-host", "127.0.0.1",
+                           "--master-bind-port", str(_free_port()), "--workers-timeout", "2s"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert "fewer than 1 workers connected within 2 s" in proc.stderr and "rcap worker" in proc.stderr

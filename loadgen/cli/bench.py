@@ -10,20 +10,10 @@ import sys
 from pathlib import Path
 
 from loadgen.errors import BadInput
+from loadgen.scenarios import parse_sets
 from loadgen.topology.targets import read_password
 
 TOPOLOGIES = ("standalone", "sentinel", "enterprise", "cluster")
-
-
-def parse_sets(items: list[str] | None) -> dict[str, str]:
-    """``["a.b=1", "c=x"]`` → ``{"a.b": "1", "c": "x"}``; ``BadInput`` on an item without ``=``."""
-    out: dict[str, str] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise BadInput(f"--set {item!r}: expected key=value")
-        out[key.strip()] = value
-    return out
 
 
 def _number_list(kind: type, label: str):
@@ -96,7 +86,30 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help="leave the keys (and the embedded topology) in place for inspection")
     bench.add_argument("--repeat", type=int, default=1, metavar="K",
                        help="record K runs one after another (for `rcap compare` with run-to-run noise)")
+    dist = bench.add_argument_group("distributed load (Locust master + workers on other machines, docs/distributed.md)")
+    dist.add_argument("--expect-workers", type=int, metavar="N",
+                      help="be Locust's master: wait for N workers (rcap worker …) and record the run as usual")
+    dist.add_argument("--master-bind-host", default="*", metavar="HOST",
+                      help="interface the master listens on for workers (default *, all)")
+    dist.add_argument("--master-bind-port", type=int, default=5557, metavar="PORT", help="(default 5557)")
+    dist.add_argument("--workers-timeout", default="120s", metavar="DURATION",
+                      help="how long to wait for the workers before the run fails (default 120s)")
     bench.set_defaults(handler=bench_handler)
+
+    worker = sub.add_parser(
+        "worker", help="a Locust worker for a distributed rcap bench (needs only the [loadgen] install)",
+        description="Start a Locust worker that connects to `rcap bench … --expect-workers N` on another "
+                    "machine. The master sends the scenario and the target's URL when the run starts; the "
+                    "password comes from this machine's --password-file or RCAP_PASSWORD, TLS files from "
+                    "its own --tls-* options. Plain `locust -f loadgen/locustfile.py --worker …` works too.")
+    worker.add_argument("--master-host", required=True, metavar="HOST")
+    worker.add_argument("--master-port", type=int, default=5557, metavar="PORT")
+    worker.add_argument("--processes", type=int, help="Locust worker processes on this machine (-1 = one per core)")
+    worker.add_argument("--password-file", help="file whose first line is the target's password (else RCAP_PASSWORD)")
+    worker.add_argument("--tls-ca", help="CA bundle to verify the server (rediss://)")
+    worker.add_argument("--tls-cert", help="client certificate (mTLS)")
+    worker.add_argument("--tls-key", help="client private key (mTLS)")
+    worker.set_defaults(handler=worker_handler)
 
     sweep = sub.add_parser("sweep", help="run a series of benchmarks (users or rates) into one directory",
                            epilog=EPILOG)
@@ -138,7 +151,41 @@ def _options(args: argparse.Namespace) -> dict:
         "tls_key": args.tls_key, "progress": not args.no_progress, "topology_options": topo_opts,
         "max_error_ratio": args.max_error_ratio,
         "metrics_port": args.metrics_port, "metrics_host": args.metrics_host,
+        **_distributed(args),
     }
+
+
+def _distributed(args: argparse.Namespace) -> dict:
+    from loadgen.bench import parse_duration  # noqa: PLC0415
+
+    if getattr(args, "expect_workers", None) is None:
+        return {}
+    return {"expect_workers": args.expect_workers, "master_bind_host": args.master_bind_host,
+            "master_bind_port": args.master_bind_port, "workers_timeout_s": parse_duration(args.workers_timeout)}
+
+
+def worker_handler(args: argparse.Namespace) -> int:
+    """Run a Locust worker on rcap's locustfile until the master ends the run (Ctrl-C stops it)."""
+    import subprocess  # noqa: PLC0415
+
+    from loadgen.bench import LOCUSTFILE  # noqa: PLC0415
+
+    if not 1 <= args.master_port <= 65535:
+        raise BadInput(f"--master-port must be a TCP port, not {args.master_port}")
+    if args.password_file:
+        read_password(args.password_file)  # a bad file is one line now, not a worker that fails later
+    argv = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--worker", "--master-host", args.master_host,
+            "--master-port", str(args.master_port), "--loglevel", "WARNING"]
+    if args.processes:
+        argv += ["--processes", str(args.processes)]
+    for opt, value in (("--password-file", args.password_file), ("--redis-tls-ca", args.tls_ca),
+                       ("--redis-tls-cert", args.tls_cert), ("--redis-tls-key", args.tls_key)):
+        if value:
+            argv += [opt, value]
+    try:
+        return subprocess.call(argv)
+    except KeyboardInterrupt:  # Locust got the same Ctrl-C and stops on its own
+        return 130
 
 
 def _run(fn, *a, after=None, **kw) -> int:
