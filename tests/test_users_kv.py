@@ -57,8 +57,8 @@ def test_lost_connections_are_errors_and_the_run_goes_on(standalone_target, stan
 
     scenario = load_scenario("kv", {"users": "4", "rate": "400", "mix": "{get: 1}", "keyspace": "10",
                                     "drain_s": "0.2"})
-    proc = subprocess.Popen([sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "-u", "4",
-                             "-r", "4", "-t", "5s", "--only-summary", "--loglevel", "WARNING",
+    proc = subprocess.Popen([sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "-u", str(scenario.users),
+                             "-r", str(scenario.users), "-t", "5s", "--only-summary", "--loglevel", "WARNING",
                              "--exit-code-on-error", "0"],
                             env=locust_env(scenario, standalone_target, tmp_path), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
