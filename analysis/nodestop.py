@@ -61,7 +61,8 @@ def target_rates(target) -> dict:
     else:
         nodes, ms = 1, target.redis.work_processing_ms
         threads = target.redis.worker_threads
-    out = {"nodes": nodes, "nodes_assumed": target.business is None, "works_per_s_per_node": traffic.works_per_s / nodes, "processing_ms": ms,
+    out = {"nodes": nodes, "nodes_assumed": target.business is None,
+           "works_per_s_per_node": traffic.works_per_s / nodes, "processing_ms": ms,
            "payload_bytes": traffic.mean_payload_bytes, "threads_per_node": threads, "mass_operation": None}
     mo = target.mass_operation
     if mo is not None:

@@ -1232,7 +1232,8 @@ def node_stop_section(ctx: Context) -> Section:
             "orphaned works per crash (steady)": f"{c['steady_orphans']:,.2f}",
             "their memory (steady)": human_bytes(c["steady_bytes"])}
     if c.get("mass_orphans") is not None:
-        rows["orphaned works per crash during the mass operation"] = f"{c['mass_orphans']:,.0f} (all the node's threads)"
+        rows["orphaned works per crash during the mass operation"] = (
+            f"{c['mass_orphans']:,.0f} (all the node's threads)")
         rows["their memory (mass operation)"] = human_bytes(c["mass_bytes"])
     sec.md("**Crash** (kill -9, OOM-killed JVM, lost VM). The node's running works stay in `run:<queue>` and in the "
            "data and state hashes forever; nothing requeues them. Expected per crash at the target's rates "

@@ -179,7 +179,8 @@ def test_orphan_bytes_model_against_memory_usage(standalone_client):
 def test_validation_compares_predicted_and_measured():
     rows = [{"mode": "crash", "run_id": "a", "model": {"predicted_works": 2.0, "measured_works": 3, "error_works": 1.0},
              "orphaned_bytes": 100},
-            {"mode": "crash", "run_id": "b", "model": {"predicted_works": 2.0, "measured_works": 1, "error_works": -1.0},
+            {"mode": "crash", "run_id": "b",
+             "model": {"predicted_works": 2.0, "measured_works": 1, "error_works": -1.0},
              "orphaned_bytes": 50}]
     v = validation(rows)
     assert v["predicted_median"] == 2.0 and v["measured_median"] == 2.0 and v["error_pct"] == 0.0

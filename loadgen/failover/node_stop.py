@@ -469,14 +469,14 @@ def _counters(wm: WorkManagerClient, client, queue_id: str) -> dict:
 def _node_rates(victim: NodeProcess, before: NodeEvents, t0: float, stop_t: float, spec: NodeStopSpec) -> dict:
     """The stopped node's completion rate before the stop (works/s), the mean time a work held its run-set
     entry (pop → completed-work, ms) and the time-average number of works it had running (Little's L),
-    from its log up to the stop."""
-    completed = len(before.completed)
-    window = stop_t - t0
-    done = [e - p for p, e in before.holds if e is not None]
-    return {"completed_before_stop": completed, "window_s": round(window, 3),
-            "completion_rate_per_s": round(completed / window, 3) if window > 0 else None,
-            "mean_hold_ms": round(1000.0 * sum(done) / len(done), 2) if done else None,
-            "time_average_running": round(time_average_running(before.holds, t0, stop_t), 3)}
+    from its log, over the steady part of the load: from a warm-up (min(at/2, 1 s + processing time)) to the stop."""
+    start = t0 + min(0.5 * spec.at_s, 1.0 + spec.work_ms / 1000.0)
+    window = stop_t - start
+    done = [(p, e) for p, e in before.holds if e is not None and start <= e <= stop_t]
+    return {"completed_in_window": len(done), "window_s": round(window, 3),
+            "completion_rate_per_s": round(len(done) / window, 3) if window > 0 else None,
+            "mean_hold_ms": round(1000.0 * sum(e - p for p, e in done) / len(done), 2) if done else None,
+            "time_average_running": round(time_average_running(before.holds, start, stop_t), 3)}
 
 
 def _model(spec: NodeStopSpec, node_stats: dict, scheduler: Scheduler, run_prefix: str, audit: dict) -> dict:
