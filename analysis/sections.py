@@ -1223,7 +1223,7 @@ def node_stop_section(ctx: Context) -> Section:
         "**Graceful stop.** Nuxeo's `shutdownAndSuspend` deactivates the queues, puts every running work back with "
         "`cancelled-running-work` (counted as *canceled*) and stops the threads: nothing is lost; a work whose "
         "side effects were already done runs again on another node."
-        + (f" Measured ({g['runs']} runs of `rcap node-stop --mode graceful`): median {g['rescheduled']:g} works "
+        + (f" Measured (`rcap node-stop --mode graceful`, {g['runs']} run(s)): median {g['rescheduled']:g} works "
            f"rescheduled, {g['orphaned']} orphaned, {g['lost']} lost, median {g['completed_twice']:g} run twice."
            if g else " _No graceful run in the run set (`rcap node-stop --mode graceful`)._"))
     rows = {"Nuxeo nodes": "1 (a Redis-level target: all works on one node)" if c["nodes_assumed"] else c["nodes"],
@@ -1239,7 +1239,7 @@ def node_stop_section(ctx: Context) -> Section:
            "data and state hashes forever; nothing requeues them. Expected per crash at the target's rates "
            "(works running on the node = its completion rate × processing time):").add(table(rows))
     if k:
-        sec.md(f"Measured ({k['runs']} crash runs): median {k['orphaned']:g} orphaned works holding "
+        sec.md(f"Measured (`rcap node-stop --mode crash`, {k['runs']} run(s)): median {k['orphaned']:g} orphaned works holding "
                f"{human_bytes(k['orphaned_bytes'])}, {k['lost']} lost. Their ids stay counted as running, so "
                f"`awaitCompletion`-style waits (reindex scripts) "
                f"{'finished' if k['await_completion_finishes'] else 'never finish'} while they remain. "
