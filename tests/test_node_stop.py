@@ -142,6 +142,7 @@ def test_sentinel_topology_runs(rcap_base_dir, tmp_path):
     (["node-stop", "--mode", "crash", "--rate", "5000"], "would not be drained"),
     (["node-stop", "--mode", "crash", "--at", "soon"], "nonsense duration"),
     (["node-stop", "--mode", "crash", "--target", "redis+cluster://127.0.0.1:1"], "cluster"),
+    (["node-stop", "--mode", "crash", "--target", "redis://127.0.0.1:1"], "connection refused"),
 ])
 def test_bad_input_is_one_line_and_exit_2(argv, needle, capsys):
     assert main(argv) == 2

@@ -35,12 +35,12 @@ from typing import Any
 
 import redis
 
-from loadgen.errors import BadInput
+from loadgen.errors import BadInput, TargetError
 from loadgen.failover.record import ExperimentRun
 from loadgen.nuxeo.keys import check_prefix
 from loadgen.nuxeo.payloads import PayloadFactory, nanotime_work_id, work_type
 from loadgen.nuxeo.workmanager import WorkManagerClient
-from loadgen.topology.targets import Target, connect
+from loadgen.topology.targets import Target, connect, describe_error
 
 MODES = ("graceful", "crash")
 TOPOLOGIES = ("standalone", "sentinel")
@@ -269,6 +269,14 @@ def run_node_stop(spec: NodeStopSpec, out: str | Path = "data/runs", *, target: 
 
         topo = up(spec.topology, base_dir=spec.base_dir)
         target = topo.target
+    client = connect(target, socket_timeout=10.0)
+    try:
+        client.ping()
+    except (redis.RedisError, OSError) as exc:
+        client.close()
+        if topo is not None:
+            topo.down()
+        raise TargetError(describe_error(target, exc)) from None
     exp = ExperimentRun(out, f"node-stop-{spec.mode}", "node-stop", spec,
                         secrets=[target.password] if target.password else [])
     if topo is not None:
@@ -276,7 +284,6 @@ def run_node_stop(spec: NodeStopSpec, out: str | Path = "data/runs", *, target: 
     run_prefix = f"{spec.prefix}ns{secrets.token_hex(3)}:"
     nodes: list[NodeProcess] = []
     status, error, result = "complete", None, {}
-    client = connect(target, socket_timeout=10.0)
     try:
         result = _run(spec, target, run_prefix, exp, nodes, client, say)
     except KeyboardInterrupt:
