@@ -286,6 +286,8 @@ def run_node_stop(spec: NodeStopSpec, out: str | Path = "data/runs", *, target: 
     status, error, result = "complete", None, {}
     try:
         result = _run(spec, target, run_prefix, exp, nodes, client, say)
+        if result.get("interrupted"):
+            status = "interrupted"
     except KeyboardInterrupt:
         status = "interrupted"
     except Exception as exc:  # noqa: BLE001  (recorded as a failed run, never left "running")
@@ -335,6 +337,7 @@ def _run(spec: NodeStopSpec, target: Target, run_prefix: str, exp: ExperimentRun
         f"{victim.name} stops ({spec.mode}) at {spec.at_s:g} s of {spec.duration_s:g} s")
     sched_wm = WorkManagerClient(connect(target, socket_timeout=10.0), prefix=run_prefix)
     scheduler = Scheduler(sched_wm, spec)
+    interrupted = False
     t0 = time.time()
     exp.event("load_start", t=t0, rate=spec.rate, nodes=spec.nodes, threads=spec.threads)
     scheduler.start()
@@ -351,7 +354,11 @@ def _run(spec: NodeStopSpec, target: Target, run_prefix: str, exp: ExperimentRun
             stop_exit = victim.graceful()
             exp.event("node_stopped", t=time.time(), node=victim.name, exit=stop_exit)
         say(f"{victim.name} stopped ({spec.mode}) at {stop_t - t0:.1f} s")
-        time.sleep(max(0.0, spec.duration_s - (time.time() - t0)))
+        try:
+            time.sleep(max(0.0, spec.duration_s - (time.time() - t0)))
+        except KeyboardInterrupt:  # the stop is measured: cut the load short, still drain and audit
+            interrupted = True
+            say("interrupted: draining and auditing what was scheduled (Ctrl-C again to abort)")
     finally:
         scheduler.halt.set()
         scheduler.join(timeout=15.0)
@@ -404,6 +411,7 @@ def _run(spec: NodeStopSpec, target: Target, run_prefix: str, exp: ExperimentRun
         "poisoned": poisoned,
         "await_completion_finishes": counters["count_running"] == 0 and counters["count_scheduled"] == 0,
         "node_log_lines": {k: v.lines for k, v in events.items()},
+        "interrupted": interrupted,
     }
     for n in survivors:
         n.graceful()
