@@ -113,6 +113,10 @@ def test_crash_orphans_exactly_the_in_flight_works_and_a_rescheduled_orphan_neve
     p = r["poisoned"]
     assert p["sample"] == min(3, r["orphaned_running"]) and p["ran"] == 0 and p["never_ran"] == p["sample"]
     assert p["cycling_pop_work_per_s"] > 0 and p["queue_length_after"] == p["sample"]
+    load = p["under_load"]  # a burst at the same rate before and after: every burst work completes
+    assert load["baseline"]["completed"] == load["baseline"]["scheduled"] > 0
+    assert load["poisoned"]["completed"] == load["poisoned"]["scheduled"] > 0
+    assert load["baseline"]["cycling_pop_work_per_s"] == 0 < load["poisoned"]["cycling_pop_work_per_s"]
 
 
 def test_cli_against_a_url_target_deletes_only_its_own_keys(standalone, standalone_client, tmp_path, capsys):

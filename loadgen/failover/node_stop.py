@@ -519,12 +519,14 @@ def _model(spec: NodeStopSpec, node_stats: dict, scheduler: Scheduler, run_prefi
 
 def _poison(spec: NodeStopSpec, client, wm: WorkManagerClient, keys, survivors: list[NodeProcess],
             sample: list[str], exp: ExperimentRun, say) -> dict:
-    """Schedule ``sample`` orphaned ids again; count how many ever run and what the cycling costs."""
+    """Schedule ``sample`` orphaned ids again; count how many ever run and what the cycling costs, with the
+    survivors idle and under a burst of load at ``spec.rate`` (each measured before and after poisoning)."""
     names = ("evalsha", "rpop", "lpush", "sismember")
     w = spec.poison_window_s
     base0 = _commandstats(client)
     time.sleep(w)
     base1 = _commandstats(client)
+    load_base = _burst(spec, client, wm, survivors, "base")
     factory = PayloadFactory(spec.seed + 1)
     wtype = work_type(spec.work_type)
     t_resched = time.time()
@@ -535,22 +537,57 @@ def _poison(spec: NodeStopSpec, client, wm: WorkManagerClient, keys, survivors: 
     p0 = _commandstats(client)
     time.sleep(w)
     p1 = _commandstats(client)
+    load_pois = _burst(spec, client, wm, survivors, "poisoned")
     ran = set()
     for n in survivors:
         lines = n.log.read_text().splitlines()[marks[n.name]:]
         ran |= {p[3] for p in (ln.split() for ln in lines) if len(p) > 3 and p[1] == "P"}
     ran &= set(sample)
     base, pois = _delta(base1, base0, names), _delta(p1, p0, names)
-    # in the poison window nothing schedules: every LPUSH is a pop-work pushing a running id back
+    # in the idle windows nothing schedules: every LPUSH is a pop-work pushing a running id back
     out = {"sample": len(sample), "never_ran": len(sample) - len(ran), "ran": len(ran),
            "window_s": w,
            "cycling_pop_work_per_s": round(pois["lpush"] / w, 2),
-           "pop_work_per_s_baseline": round(base["evalsha"] / w, 2),
-           "pop_work_per_s_poisoned": round(pois["evalsha"] / w, 2),
-           "extra_pop_work_per_s": round((pois["evalsha"] - base["evalsha"]) / w, 2),
+           "pop_work_per_s_baseline": round(base["rpop"] / w, 2),
+           "pop_work_per_s_poisoned": round(pois["rpop"] / w, 2),
+           "extra_pop_work_per_s": round((pois["rpop"] - base["rpop"]) / w, 2),
            "inner_commands_per_s_baseline": round(sum(base[n] for n in names[1:]) / w, 2),
            "inner_commands_per_s_poisoned": round(sum(pois[n] for n in names[1:]) / w, 2),
+           "under_load": {"rate": spec.rate, "baseline": load_base, "poisoned": load_pois,
+                          "extra_pop_work_per_s": round(load_pois["pop_work_per_s"] - load_base["pop_work_per_s"], 2)},
            "queue_length_after": client.llen(keys.queue)}
     say(f"poison: {out['never_ran']}/{len(sample)} re-scheduled orphan ids never ran; "
-        f"{out['cycling_pop_work_per_s']} cycling pop-work/s")
+        f"{out['cycling_pop_work_per_s']} cycling pop-work/s idle, "
+        f"{load_pois['cycling_pop_work_per_s']} under load")
     return out
+
+
+def _burst(spec: NodeStopSpec, client, wm: WorkManagerClient, survivors: list[NodeProcess], label: str) -> dict:
+    """Schedule at ``spec.rate`` for the poison window and wait for those works; from commandstats: pop-work/s
+    (one RPOP each), cycling pop-work/s (LPUSH beyond the schedules) and pops per completed work."""
+    w = spec.poison_window_s
+    factory = PayloadFactory(spec.seed + (7 if label == "base" else 8))
+    wtype = work_type(spec.work_type)
+    ids = []
+    c0, t0 = _commandstats(client), time.monotonic()
+    interval, next_t = 1.0 / spec.rate, time.monotonic()
+    while time.monotonic() - t0 < w:
+        delay = next_t - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        next_t += interval
+        wid = f"burst-{label}.{len(ids)}"
+        wm.schedule(spec.queue_id, wid, factory.payload(wid, factory.size_of(wtype), wtype.java_class))
+        ids.append(wid)
+    pending, deadline = set(ids), time.monotonic() + spec.drain_s
+    while pending and time.monotonic() < deadline:
+        time.sleep(0.1)
+        for n in survivors:
+            pending -= parse_log(n.log).completed
+    span = time.monotonic() - t0
+    d = _delta(_commandstats(client), c0, ("rpop", "lpush"))
+    done = len(ids) - len(pending)
+    return {"scheduled": len(ids), "completed": done, "span_s": round(span, 3),
+            "pop_work_per_s": round(d["rpop"] / span, 2),
+            "cycling_pop_work_per_s": round((d["lpush"] - len(ids)) / span, 2),
+            "pop_work_per_completed_work": round(d["rpop"] / done, 3) if done else None}
