@@ -143,4 +143,12 @@ def report(target, results: Iterable[dict]) -> dict:
                           "poison_never_ran": sum((r.get("poisoned") or {}).get("never_ran", 0) for r in crashed),
                           "poison_sample": sum((r.get("poisoned") or {}).get("sample", 0) for r in crashed),
                           "cycling_pop_work_per_s": _median(crashed, "poisoned", "cycling_pop_work_per_s")}
+        loads = [(r.get("poisoned") or {}).get("under_load") for r in crashed]
+        loads = [u for u in loads if u]
+        if loads:
+            out["crashed"]["burst_delay_s"] = statistics.median(
+                u["poisoned"]["span_s"] - u["baseline"]["span_s"] for u in loads)
+            out["crashed"]["pops_per_work"] = (
+                statistics.median(u["baseline"]["pop_work_per_completed_work"] or 0 for u in loads),
+                statistics.median(u["poisoned"]["pop_work_per_completed_work"] or 0 for u in loads))
     return out

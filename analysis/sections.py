@@ -1245,7 +1245,10 @@ def node_stop_section(ctx: Context) -> Section:
                f"{'finished' if k['await_completion_finishes'] else 'never finish'} while they remain. "
                f"Scheduled again with the same id, {k['poison_never_ran']} of {k['poison_sample']} never ran: "
                f"every `pop-work` pushes them back ({k['cycling_pop_work_per_s']:g} cycling pop-work/s), and a thread "
-               "that pops one waits its 1 s poll although other works may be queued.")
+               "that pops one waits its 1 s poll although other works may be queued"
+               + (f" (a burst of load took {k['burst_delay_s']:.1f} s longer to complete, "
+                  f"{k['pops_per_work'][0]:.2f} → {k['pops_per_work'][1]:.2f} pop-work per completed work)."
+                  if k.get("burst_delay_s") is not None else "."))
         if v["rows"]:
             sec.add(table(v["rows"], index="run_id"))
             sec.md(f"Model vs measured: mean predicted {v['predicted_mean']:.2f}, measured {v['measured_mean']:.2f} "

@@ -222,3 +222,19 @@ def test_documented_recovery_script(standalone_client, mode):
     standalone_client.eval(script, 8, *keys.script_keys(), "list")
     with pytest.raises(Exception, match="list, requeue or remove"):
         standalone_client.eval(script, 8, *keys.script_keys(), "purge")
+
+
+def test_report_section_uses_the_target_rates_and_the_recorded_runs():
+    from analysis import sections
+    from analysis.sizing import traffic_of
+
+    ctx = sections.context(ROOT / "data/targets/example.yaml", [ROOT / "data/reference"])
+    sec = sections.node_stop_section(ctx)
+    b = ctx.target.business
+    per_node = traffic_of(ctx.target).works_per_s / b.nuxeo_nodes
+    assert sec.values["orphaned_works_per_crash"] == pytest.approx(per_node * b.work_processing_ms / 1000)
+    crash = [json.loads(p.read_text()) for p in (ROOT / "data/reference").glob("*node-stop-crash*/result.json")]
+    assert crash, "a reference crash run is committed"
+    text = "\n".join(i for i in sec.items if isinstance(i, str))
+    assert f"median {crash[0]['orphaned_running']} orphaned works" in text
+    assert "never finish" in text and "docs/failover.md" in text
