@@ -1212,8 +1212,8 @@ def mass_operation_run_section(ctx: Context) -> Section:
 
 
 def node_stop_section(ctx: Context) -> Section:
-    """"A Nuxeo node stops": graceful vs crash, the orphans a crash leaves at the target's rates (Little's law,
-    :mod:`analysis.nodestop`), the ``rcap node-stop`` measurements and the recovery procedure."""
+    """The "A Nuxeo node stops" section: graceful vs crash, the orphans a crash leaves at the target's rates
+    (Little's law, :mod:`analysis.nodestop`), the ``rcap node-stop`` measurements and the recovery procedure."""
     from analysis import nodestop
     from analysis.plots import human_bytes
 
