@@ -61,7 +61,8 @@ def target_rates(target) -> dict:
     else:
         nodes, ms = 1, target.redis.work_processing_ms
         threads = target.redis.worker_threads
-    out = {"nodes": nodes, "nodes_assumed": target.business is None, "works_per_s_per_node": traffic.works_per_s / nodes, "processing_ms": ms,
+    out = {"nodes": nodes, "nodes_assumed": target.business is None,
+           "works_per_s_per_node": traffic.works_per_s / nodes, "processing_ms": ms,
            "payload_bytes": traffic.mean_payload_bytes, "threads_per_node": threads, "mass_operation": None}
     mo = target.mass_operation
     if mo is not None:
@@ -142,4 +143,12 @@ def report(target, results: Iterable[dict]) -> dict:
                           "poison_never_ran": sum((r.get("poisoned") or {}).get("never_ran", 0) for r in crashed),
                           "poison_sample": sum((r.get("poisoned") or {}).get("sample", 0) for r in crashed),
                           "cycling_pop_work_per_s": _median(crashed, "poisoned", "cycling_pop_work_per_s")}
+        loads = [(r.get("poisoned") or {}).get("under_load") for r in crashed]
+        loads = [u for u in loads if u]
+        if loads:
+            out["crashed"]["burst_delay_s"] = statistics.median(
+                u["poisoned"]["span_s"] - u["baseline"]["span_s"] for u in loads)
+            out["crashed"]["pops_per_work"] = (
+                statistics.median(u["baseline"]["pop_work_per_completed_work"] or 0 for u in loads),
+                statistics.median(u["poisoned"]["pop_work_per_completed_work"] or 0 for u in loads))
     return out

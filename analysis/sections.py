@@ -1255,8 +1255,8 @@ def mass_operation_run_section(ctx: Context) -> Section:
 
 
 def node_stop_section(ctx: Context) -> Section:
-    """"A Nuxeo node stops": graceful vs crash, the orphans a crash leaves at the target's rates (Little's law,
-    :mod:`analysis.nodestop`), the ``rcap node-stop`` measurements and the recovery procedure."""
+    """The "A Nuxeo node stops" section: graceful vs crash, the orphans a crash leaves at the target's rates
+    (Little's law, :mod:`analysis.nodestop`), the ``rcap node-stop`` measurements and the recovery procedure."""
     from analysis import nodestop
     from analysis.plots import human_bytes
 
@@ -1266,7 +1266,7 @@ def node_stop_section(ctx: Context) -> Section:
         "**Graceful stop.** Nuxeo's `shutdownAndSuspend` deactivates the queues, puts every running work back with "
         "`cancelled-running-work` (counted as *canceled*) and stops the threads: nothing is lost; a work whose "
         "side effects were already done runs again on another node."
-        + (f" Measured ({g['runs']} runs of `rcap node-stop --mode graceful`): median {g['rescheduled']:g} works "
+        + (f" Measured (`rcap node-stop --mode graceful`, {g['runs']} run(s)): median {g['rescheduled']:g} works "
            f"rescheduled, {g['orphaned']} orphaned, {g['lost']} lost, median {g['completed_twice']:g} run twice."
            if g else " _No graceful run in the run set (`rcap node-stop --mode graceful`)._"))
     rows = {"Nuxeo nodes": "1 (a Redis-level target: all works on one node)" if c["nodes_assumed"] else c["nodes"],
@@ -1275,19 +1275,23 @@ def node_stop_section(ctx: Context) -> Section:
             "orphaned works per crash (steady)": f"{c['steady_orphans']:,.2f}",
             "their memory (steady)": human_bytes(c["steady_bytes"])}
     if c.get("mass_orphans") is not None:
-        rows["orphaned works per crash during the mass operation"] = f"{c['mass_orphans']:,.0f} (all the node's threads)"
+        rows["orphaned works per crash during the mass operation"] = (
+            f"{c['mass_orphans']:,.0f} (all the node's threads)")
         rows["their memory (mass operation)"] = human_bytes(c["mass_bytes"])
     sec.md("**Crash** (kill -9, OOM-killed JVM, lost VM). The node's running works stay in `run:<queue>` and in the "
            "data and state hashes forever; nothing requeues them. Expected per crash at the target's rates "
            "(works running on the node = its completion rate × processing time):").add(table(rows))
     if k:
-        sec.md(f"Measured ({k['runs']} crash runs): median {k['orphaned']:g} orphaned works holding "
+        sec.md(f"Measured (`rcap node-stop --mode crash`, {k['runs']} run(s)): median {k['orphaned']:g} orphaned works holding "
                f"{human_bytes(k['orphaned_bytes'])}, {k['lost']} lost. Their ids stay counted as running, so "
                f"`awaitCompletion`-style waits (reindex scripts) "
                f"{'finished' if k['await_completion_finishes'] else 'never finish'} while they remain. "
                f"Scheduled again with the same id, {k['poison_never_ran']} of {k['poison_sample']} never ran: "
                f"every `pop-work` pushes them back ({k['cycling_pop_work_per_s']:g} cycling pop-work/s), and a thread "
-               "that pops one waits its 1 s poll although other works may be queued.")
+               "that pops one waits its 1 s poll although other works may be queued"
+               + (f" (a burst of load took {k['burst_delay_s']:.1f} s longer to complete, "
+                  f"{k['pops_per_work'][0]:.2f} → {k['pops_per_work'][1]:.2f} pop-work per completed work)."
+                  if k.get("burst_delay_s") is not None else "."))
         if v["rows"]:
             sec.add(table(v["rows"], index="run_id"))
             sec.md(f"Model vs measured: mean predicted {v['predicted_mean']:.2f}, measured {v['measured_mean']:.2f} "

@@ -113,6 +113,10 @@ def test_crash_orphans_exactly_the_in_flight_works_and_a_rescheduled_orphan_neve
     p = r["poisoned"]
     assert p["sample"] == min(3, r["orphaned_running"]) and p["ran"] == 0 and p["never_ran"] == p["sample"]
     assert p["cycling_pop_work_per_s"] > 0 and p["queue_length_after"] == p["sample"]
+    load = p["under_load"]  # a burst at the same rate before and after: every burst work completes
+    assert load["baseline"]["completed"] == load["baseline"]["scheduled"] > 0
+    assert load["poisoned"]["completed"] == load["poisoned"]["scheduled"] > 0
+    assert load["baseline"]["cycling_pop_work_per_s"] == 0 < load["poisoned"]["cycling_pop_work_per_s"]
 
 
 def test_cli_against_a_url_target_deletes_only_its_own_keys(standalone, standalone_client, tmp_path, capsys):
@@ -142,6 +146,7 @@ def test_sentinel_topology_runs(rcap_base_dir, tmp_path):
     (["node-stop", "--mode", "crash", "--rate", "5000"], "would not be drained"),
     (["node-stop", "--mode", "crash", "--at", "soon"], "nonsense duration"),
     (["node-stop", "--mode", "crash", "--target", "redis+cluster://127.0.0.1:1"], "cluster"),
+    (["node-stop", "--mode", "crash", "--target", "redis://127.0.0.1:1"], "connection refused"),
 ])
 def test_bad_input_is_one_line_and_exit_2(argv, needle, capsys):
     assert main(argv) == 2
@@ -179,7 +184,8 @@ def test_orphan_bytes_model_against_memory_usage(standalone_client):
 def test_validation_compares_predicted_and_measured():
     rows = [{"mode": "crash", "run_id": "a", "model": {"predicted_works": 2.0, "measured_works": 3, "error_works": 1.0},
              "orphaned_bytes": 100},
-            {"mode": "crash", "run_id": "b", "model": {"predicted_works": 2.0, "measured_works": 1, "error_works": -1.0},
+            {"mode": "crash", "run_id": "b",
+             "model": {"predicted_works": 2.0, "measured_works": 1, "error_works": -1.0},
              "orphaned_bytes": 50}]
     v = validation(rows)
     assert v["predicted_median"] == 2.0 and v["measured_median"] == 2.0 and v["error_pct"] == 0.0
@@ -216,3 +222,19 @@ def test_documented_recovery_script(standalone_client, mode):
     standalone_client.eval(script, 8, *keys.script_keys(), "list")
     with pytest.raises(Exception, match="list, requeue or remove"):
         standalone_client.eval(script, 8, *keys.script_keys(), "purge")
+
+
+def test_report_section_uses_the_target_rates_and_the_recorded_runs():
+    from analysis import sections
+    from analysis.sizing import traffic_of
+
+    ctx = sections.context(ROOT / "data/targets/example.yaml", [ROOT / "data/reference"])
+    sec = sections.node_stop_section(ctx)
+    b = ctx.target.business
+    per_node = traffic_of(ctx.target).works_per_s / b.nuxeo_nodes
+    assert sec.values["orphaned_works_per_crash"] == pytest.approx(per_node * b.work_processing_ms / 1000)
+    crash = [json.loads(p.read_text()) for p in (ROOT / "data/reference").glob("*node-stop-crash*/result.json")]
+    assert crash, "a reference crash run is committed"
+    text = "\n".join(i for i in sec.items if isinstance(i, str))
+    assert f"median {crash[0]['orphaned_running']} orphaned works" in text
+    assert "never finish" in text and "docs/failover.md" in text

@@ -29,7 +29,8 @@ def test_discovers_every_run_sweep_and_experiment(ctx):
     # the sizing engine gets the bench runs, never a fault experiment
     bench = ctx.runs.bench_runs()
     assert bench and all(r.manifest.get("kind") != "experiment" and r.status == "complete" for r in bench)
-    assert len(bench) == sum(1 for r in ctx.runs.runs if ctx.runs.workload(r) not in ("failover", "memory-wall"))
+    experiments = ("failover", "memory-wall", "node-stop")
+    assert len(bench) == sum(1 for r in ctx.runs.runs if ctx.runs.workload(r) not in experiments)
 
 
 def test_backlog_series_matches_the_recorded_workload_file(ctx):

@@ -35,12 +35,12 @@ from typing import Any
 
 import redis
 
-from loadgen.errors import BadInput
+from loadgen.errors import BadInput, TargetError
 from loadgen.failover.record import ExperimentRun
 from loadgen.nuxeo.keys import check_prefix
 from loadgen.nuxeo.payloads import PayloadFactory, nanotime_work_id, work_type
 from loadgen.nuxeo.workmanager import WorkManagerClient
-from loadgen.topology.targets import Target, connect
+from loadgen.topology.targets import Target, connect, describe_error
 
 MODES = ("graceful", "crash")
 TOPOLOGIES = ("standalone", "sentinel")
@@ -269,6 +269,14 @@ def run_node_stop(spec: NodeStopSpec, out: str | Path = "data/runs", *, target: 
 
         topo = up(spec.topology, base_dir=spec.base_dir)
         target = topo.target
+    client = connect(target, socket_timeout=10.0)
+    try:
+        client.ping()
+    except (redis.RedisError, OSError) as exc:
+        client.close()
+        if topo is not None:
+            topo.down()
+        raise TargetError(describe_error(target, exc)) from None
     exp = ExperimentRun(out, f"node-stop-{spec.mode}", "node-stop", spec,
                         secrets=[target.password] if target.password else [])
     if topo is not None:
@@ -276,9 +284,10 @@ def run_node_stop(spec: NodeStopSpec, out: str | Path = "data/runs", *, target: 
     run_prefix = f"{spec.prefix}ns{secrets.token_hex(3)}:"
     nodes: list[NodeProcess] = []
     status, error, result = "complete", None, {}
-    client = connect(target, socket_timeout=10.0)
     try:
         result = _run(spec, target, run_prefix, exp, nodes, client, say)
+        if result.get("interrupted"):
+            status = "interrupted"
     except KeyboardInterrupt:
         status = "interrupted"
     except Exception as exc:  # noqa: BLE001  (recorded as a failed run, never left "running")
@@ -328,6 +337,7 @@ def _run(spec: NodeStopSpec, target: Target, run_prefix: str, exp: ExperimentRun
         f"{victim.name} stops ({spec.mode}) at {spec.at_s:g} s of {spec.duration_s:g} s")
     sched_wm = WorkManagerClient(connect(target, socket_timeout=10.0), prefix=run_prefix)
     scheduler = Scheduler(sched_wm, spec)
+    interrupted = False
     t0 = time.time()
     exp.event("load_start", t=t0, rate=spec.rate, nodes=spec.nodes, threads=spec.threads)
     scheduler.start()
@@ -344,7 +354,11 @@ def _run(spec: NodeStopSpec, target: Target, run_prefix: str, exp: ExperimentRun
             stop_exit = victim.graceful()
             exp.event("node_stopped", t=time.time(), node=victim.name, exit=stop_exit)
         say(f"{victim.name} stopped ({spec.mode}) at {stop_t - t0:.1f} s")
-        time.sleep(max(0.0, spec.duration_s - (time.time() - t0)))
+        try:
+            time.sleep(max(0.0, spec.duration_s - (time.time() - t0)))
+        except KeyboardInterrupt:  # the stop is measured: cut the load short, still drain and audit
+            interrupted = True
+            say("interrupted: draining and auditing what was scheduled (Ctrl-C again to abort)")
     finally:
         scheduler.halt.set()
         scheduler.join(timeout=15.0)
@@ -397,6 +411,7 @@ def _run(spec: NodeStopSpec, target: Target, run_prefix: str, exp: ExperimentRun
         "poisoned": poisoned,
         "await_completion_finishes": counters["count_running"] == 0 and counters["count_scheduled"] == 0,
         "node_log_lines": {k: v.lines for k, v in events.items()},
+        "interrupted": interrupted,
     }
     for n in survivors:
         n.graceful()
@@ -469,14 +484,14 @@ def _counters(wm: WorkManagerClient, client, queue_id: str) -> dict:
 def _node_rates(victim: NodeProcess, before: NodeEvents, t0: float, stop_t: float, spec: NodeStopSpec) -> dict:
     """The stopped node's completion rate before the stop (works/s), the mean time a work held its run-set
     entry (pop → completed-work, ms) and the time-average number of works it had running (Little's L),
-    from its log up to the stop."""
-    completed = len(before.completed)
-    window = stop_t - t0
-    done = [e - p for p, e in before.holds if e is not None]
-    return {"completed_before_stop": completed, "window_s": round(window, 3),
-            "completion_rate_per_s": round(completed / window, 3) if window > 0 else None,
-            "mean_hold_ms": round(1000.0 * sum(done) / len(done), 2) if done else None,
-            "time_average_running": round(time_average_running(before.holds, t0, stop_t), 3)}
+    from its log, over the steady part of the load: from a warm-up (min(at/2, 1 s + processing time)) to the stop."""
+    start = t0 + min(0.5 * spec.at_s, 1.0 + spec.work_ms / 1000.0)
+    window = stop_t - start
+    done = [(p, e) for p, e in before.holds if e is not None and start <= e <= stop_t]
+    return {"completed_in_window": len(done), "window_s": round(window, 3),
+            "completion_rate_per_s": round(len(done) / window, 3) if window > 0 else None,
+            "mean_hold_ms": round(1000.0 * sum(e - p for p, e in done) / len(done), 2) if done else None,
+            "time_average_running": round(time_average_running(before.holds, start, stop_t), 3)}
 
 
 def _model(spec: NodeStopSpec, node_stats: dict, scheduler: Scheduler, run_prefix: str, audit: dict) -> dict:
@@ -504,12 +519,14 @@ def _model(spec: NodeStopSpec, node_stats: dict, scheduler: Scheduler, run_prefi
 
 def _poison(spec: NodeStopSpec, client, wm: WorkManagerClient, keys, survivors: list[NodeProcess],
             sample: list[str], exp: ExperimentRun, say) -> dict:
-    """Schedule ``sample`` orphaned ids again; count how many ever run and what the cycling costs."""
+    """Schedule ``sample`` orphaned ids again; count how many ever run and what the cycling costs, with the
+    survivors idle and under a burst of load at ``spec.rate`` (each measured before and after poisoning)."""
     names = ("evalsha", "rpop", "lpush", "sismember")
     w = spec.poison_window_s
     base0 = _commandstats(client)
     time.sleep(w)
     base1 = _commandstats(client)
+    load_base = _burst(spec, client, wm, survivors, "base")
     factory = PayloadFactory(spec.seed + 1)
     wtype = work_type(spec.work_type)
     t_resched = time.time()
@@ -520,22 +537,57 @@ def _poison(spec: NodeStopSpec, client, wm: WorkManagerClient, keys, survivors: 
     p0 = _commandstats(client)
     time.sleep(w)
     p1 = _commandstats(client)
+    load_pois = _burst(spec, client, wm, survivors, "poisoned")
     ran = set()
     for n in survivors:
         lines = n.log.read_text().splitlines()[marks[n.name]:]
         ran |= {p[3] for p in (ln.split() for ln in lines) if len(p) > 3 and p[1] == "P"}
     ran &= set(sample)
     base, pois = _delta(base1, base0, names), _delta(p1, p0, names)
-    # in the poison window nothing schedules: every LPUSH is a pop-work pushing a running id back
+    # in the idle windows nothing schedules: every LPUSH is a pop-work pushing a running id back
     out = {"sample": len(sample), "never_ran": len(sample) - len(ran), "ran": len(ran),
            "window_s": w,
            "cycling_pop_work_per_s": round(pois["lpush"] / w, 2),
-           "pop_work_per_s_baseline": round(base["evalsha"] / w, 2),
-           "pop_work_per_s_poisoned": round(pois["evalsha"] / w, 2),
-           "extra_pop_work_per_s": round((pois["evalsha"] - base["evalsha"]) / w, 2),
+           "pop_work_per_s_baseline": round(base["rpop"] / w, 2),
+           "pop_work_per_s_poisoned": round(pois["rpop"] / w, 2),
+           "extra_pop_work_per_s": round((pois["rpop"] - base["rpop"]) / w, 2),
            "inner_commands_per_s_baseline": round(sum(base[n] for n in names[1:]) / w, 2),
            "inner_commands_per_s_poisoned": round(sum(pois[n] for n in names[1:]) / w, 2),
+           "under_load": {"rate": spec.rate, "baseline": load_base, "poisoned": load_pois,
+                          "extra_pop_work_per_s": round(load_pois["pop_work_per_s"] - load_base["pop_work_per_s"], 2)},
            "queue_length_after": client.llen(keys.queue)}
     say(f"poison: {out['never_ran']}/{len(sample)} re-scheduled orphan ids never ran; "
-        f"{out['cycling_pop_work_per_s']} cycling pop-work/s")
+        f"{out['cycling_pop_work_per_s']} cycling pop-work/s idle, "
+        f"{load_pois['cycling_pop_work_per_s']} under load")
     return out
+
+
+def _burst(spec: NodeStopSpec, client, wm: WorkManagerClient, survivors: list[NodeProcess], label: str) -> dict:
+    """Schedule at ``spec.rate`` for the poison window and wait for those works; from commandstats: pop-work/s
+    (one RPOP each), cycling pop-work/s (LPUSH beyond the schedules) and pops per completed work."""
+    w = spec.poison_window_s
+    factory = PayloadFactory(spec.seed + (7 if label == "base" else 8))
+    wtype = work_type(spec.work_type)
+    ids = []
+    c0, t0 = _commandstats(client), time.monotonic()
+    interval, next_t = 1.0 / spec.rate, time.monotonic()
+    while time.monotonic() - t0 < w:
+        delay = next_t - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        next_t += interval
+        wid = f"burst-{label}.{len(ids)}"
+        wm.schedule(spec.queue_id, wid, factory.payload(wid, factory.size_of(wtype), wtype.java_class))
+        ids.append(wid)
+    pending, deadline = set(ids), time.monotonic() + spec.drain_s
+    while pending and time.monotonic() < deadline:
+        time.sleep(0.1)
+        for n in survivors:
+            pending -= parse_log(n.log).completed
+    span = time.monotonic() - t0
+    d = _delta(_commandstats(client), c0, ("rpop", "lpush"))
+    done = len(ids) - len(pending)
+    return {"scheduled": len(ids), "completed": done, "span_s": round(span, 3),
+            "pop_work_per_s": round(d["rpop"] / span, 2),
+            "cycling_pop_work_per_s": round((d["lpush"] - len(ids)) / span, 2),
+            "pop_work_per_completed_work": round(d["rpop"] / done, 3) if done else None}

@@ -141,10 +141,12 @@ def main() -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the controller, which stops us
+    parent = os.getppid()
     node = Node(cfg)
     node.start()
     while not stop.wait(0.2):
-        pass
+        if os.getppid() != parent:  # the controller died without stopping us: leave no process behind
+            os._exit(3)
     node.shutdown_and_suspend()
     return 0
 
