@@ -93,3 +93,14 @@ def test_scans_are_refused_on_a_target_rcap_did_not_start(standalone, tmp_path):
     finally:
         c.flushall()
         c.close()
+
+
+def test_nuxeo_cluster_runs_one_scanner_per_node():
+    from loadgen.scenarios import load_scenario
+    from loadgen.users.plan import plan
+
+    s = load_scenario("nuxeo-cluster", {"nodes": "3", "gc_period_s": "60"})
+    scanners = [i for i in plan(s) if i.role == "scanner"]
+    assert len(scanners) == 1 and scanners[0].count == 3 and scanners[0].attrs["period_s"] == 60
+    assert s.users == sum(i.count for i in plan(s))
+    assert not [i for i in plan(load_scenario("nuxeo-cluster", {"gc_period_s": "0"})) if i.role == "scanner"]
