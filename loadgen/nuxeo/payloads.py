@@ -40,7 +40,8 @@ def doc_id(rng: random.Random) -> str:
 
 @dataclass(frozen=True)
 class WorkType:
-    """A kind of Work: its Java class, the queue it lands in, and its serialized size in bytes.
+    """A kind of Work: its Java class, its 10.10 queue (``versions.NuxeoProfile.queue_for`` gives each
+    version's), and its serialized size in bytes.
 
     ``size_bytes`` is the mean; ``size_sd_bytes`` a normal spread; ``extra_cmd_bytes`` is added per
     extra indexing command, with ``mean_extra_cmds`` extra commands on average (geometric).
