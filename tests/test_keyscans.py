@@ -137,6 +137,10 @@ def test_blocking_model_fitted_on_recorded_runs_at_two_keyspace_sizes(topology_f
     finally:
         c.close()
     runs = load_runs(dirs)
+    for run in runs:  # the run itself records the scans and the spike around them
+        ks = run.summary["keys_scans"]
+        assert ks["scans"] >= 15 and ks["scan"]["p50_us"] > 1000
+        assert ks["others_in_scan_seconds"]["max_us"] > ks["others_other_seconds"]["p50_us"]
     pts = scan_points(runs)
     assert set(pts["run_id"]) == {r.id for r in runs}
     assert pts.groupby("run_id")["keys"].median().max() > 3.5 * pts.groupby("run_id")["keys"].median().min()
