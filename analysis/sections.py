@@ -1221,7 +1221,8 @@ def _measured_mass_operation(ctx: Context):
     payload = int(work_type(p.get("work_type", "reindexBucket")).mean_size_bytes())
     per_work = mem.pending_works_bytes(100_000, mem.WorkShape(payload), layout_of(run.manifest)) / 100_000
     horizon = float(measured["t_s"].max()) - t0
-    phases = ((0.0, lam), (works / lam, 0.0)) if works and works / lam < horizon else ((0.0, lam),)
+    live = float(p.get("live_indexing_per_s") or 0.0)  # live works queue behind the buckets (Corrections 10)
+    phases = ((0.0, lam + live), (works / lam, live)) if works and works / lam < horizon else ((0.0, lam + live),)
     base = float(measured.loc[measured["t_s"] <= t0, "used_memory_bytes"].iloc[-1])
     res = simulate(BacklogInput(phases, threads, 1, threads / mu, per_work, base_bytes=base, horizon_s=horizon))
     pred = res.points.rename(columns={"backlog": "backlog_works", "memory_bytes": "used_memory_bytes"})
