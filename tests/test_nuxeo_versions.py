@@ -99,3 +99,16 @@ def test_idle_node_polls_at_the_spec_rate_per_version(topology_factory, tmp_path
         rate = (n1 - n0) / (t1 - t0)
         print(f"nuxeo {version}: idle node {rate:.1f} pop-work/s (spec {SPEC_IDLE_POLLS_PER_S[version]:g})")
         assert rate == pytest.approx(SPEC_IDLE_POLLS_PER_S[version], rel=0.10), version
+
+
+def test_work_payloads_follow_the_version():
+    from loadgen.nuxeo.payloads import work_type
+
+    # spec §1.5: ≈1.04 KB in 10.10, ≈1.09 KB in 2021 (traceContext); types measured once do not change
+    assert (work_type("computeDigest", "10.10").size_bytes, work_type("computeDigest").size_bytes) == (1040, 1090)
+    assert work_type("fulltextExtractor", "10.10").size_bytes == 1060
+    assert work_type("indexing", "10.10").size_bytes == work_type("indexing").size_bytes
+    old = derive_mix(BusinessLoad(nodes=1, docs_per_s=10, nuxeo_version="10.10"))
+    new = derive_mix(BusinessLoad(nodes=1, docs_per_s=10))
+    size = lambda mix, t: next(q.payload_bytes for q in mix.queues if q.work_type == t)  # noqa: E731
+    assert size(new, "fulltextExtractor") - size(old, "fulltextExtractor") == 50

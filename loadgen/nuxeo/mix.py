@@ -261,7 +261,7 @@ def derive_mix(load: BusinessLoad) -> RedisMix:
     queues = []
     busy_by_queue: dict[str, float] = {}
     for share in _shares(load):
-        wtype = work_type(share.work_type)
+        wtype = work_type(share.work_type, version)
         works = load.docs_per_s * share.works_per_doc
         if share.work_type == "indexing":  # one command per document of the transaction
             size = wtype.mean_size_bytes(extra_cmds=load.docs_per_transaction - 1)
