@@ -63,3 +63,13 @@ def test_nuxeo_pool_caps_in_flight_commands_and_churns(topology_factory, tmp_pat
 def test_pool_mode_is_checked():
     with pytest.raises(BadInput, match="pool must be persistent"):
         load_scenario("kv", {"pool": "jedis"})
+
+
+def test_sentinel_targets_get_jedis_default_pool():
+    from loadgen.users.pool import node_pools
+
+    # Nuxeo's sentinel mode ignores maxTotal/maxIdle: commons-pool's 8 / 8, one held by PubSub
+    sentinel = node_pools(2, lambda: None, "sentinel")
+    assert len(sentinel) == 2 and (sentinel[0].max_active, sentinel[0].max_idle) == (7, 8)
+    assert (node_pools(1, lambda: None, "standalone")[0].max_active, node_pools(1, lambda: None, "standalone")[0]
+            .max_idle) == (15, 8)
