@@ -2,7 +2,8 @@
 they cause for every other command, as a function of the total keyspace.
 
 ``KEYS <pattern>`` walks every key of the database whatever the pattern matches, so its blocking time is
-``intercept + µs per key × keys``. The line is fitted on scans measured at two or more keyspace sizes
+proportional to the keyspace: ``µs per key × keys``. The factor is fitted on scans measured at two or more
+keyspace sizes (through the origin, on the median scan of each size: per-second figures are noisy)
 (:func:`scan_points` from runs of the kv / nuxeo-cluster scenarios with ``gc_period_s``, or direct
 measurements); :func:`expected_spike` applies it to a target's keyspace. A command that arrives during a
 scan waits for the rest of it: the worst spike is one scan's blocking time (each KEYS is its own round
@@ -17,7 +18,6 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from analysis.memory import LinearFit, fit_linear
 from loadgen.errors import BadInput
 from loadgen.nuxeo.scans import GC_PERIOD_S, scans_per_period
 
@@ -51,12 +51,30 @@ def scan_points(runs: Iterable) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["keys", "keys_us", "run_id"])
 
 
-def fit_blocking(keys: Sequence[float], keys_us: Sequence[float]) -> LinearFit:
-    """Blocking time (µs) against total keys; needs two keyspace sizes at least 2× apart."""
-    k = np.asarray(keys, float)
-    if len(k) < 2 or k.min() <= 0 or k.max() < 2 * k.min():
+@dataclass(frozen=True)
+class BlockingFit:
+    """``us_per_key`` fitted through the origin on the median scan of each keyspace size (``sizes``:
+    ``(keys, µs)``); ``max_rel_residual``: the worst size's distance from the line, relative."""
+
+    us_per_key: float
+    sizes: tuple[tuple[float, float], ...]
+    n: int
+    max_rel_residual: float
+
+
+def fit_blocking(keys: Sequence[float], keys_us: Sequence[float]) -> BlockingFit:
+    """Blocking time (µs) proportional to the total keys; needs two keyspace sizes at least 2× apart
+    (scans within ±10 % of a size count as that size)."""
+    df = pd.DataFrame({"keys": np.asarray(keys, float), "us": np.asarray(keys_us, float)}).sort_values("keys")
+    if df.empty or df["keys"].min() <= 0:
         raise BadInput("the KEYS blocking model needs scans at two or more keyspace sizes, at least 2x apart")
-    return fit_linear(k, keys_us)
+    group = (df["keys"] > df["keys"].shift() * 1.1).cumsum()
+    sizes = df.groupby(group).median()
+    if len(sizes) < 2 or sizes["keys"].max() < 2 * sizes["keys"].min():
+        raise BadInput("the KEYS blocking model needs scans at two or more keyspace sizes, at least 2x apart")
+    k, u = sizes["keys"].to_numpy(), sizes["us"].to_numpy()
+    b = float((k * u).sum() / (k * k).sum())
+    return BlockingFit(b, tuple(zip(k.tolist(), u.tolist())), len(df), float(np.max(np.abs(u - b * k) / (b * k))))
 
 
 def spike(run) -> dict | None:
@@ -94,14 +112,14 @@ class SpikeForecast:
     source: str
 
 
-def expected_spike(keys: float, nodes: int, slo_us: float, fit: LinearFit | None = None,
+def expected_spike(keys: float, nodes: int, slo_us: float, fit: BlockingFit | None = None,
                    period_s: float = GC_PERIOD_S) -> SpikeForecast:
     """The spike every ``period_s`` for ``keys`` keys on ``nodes`` Nuxeo nodes, and the keyspace at which
     it crosses ``slo_us`` (from ``fit``, else :data:`DEFAULT_US_PER_KEY`)."""
-    a, b = (max(fit.intercept, 0.0), fit.slope) if fit is not None else (0.0, DEFAULT_US_PER_KEY)
-    blocking = a + b * keys
+    b = fit.us_per_key if fit is not None else DEFAULT_US_PER_KEY
+    blocking = b * keys
     n = scans_per_period(nodes)
-    at_slo = (slo_us - a) / b if b > 0 and slo_us > a else None
-    source = (f"fitted on {fit.n} scans (R² {fit.r2:.3f})" if fit is not None
+    at_slo = slo_us / b if b > 0 else None
+    source = (f"{b:.3f} µs per key fitted on {fit.n} scans at {len(fit.sizes)} keyspace sizes" if fit is not None
               else f"default {DEFAULT_US_PER_KEY} µs per key (lab measurement, no scan in the runs)")
     return SpikeForecast(keys, blocking, n, period_s, n * blocking / 1000, slo_us, at_slo, source)

@@ -1107,7 +1107,10 @@ def mass_operation_section(ctx: Context) -> Section:
                              f"{mo.get('scheduling_cap_works_per_s', float('inf')):,.0f}: one round trip at a time "
                              "per queue per node)",
         "consumption rate μ": f"{res.service_rate_per_s:,.1f} works/s "
-                              f"({mo_spec.threads_per_node} threads × {nodes} nodes / {mo_spec.processing_ms:,.0f} ms)",
+                              f"({mo_spec.threads_per_node} threads × {nodes} nodes"
+                              + (f" − {mo.get('live_indexing_works_per_s', 0) * ctx.target.business.work_processing_ms / 1000:,.1f}"
+                                 " kept by live indexing" if mo.get("live_indexing_works_per_s") else "")
+                              + f", / {mo_spec.processing_ms:,.0f} ms)",
         "peak backlog": f"{res.peak_backlog:,.0f} works at t = {res.peak_t_s / 60:,.1f} min",
         "peak memory": plots.human_bytes(res.peak_memory_bytes),
         "time to drain after the peak": (f"{res.time_to_drain_s / 60:,.1f} min" if res.time_to_drain_s is not None
@@ -1218,7 +1221,8 @@ def _measured_mass_operation(ctx: Context):
     payload = int(work_type(p.get("work_type", "reindexBucket")).mean_size_bytes())
     per_work = mem.pending_works_bytes(100_000, mem.WorkShape(payload), layout_of(run.manifest)) / 100_000
     horizon = float(measured["t_s"].max()) - t0
-    phases = ((0.0, lam), (works / lam, 0.0)) if works and works / lam < horizon else ((0.0, lam),)
+    live = float(p.get("live_indexing_per_s") or 0.0)  # live works queue behind the buckets (Corrections 10)
+    phases = ((0.0, lam + live), (works / lam, live)) if works and works / lam < horizon else ((0.0, lam + live),)
     base = float(measured.loc[measured["t_s"] <= t0, "used_memory_bytes"].iloc[-1])
     res = simulate(BacklogInput(phases, threads, 1, threads / mu, per_work, base_bytes=base, horizon_s=horizon))
     pred = res.points.rename(columns={"backlog": "backlog_works", "memory_bytes": "used_memory_bytes"})
@@ -1251,6 +1255,19 @@ def mass_operation_run_section(ctx: Context) -> Section:
              "measured": plots.human_bytes(end["used_memory_bytes"]),
              "error": f"{100 * (at('used_memory_bytes') - end['used_memory_bytes']) / end['used_memory_bytes']:+.1f}%"}]
     sec.add(table(rows, index="at the end of the run"))
+    from loadgen.users.plan import LIVE_WAIT_REQUEST
+
+    live = run.latency[(run.latency["op"] == LIVE_WAIT_REQUEST) & (run.latency["kind"] == "measured")]
+    if len(live):  # live IndexingWorkers in the same queue (spec Corrections 10): FIFO wait B(t) / μ
+        mu = float(p["consume_rate"])
+        ts = np.linspace(float(pred["t_s"].min()), float(pred["t_s"].max()), 2000)
+        waits = np.interp(ts, pred["t_s"], pred["backlog_works"]) / mu
+        last = live.iloc[-1]
+        t_pop = float(last["elapsed_s"]) + 0.5
+        predicted = float(np.interp(t_pop, ts + waits, waits))  # scheduled at t, popped at t + B(t)/μ
+        sec.md(f"Live indexing in the same queue ({p.get('live_indexing_per_s', 0):g} works/s): the last live "
+               f"work popped (t ≈ {t_pop:,.0f} s) had waited **{last['max_us'] / 1e6:,.1f} s** behind the "
+               f"buckets; the backlog model's FIFO wait for it: {predicted:,.1f} s.")
     return sec
 
 

@@ -1,7 +1,8 @@
 """Scenarios: what load to generate, as typed dataclasses read from ``data/scenarios/NAME.yaml``.
 
 A scenario file has top-level fields (``workload``, ``users``, ``rate``, ``prefix``, ``seed``,
-``drain_s``, ``description``, ``nuxeo_version``: ``"10.10"`` or ``"2021"``, the default) and a ``params`` mapping typed per workload (one dataclass each below).
+``drain_s``, ``description``, ``nuxeo_version``: ``"10.10"`` or ``"2021"``, the default; ``pool``:
+``persistent``, one connection per user, or ``nuxeo``, Nuxeo's pool per emulated node) and a ``params`` mapping typed per workload (one dataclass each below).
 ``load_scenario(name_or_path, overrides)`` resolves a name to ``data/scenarios/NAME.yaml`` (or reads a
 path), applies ``--set key=value`` overrides (``users=10``, ``rate=500``, ``params.keyspace=1000`` or
 just ``keyspace=1000``) and validates every value; any mistake is one :class:`BadInput` line.
@@ -225,7 +226,8 @@ PARAMS: dict[str, type] = {
 }
 """Workload name → its params dataclass."""
 
-TOP_LEVEL = ("workload", "description", "users", "rate", "prefix", "seed", "drain_s", "nuxeo_version", "params")
+TOP_LEVEL = ("workload", "description", "users", "rate", "prefix", "seed", "drain_s", "nuxeo_version", "pool",
+             "params")
 
 
 @dataclass(frozen=True)
@@ -244,6 +246,7 @@ class Scenario:
     drain_s: float = 2.0
     description: str = ""
     nuxeo_version: str = "2021"
+    pool: str = "persistent"  # or "nuxeo": each emulated node's Jedis pool (loadgen.users.pool)
 
     def to_json(self) -> str:
         """JSON for ``RCAP_SCENARIO`` (inverse: :func:`scenario_from_json`)."""
@@ -339,7 +342,7 @@ def build_scenario(name: str, data: dict[str, Any], overrides: dict[str, str] | 
                        f"(got users={scalar.users}); change the params instead")
     return _validated(Scenario(name=name, workload=workload, params=params, users=users, rate=scalar.rate,
                                prefix=scalar.prefix, seed=scalar.seed, drain_s=scalar.drain_s,
-                               description=scalar.description, nuxeo_version=version))
+                               description=scalar.description, nuxeo_version=version, pool=scalar.pool))
 
 
 @dataclass(frozen=True)
@@ -351,6 +354,7 @@ class _TopLevel:
     seed: int = 0
     drain_s: float = 2.0
     nuxeo_version: Any = "2021"  # checked by versions.check_version
+    pool: str = "persistent"
 
 
 def _parse_override(key: str, text: str) -> Any:
@@ -422,6 +426,9 @@ def _validated(s: Scenario) -> Scenario:
     from loadgen.nuxeo.versions import check_version  # noqa: PLC0415
 
     check_version(s.nuxeo_version)
+    if s.pool not in ("persistent", "nuxeo"):
+        raise BadInput(f"{where}: pool must be persistent (one connection per user) or nuxeo (Nuxeo's pool per "
+                       f"node), got {s.pool!r}")
     if s.users < 1:
         raise BadInput(f"{where}: users must be >= 1, got {s.users}")
     if s.rate is not None and not s.rate > 0:

@@ -49,9 +49,9 @@ def test_keys_blocking_grows_with_the_whole_keyspace(topology_factory):
     # (at 100 k keys the table may still sit in the CPU cache and cost less per key)
     small, big = sorted(us[:6])[3], sorted(us[6:])[3]
     assert big > 2 * small, (small, big)
-    assert fit.slope > 0
+    assert len(fit.sizes) == 2 and fit.us_per_key > 0
     f = expected_spike(1_000_000, nodes=4, slo_us=2000, fit=fit)
-    assert f.scans_per_period == 60 and f.blocking_us == pytest.approx(max(fit.intercept, 0) + fit.slope * 1e6)
+    assert f.scans_per_period == 60 and f.blocking_us == pytest.approx(fit.us_per_key * 1e6)
     assert f.keys_at_slo is not None
     assert expected_spike(f.keys_at_slo, nodes=4, slo_us=2000, fit=fit).blocking_us == pytest.approx(2000, rel=0.01)
 
@@ -93,3 +93,58 @@ def test_scans_are_refused_on_a_target_rcap_did_not_start(standalone, tmp_path):
     finally:
         c.flushall()
         c.close()
+
+
+def test_nuxeo_cluster_runs_one_scanner_per_node():
+    from loadgen.scenarios import load_scenario
+    from loadgen.users.plan import plan
+
+    s = load_scenario("nuxeo-cluster", {"nodes": "3", "gc_period_s": "60"})
+    scanners = [i for i in plan(s) if i.role == "scanner"]
+    assert len(scanners) == 1 and scanners[0].count == 3 and scanners[0].attrs["period_s"] == 60
+    assert s.users == sum(i.count for i in plan(s))
+    assert not [i for i in plan(load_scenario("nuxeo-cluster", {"gc_period_s": "0"})) if i.role == "scanner"]
+
+
+def test_blocking_fit_needs_two_keyspace_sizes():
+    from loadgen.errors import BadInput
+
+    with pytest.raises(BadInput, match="two or more keyspace sizes"):
+        fit_blocking([100_000, 101_000, 99_000], [10_000, 11_000, 9_000])
+    fit = fit_blocking([100_000, 101_000, 400_000, 401_000], [10_000, 10_200, 40_000, 40_100])
+    assert fit.us_per_key == pytest.approx(0.1, rel=0.01) and len(fit.sizes) == 2
+
+
+def test_blocking_model_fitted_on_recorded_runs_at_two_keyspace_sizes(topology_factory, tmp_path):
+    """Two ``rcap bench kv`` runs with scans against one server (opted in as a shared target), 100 k then
+    400 k keys: the runs' scans give the blocking model and the sizing uses it."""
+    from analysis import sizing
+    from analysis.keyscans import scan_points
+    from analysis.runs import load_runs
+    from analysis.targets import load_target
+    from loadgen.bench import run_bench
+
+    topo = topology_factory("standalone")
+    c = topo.client()
+    dirs = []
+    try:
+        for total in (100_000, 400_000):
+            _fill(c, total)
+            time.sleep(1.0)
+            dirs.append(run_bench("kv", target=topo.target.url, duration_s=6, out=tmp_path, progress=False,
+                                  overrides={"gc_period_s": "2", "keys_on_shared_target": "true", "rate": "200",
+                                             "users": "2"}))
+    finally:
+        c.close()
+    runs = load_runs(dirs)
+    for run in runs:  # the run itself records the scans and the spike around them
+        ks = run.summary["keys_scans"]
+        assert ks["scans"] >= 15 and ks["scan"]["p50_us"] > 1000
+        assert ks["others_in_scan_seconds"]["max_us"] > ks["others_other_seconds"]["p50_us"]
+    pts = scan_points(runs)
+    assert set(pts["run_id"]) == {r.id for r in runs}
+    assert pts.groupby("run_id")["keys"].median().max() > 3.5 * pts.groupby("run_id")["keys"].median().min()
+    fit = fit_blocking(pts["keys"], pts["keys_us"])
+    assert fit.us_per_key > 0
+    ks = sizing.size(load_target("example"), runs=runs).keys_scans
+    assert "fitted on" in ks["source"] and ks["blocking_us"] == pytest.approx(fit.us_per_key * ks["keys"])

@@ -56,7 +56,7 @@ def test_lost_connections_are_errors_and_the_run_goes_on(standalone_target, stan
     from loadgen.scenarios import load_scenario
 
     scenario = load_scenario("kv", {"users": "4", "rate": "400", "mix": "{get: 1}", "keyspace": "10",
-                                    "drain_s": "0.2"})
+                                    "drain_s": "0.2", "gc_period_s": "0"})
     proc = subprocess.Popen([sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "-u", str(scenario.users),
                              "-r", str(scenario.users), "-t", "5s", "--only-summary", "--loglevel", "WARNING",
                              "--exit-code-on-error", "0"],

@@ -31,7 +31,7 @@ def repoll_pops_per_work(works_per_s_per_idle_thread: float) -> float:
     lifecycle's pop and the idle threads' timer polls: ``1 − (1 − e^−x) / x`` with x = works per second
     per idle thread × the 1 s poll interval. Rare works (x → 0): a wake only advances a poll that was
     due, no extra; busy queues (x → ∞): timers never fire, one extra pop per work. Fitted to measurements
-    on the workmanager scenario (docs/nuxeo-model.md: +0.51 at 20 works/s, +0.91 at 100 works/s)."""
+    on the workmanager scenario (docs/nuxeo-model.md: +0.46 to +0.53 at 20 works/s, +0.90 at 100 works/s)."""
     x = works_per_s_per_idle_thread * MEAN_POLL_INTERVAL_S
     if x <= 0:
         return 0.0
@@ -261,7 +261,7 @@ def derive_mix(load: BusinessLoad) -> RedisMix:
     queues = []
     busy_by_queue: dict[str, float] = {}
     for share in _shares(load):
-        wtype = work_type(share.work_type)
+        wtype = work_type(share.work_type, version)
         works = load.docs_per_s * share.works_per_doc
         if share.work_type == "indexing":  # one command per document of the transaction
             size = wtype.mean_size_bytes(extra_cmds=load.docs_per_transaction - 1)

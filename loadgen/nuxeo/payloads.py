@@ -40,7 +40,8 @@ def doc_id(rng: random.Random) -> str:
 
 @dataclass(frozen=True)
 class WorkType:
-    """A kind of Work: its Java class, the queue it lands in, and its serialized size in bytes.
+    """A kind of Work: its Java class, its 10.10 queue (``versions.NuxeoProfile.queue_for`` gives each
+    version's), and its serialized size in bytes.
 
     ``size_bytes`` is the mean; ``size_sd_bytes`` a normal spread; ``extra_cmd_bytes`` is added per
     extra indexing command, with ``mean_extra_cmds`` extra commands on average (geometric).
@@ -54,6 +55,7 @@ class WorkType:
     extra_cmd_bytes: int = 0
     mean_extra_cmds: float = 0.0
     source: str = "spec §1.5"
+    trace_context_bytes: int = 0  # part of size_bytes that 2021's traceContext field adds (not in 10.10)
 
     def mean_size_bytes(self, extra_cmds: float | None = None) -> float:
         """Mean serialized size in bytes, with ``extra_cmds`` extra commands (default: the type's mean)."""
@@ -65,10 +67,13 @@ class WorkType:
 WORK_TYPES: dict[str, WorkType] = {
     t.name: t
     for t in (
-        WorkType("computeDigest", "org.nuxeo.ecm.core.blob.ComputeDigestWork", "computeDigest", 1090, 20),
-        WorkType("fulltextExtractor", "org.nuxeo.ecm.core.work.FulltextExtractorWork", "default", 1110, 20),
+        # 10.10 / 2021: ≈1.04 / 1.09 KB, 1.06 / 1.11 KB, 1.14 / 1.19 KB (traceContext, 2021 only)
+        WorkType("computeDigest", "org.nuxeo.ecm.core.blob.ComputeDigestWork", "computeDigest", 1090, 20,
+                 trace_context_bytes=50),
+        WorkType("fulltextExtractor", "org.nuxeo.ecm.core.work.FulltextExtractorWork", "default", 1110, 20,
+                 trace_context_bytes=50),
         WorkType("pictureViews", "org.nuxeo.ecm.platform.picture.PictureViewsGenerationWork",
-                 "pictureViewsGeneration", 1190, 20),
+                 "pictureViewsGeneration", 1190, 20, trace_context_bytes=50),
         WorkType("indexing", "org.nuxeo.elasticsearch.work.IndexingWorker", "elasticSearchIndexing", 1700, 20,
                  extra_cmd_bytes=150, mean_extra_cmds=0.5),
         WorkType("reindexBucket", "org.nuxeo.elasticsearch.work.BucketIndexingWorker", "elasticSearchIndexing",
@@ -80,12 +85,18 @@ WORK_TYPES: dict[str, WorkType] = {
 }
 
 
-def work_type(name: str) -> WorkType:
-    """The :class:`WorkType` called ``name``, or :class:`BadInput` listing the known ones."""
+def work_type(name: str, nuxeo_version: str = "2021") -> WorkType:
+    """The :class:`WorkType` called ``name`` as ``nuxeo_version`` serializes it (10.10 has no
+    ``traceContext`` field: the spec's smaller sizes), or :class:`BadInput` listing the known ones."""
     try:
-        return WORK_TYPES[name]
+        wtype = WORK_TYPES[name]
     except KeyError:
         raise BadInput(f"unknown work type {name!r}; known: {', '.join(WORK_TYPES)}") from None
+    if nuxeo_version == "10.10" and wtype.trace_context_bytes:
+        from dataclasses import replace  # noqa: PLC0415
+
+        return replace(wtype, size_bytes=wtype.size_bytes - wtype.trace_context_bytes, trace_context_bytes=0)
+    return wtype
 
 
 def _header(java_class: str) -> bytes:

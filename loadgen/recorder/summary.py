@@ -104,6 +104,7 @@ def build_summary(run_path: Path) -> dict[str, Any]:
     by_op = {name: _op_summary(acc, steady) for name, acc in sorted(ops.items())}
     counters_path = run_path / COUNTERS
     counters = json.loads(counters_path.read_text()) if counters_path.exists() else {}
+    scans = _keys_scans(run_path) if any(name.startswith("KEYS ") for name in ops) else None
     return {
         "first_t": first_t,
         "last_t": last_t,
@@ -113,7 +114,27 @@ def build_summary(run_path: Path) -> dict[str, Any]:
         "ops": by_op,
         "total": _op_summary(total, steady),
         "counters": counters,
+        **({"keys_scans": scans} if scans else {}),
     }
+
+
+def _keys_scans(run_path: Path) -> dict[str, Any] | None:
+    """Nuxeo's scheduled KEYS (spec Corrections 9): their latency, and the other requests' latency in the
+    seconds with a scan against the other seconds (the spike the scans cause), µs."""
+    recs = [r for r in read_latency_lines(run_path / LATENCY) if r.get("kind", "measured") == "measured"
+            and r.get("hdr") and r.get("t") is not None]
+    scan_s = {r["t"] for r in recs if r["op"].startswith("KEYS ")}
+    scan, during, otherwise = new_histogram(), new_histogram(), new_histogram()
+    for r in recs:
+        h = decode(r["hdr"])
+        if r["op"].startswith("KEYS "):
+            scan.add(h)
+        else:
+            (during if r["t"] in scan_s else otherwise).add(h)
+    if not scan.get_total_count():
+        return None
+    return {"scans": scan.get_total_count(), "scan": latency_stats(scan),
+            "others_in_scan_seconds": latency_stats(during), "others_other_seconds": latency_stats(otherwise)}
 
 
 def _op_summary(acc: _OpAcc, steady: tuple[int, int] | None) -> dict[str, Any]:

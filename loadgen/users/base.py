@@ -71,6 +71,8 @@ class RunContext:
         self.hashtag = target.kind == "cluster" or bool(getattr(scenario.params, "hashtag", False))
         self._resolver, self._seeds = resolver_for(target)
         self._ids = itertools.count()
+        self.pools: list | None = None
+        self._pool_rr = 0
         self.waiters: defaultdict[str, deque[Event]] = defaultdict(deque)
         """Idle consumers per queue, woken by a local schedule (Nuxeo's ``notEmpty.signal()``)."""
 
@@ -80,7 +82,24 @@ class RunContext:
         self.busy = 0
 
     def new_client(self) -> RedisClient:
-        return RedisClient(self.environment, self.recorder, self._resolver, cluster_seeds=self._seeds)
+        client = RedisClient(self.environment, self.recorder, self._resolver, cluster_seeds=self._seeds)
+        if getattr(self.scenario, "pool", "persistent") == "nuxeo" and not self._seeds:
+            client.pool = self.next_pool()
+        return client
+
+    def next_pool(self) -> Any:
+        """``pool: nuxeo``: the emulated node pool of the next user (users spread over the nodes)."""
+        if self.pools is None:
+            from loadgen.clients import Connection  # noqa: PLC0415
+            from loadgen.users.pool import node_pools  # noqa: PLC0415
+
+            p = self.scenario.params
+            nodes = getattr(p, "nodes", None) or getattr(p, "gc_nodes", 1)
+            self.pools = node_pools(nodes, lambda: Connection(self._resolver()), self.target.kind,
+                                    self.counters.totals)
+        pool = self.pools[self._pool_rr % len(self.pools)]
+        self._pool_rr += 1
+        return pool
 
     def next_index(self) -> int:
         """A process-unique user number (for seeds and node ids)."""

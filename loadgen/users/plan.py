@@ -119,11 +119,17 @@ def cluster_plan(scenario: Any) -> list[PlanItem]:
                                   work_processing_s=p.work_processing_ms / 1000.0,
                                   lock_checks_per_doc=p.lock_checks_per_doc, prefix=scenario.prefix))
     items: list[PlanItem] = []
-    for i, q in enumerate(mix.queues):
+    by_queue: dict[str, list] = {}
+    for q in mix.queues:
         if q.works_per_s > 0:
-            n = _users_for(q.works_per_s)
-            items.append(PlanItem("producer", f"WorkProducer_{i}_{q.queue_id}", n, q.works_per_s / n,
-                                  {"queues": ((q.queue_id, q.work_type, 1.0),), "max_works": 0, "duplicate_ratio": 0.0}))
+            by_queue.setdefault(q.queue_id, []).append(q)
+    for qid, qs in by_queue.items():
+        # scheduling is serialized per queue per node (spec Corrections 4): at most one producer per node
+        total = sum(q.works_per_s for q in qs)
+        n = min(_users_for(total), p.nodes)
+        items.append(PlanItem("producer", f"WorkProducer_{qid}", n, total / n,
+                              {"queues": tuple((qid, q.work_type, q.works_per_s / total) for q in qs),
+                               "max_works": 0, "duplicate_ratio": 0.0}))
     queues = {q.queue_id: q for q in default_queues(nuxeo_version=scenario.nuxeo_version)}
     for q in mix.queues:
         queues.setdefault(q.queue_id, queue_spec(q.queue_id, nuxeo_version=scenario.nuxeo_version))

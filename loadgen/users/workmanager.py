@@ -46,7 +46,7 @@ class WorkProducer(RcapUser):
         ctx = self.ctx
         self.rng = ctx.rng()
         self.factory = payload_factory(ctx)
-        self.targets = [(WorkQueueCommands(q, ctx.scenario.prefix, ctx.hashtag), work_type(t)) for q, t, _ in
+        self.targets = [(WorkQueueCommands(q, ctx.scenario.prefix, ctx.hashtag), work_type(t, ctx.scenario.nuxeo_version)) for q, t, _ in
                         self.queues]
         self.weights = [share for _, _, share in self.queues]
         self.recent: deque[str] = deque(maxlen=RECENT_IDS)
