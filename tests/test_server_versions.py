@@ -120,3 +120,15 @@ def test_nuxeo_lts_range_flag(tmp_path, server, lts, flagged):
     assert bool(hits) == flagged
     if lts == "2021":
         assert "2.8.x to 6.0.x" in hits[0]
+
+
+def test_catalog_lists_elasticache_for_valkey_next_to_redis_oss():
+    from analysis.catalog import load_catalog
+
+    cat = load_catalog()
+    oss = {it.name: it for it in cat if it.service == "elasticache"}
+    valkey = {it.name: it for it in cat if it.service == "elasticache-valkey"}
+    assert valkey and set(valkey) == set(oss)
+    for name, it in valkey.items():  # same node types, same 25 % reserved memory
+        assert it.memory_bytes == oss[name].memory_bytes and it.usable_memory_fraction == 0.75
+        assert "redis-memory-management" in it.source
