@@ -695,6 +695,9 @@ def throughput_model_section(ctx: Context, slo_override: float | None = None) ->
         return sec.md("_No sweep in the run set._")
     sec.add(table(rows, index="workload").T)
     sec.values["throughput"] = rows
+    from analysis.servers import IO_THREADS_NOTE
+
+    sec.md(IO_THREADS_NOTE)
     return sec
 
 

@@ -83,3 +83,14 @@ def nuxeo_support_flags(layout: mem.RedisLayout, nuxeo_lts: str) -> list[str]:
                 "range (the Nuxeo scripts ran unchanged on Redis 7.x in rcap's tests; validate with Nuxeo support "
                 "before going live)"]
     return []
+
+
+# The report's ceiling section says this whatever the target's server (see BENCHMARKS.md, "io-threads").
+IO_THREADS_NOTE = (
+    "io-threads (Valkey 8, Redis 8; also Redis 6/7) are **not modelled**: the ceiling is one main thread's, and "
+    "the Nuxeo WorkManager's Lua scripts run on the main thread whatever io-threads says; I/O threads can only "
+    "take socket reads and writes off it. On the lab machine (2 vCPUs shared with the load generator) io-threads 2 "
+    "never raised the works/s reached with unpipelined lifecycles: ×0.81–0.85 with 3 client processes (the I/O "
+    "thread stayed idle) and ×0.06–0.11 with 6 (it competed with the clients for the two cores). On a dedicated "
+    "server host the gain is bounded by the share of main-thread time spent in socket I/O; measure it there "
+    "(`benchmarks/io_threads.py`) before counting on it.")

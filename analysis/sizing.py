@@ -283,6 +283,7 @@ def size(target: TargetLoad, runs: Sequence | None = None, catalog_path: str | N
         f"fork copy-on-write: {overheads.cow_write_fraction:.0%} of the dataset rewritten while a child lives",
         "p99 estimate: M/M/1 at the peak main-thread load, server side only (network round trip excluded)",
         f"steady pending works: Little's law, processing time + {POLL_WAIT_S} s mean poll wait",
+        "CPU ceiling: one main thread (the WorkManager's Lua scripts run there); io-threads not modelled",
     ] + ([f"TLS: CPU per operation × {tp.TLS_CPU_FACTOR} (measured, unpipelined SET)"] if d.tls else []) + [
         c["text"] for c in cross]
 

@@ -21,8 +21,9 @@ from loadgen.recorder.manifest import server as server_settings
 from loadgen.topology.binaries import describe, registry_servers
 
 RCAP = str(Path(sys.executable).with_name("rcap"))
+REPO = Path(__file__).resolve().parent.parent
 SERVERS = {s.name: s for s in registry_servers()}
-REFERENCE_MASS_OP = next(Path("data/reference").glob("*-mass-operation-*"), None)
+REFERENCE_MASS_OP = next((REPO / "data/reference").glob("*-mass-operation-*"), None)
 
 
 def _target(tmp_path, deployment: str) -> Path:
@@ -132,3 +133,12 @@ def test_catalog_lists_elasticache_for_valkey_next_to_redis_oss():
     for name, it in valkey.items():  # same node types, same 25 % reserved memory
         assert it.memory_bytes == oss[name].memory_bytes and it.usable_memory_fraction == 0.75
         assert "redis-memory-management" in it.source
+
+
+def test_ceiling_section_says_io_threads_are_not_modelled():
+    from analysis import sections
+
+    ctx = sections.context(REPO / "data/targets/example.yaml", [REPO / "data/reference"])
+    sec = sections.throughput_model_section(ctx)
+    assert sec.tables  # the reference set has sweeps: the section has its table …
+    assert any(isinstance(i, str) and "io-threads" in i and "not modelled" in i for i in sec.items)  # … and the note
