@@ -8,8 +8,10 @@ says so with the modelled difference for the same load.
 Nuxeo's supported Redis versions, from its compatibility matrix (``[DOC-MATRIX]`` in
 /work/shared/reference/nuxeo-redis-traffic.md §6.1, which read it from the nuxeo documentation sources):
 LTS 2016, 2017 and 2019: Redis 2.8.x, 3.0.x, 3.2.x, 4.0.x; LTS 2021: 2.8.x to 6.0.x. Redis support was
-removed in LTS 2023 (NXP-31901). Valkey is not mentioned anywhere in Nuxeo's documentation that we could find;
-rcap says so rather than guess.
+removed in LTS 2023 (NXP-31901). Checked again for this issue: the stored revisions of that page in
+``nuxeo/doc.nuxeo.com-content`` (up to FT 10.2) list 2.8.x–4.0.x for LTS 2015–2017; the LTS 2019/2021 columns
+are taken from the reference file, which read the page on the documentation's master branch. Valkey is not
+mentioned anywhere in Nuxeo's documentation that we could find; rcap says so rather than guess.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ NUXEO_SUPPORTED_REDIS = {
 NUXEO_NO_REDIS = ("2023", "2025")  # Redis support removed in LTS 2023
 NUXEO_LTS = tuple(NUXEO_SUPPORTED_REDIS) + NUXEO_NO_REDIS
 NUXEO_SOURCE = "Nuxeo compatibility matrix (doc.nuxeo.com, 'Compatibility Matrix', Redis row)"
+NUXEO_MATRIX_TEXT = ("Nuxeo's documented Redis versions: LTS 2016–2019 2.8.x–4.0.x, LTS 2021 2.8.x–6.0.x; Redis "
+                     "support removed in LTS 2023; Valkey not mentioned (" + NUXEO_SOURCE + "); set "
+                     "deployment.nuxeo_lts to check the target's server against it")
 
 
 def run_layouts(runs: Sequence | None) -> list[mem.RedisLayout]:

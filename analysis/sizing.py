@@ -284,7 +284,7 @@ def size(target: TargetLoad, runs: Sequence | None = None, catalog_path: str | N
         "p99 estimate: M/M/1 at the peak main-thread load, server side only (network round trip excluded)",
         f"steady pending works: Little's law, processing time + {POLL_WAIT_S} s mean poll wait",
         "CPU ceiling: one main thread (the WorkManager's Lua scripts run there); io-threads not modelled",
-    ] + ([f"TLS: CPU per operation × {tp.TLS_CPU_FACTOR} (measured, unpipelined SET)"] if d.tls else []) + [
+    ] + ([] if d.nuxeo_lts else [servers.NUXEO_MATRIX_TEXT]) + ([f"TLS: CPU per operation × {tp.TLS_CPU_FACTOR} (measured, unpipelined SET)"] if d.tls else []) + [
         c["text"] for c in cross]
 
     if cpu["utilization_peak"] > d.max_cpu_utilization:

@@ -86,7 +86,7 @@ def _up(args: argparse.Namespace) -> int:
                            detach=True)
     _warn(caught)
     binary = topo.binary
-    print(f"{topo.kind} {topo.name!r} ready in {topo.dir}: redis-server {binary.version} ({binary.allocator}, "
+    print(f"{topo.kind} {topo.name!r} ready in {topo.dir}: {binary.family}-server {binary.version} ({binary.allocator}, "
           f"{binary.source})")
     for node in topo.nodes:
         print(f"  {node.name:<11} {node.role:<8} {node.host}:{node.port}  pid {node.pid}")
@@ -121,7 +121,8 @@ def _status(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     target = target_from_args(args.url, args)
     info = topology.check(target)
-    print(f"{target.url}: redis {info.get('redis_version')} ({target.kind})")
+    family = "valkey" if info.get("valkey_version") else "redis"  # Valkey's redis_version is a frozen 7.2.4
+    print(f"{target.url}: {family} {info.get('valkey_version') or info.get('redis_version')} ({target.kind})")
     for role, host, port in topology.server_nodes(target):
         print(f"  {role:<8} {host}:{port}")
     return 0
