@@ -142,3 +142,26 @@ def test_ceiling_section_says_io_threads_are_not_modelled():
     sec = sections.throughput_model_section(ctx)
     assert sec.tables  # the reference set has sweeps: the section has its table …
     assert any(isinstance(i, str) and "io-threads" in i and "not modelled" in i for i in sec.items)  # … and the note
+
+
+def test_valkey_hash_table_growth_and_child_buckets():
+    """Growth points from the hash table's rule (≤ 7 entries per bucket, then next_pow2(ceil(n·5/32)) buckets),
+    and the expected child buckets against a direct simulation of uniformly hashed entries."""
+    import numpy as np
+
+    assert m.hashtable_tables(7) == (1, 0) and m.hashtable_tables(8)[0] == 2
+    assert m.hashtable_tables(7 * 4096)[0] == 4096 and m.hashtable_tables(7 * 4096 + 1)[0] == 8192
+    rng = np.random.default_rng(17)
+    for n, buckets in ((200_000, 32_768), (50_000, 8_192), (3_000, 512)):
+        counts = np.bincount(rng.integers(0, buckets, n), minlength=buckets)
+        simulated = np.where(counts > 7, np.ceil((counts - 7) / 6), 0).sum()
+        assert m.hashtable_child_buckets(n, buckets) == pytest.approx(simulated, rel=0.05)
+
+
+def test_layout_follows_the_family_not_the_compatibility_version():
+    assert m.RedisLayout.for_version("7.2.4", "libc", family="valkey").server == "valkey-7.2"
+    assert m.RedisLayout.for_version("8.1.8", "libc", family="valkey").hashtable
+    assert not m.RedisLayout.for_version("7.2.4", "libc").hashtable
+    assert m.RedisLayout.for_server("valkey-8.x").version == "8.1"
+    with pytest.raises(BadInput):
+        m.RedisLayout.for_server("valkey-6.2")
