@@ -82,8 +82,8 @@ def payload_mix_of(manifest: dict) -> tuple[tuple[float, float, float], ...]:
 
 
 def server_of(manifest: dict) -> tuple[str, str]:
-    """(family, version) of a run's server. Runs recorded before the family was recorded read
-    ``INFO server`` fields from the first server sample if present, else they were Redis."""
+    """(family, version) of a run's server. Runs recorded before rcap recorded the family are taken as
+    Redis (their ``redis_version``)."""
     server = manifest.get("server") or {}
     if server.get("server_family") and server.get("server_version"):
         return server["server_family"], server["server_version"]
