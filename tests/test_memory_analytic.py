@@ -4,8 +4,9 @@ the way to install it), plus any binaries listed in ``RCAP_EXTRA_SERVERS`` (colo
 jemalloc builds of Valkey 8.0 or Redis 7.4; never needed in CI).
 
 Stated tolerances (docs/models.md): ``MEMORY USAGE … SAMPLES 0`` is reproduced exactly on Redis 7.x and within
-12 % on 6.2 (whose tiny hash tables rehash at random moments); used_memory growth per key within 1 % on 7.x and
-Valkey and 2 % on 6.2; the WorkManager pending-work footprint within 1 %.
+12 % on 6.2 (whose tiny hash tables rehash at random moments); used_memory growth per key within 1 % on Redis
+7.x, 2 % on 6.2 and Valkey, 4 % for hash tables whose layout depends on the hash seed (Valkey 8.1 hashes and
+sets, value-less set entries on Redis 7.2+/Valkey 8.0); the WorkManager pending-work footprint within 1 %.
 """
 
 from __future__ import annotations
@@ -152,12 +153,16 @@ def test_key_memory_matches_server(server, name, typ, value):
     # listpack; Valkey 8.1: child buckets depend on the process's hash seed, the model takes their expected number
     libc = layout.allocator.kind == "libc"
     random_chains = layout.hashtable or (layout.family == "valkey" and typ == "set")  # Valkey counts real entries
-    tol_mu = 0.12 if layout.is_62 or (libc and layout.hashtable) else 0.02 if random_chains else 0.0
+    tol_mu = 0.12 if layout.is_62 or (libc and layout.hashtable) else 0.04 if random_chains else 0.0
     assert abs(reported - est.reported_bytes) <= tol_mu * reported, (reported, est.reported_bytes)
 
     predicted = (n_keys * est.alloc_bytes + m.keyspace_bytes(keys_before + n_keys, 0, layout)
                  - m.keyspace_bytes(keys_before, 0, layout))
     tol = 0.02 if layout.is_62 or random_chains or (layout.set_novalue and typ == "set") else 0.01
+    if est.encoding == "hashtable" and (layout.hashtable or (layout.set_novalue and typ == "set")):
+        # every key of a case holds the same members, so all share one layout of chains or value-less entries
+        # (the process's hash seed): one table's spread (≈ ±3 % for 200 members) is not averaged out
+        tol = 0.04
     assert abs(predicted - delta) <= tol * delta, (name, predicted, delta)
 
 
