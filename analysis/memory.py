@@ -4,7 +4,8 @@ All sizes are bytes. The analytic model counts what Redis allocates (``used_memo
 allocator's usable sizes of those allocations) and, separately, what ``MEMORY USAGE`` reports (which uses
 ``sizeof`` for some structures and leaves out bucket arrays of the keyspace and the expires entry).
 
-Sources (Redis 6.2 / 7.0 / 7.2 source, see ``docs/models.md`` and facts file §4.5): robj 16 B, dictEntry 24 B,
+Sources (Redis 6.2 / 7.0 / 7.2 / 7.4 and Valkey 8.0 / 8.1 sources, see ``docs/models.md`` and facts file §4.5):
+robj 16 B, dictEntry 24 B,
 SDS headers 1/3/5/9/17 B + NUL, EMBSTR up to 44 B, shared integers 0..9999, bucket arrays of
 ``max(4, next_pow2(n))`` pointers, listpack (7.x) / ziplist (6.2) entry encodings, quicklist nodes cut at
 8 KiB (``list-max-listpack-size -2``), intset widths 2/4/8 B, jemalloc size classes (4 per doubling).
@@ -84,12 +85,34 @@ def next_pow2(n: int) -> int:
 # Server layout per version
 
 
+# Servers a target can name (``deployment.server``) and that runs can come from. ``valkey-8.x`` and ``redis-8.x``
+# stand for the newest layout of that line that rcap models (Valkey 8.1; Redis 7.4, see docs/models.md).
+SERVERS = ("redis-6.2", "redis-7.0", "redis-7.2", "redis-7.4", "redis-8.x", "valkey-7.2", "valkey-8.0", "valkey-8.1",
+           "valkey-8.x")
+
+
 @dataclass(frozen=True)
 class RedisLayout:
-    """Structure sizes (bytes) and encoding thresholds of one Redis version on 64-bit Linux."""
+    """Structure sizes (bytes) and encoding thresholds of one server version on 64-bit Linux.
+
+    ``family`` is ``"redis"`` or ``"valkey"``; ``version`` is that family's own version (Valkey also reports
+    ``redis_version:7.2.4``, which says nothing about its layout). Layout generations:
+
+    - Redis 6.2: ziplists, 96-B dict struct, 32-B quicklist nodes.
+    - Redis 7.0: listpacks.
+    - Redis 7.2+ (and Valkey 7.2/8.0): small sets and lists as listpacks; set members sit in the bucket when
+      alone in it, otherwise in a 16-B value-less entry (``set_novalue``).
+    - Redis 7.4+: hash fields are ``mstr`` strings (3-B header from 32 B on, not sds's 3/5/9); hash-field
+      expiry metadata only exists on fields given a TTL (not modelled: Nuxeo sets none).
+    - Valkey 8.0: the keyspace entry embeds the key (``key_in_entry``: 17 B + key sds, one allocation).
+    - Valkey 8.1+: one hash table design (``hashtable``) for the keyspace, the expires, hashes and sets:
+      64-B buckets of 7 pointers, child buckets chained when a bucket overflows, the key embedded in the
+      value's robj, hash fields and small values in one allocation.
+    """
 
     version: str = "7.0"
     allocator: Allocator = Allocator()
+    family: str = "redis"
     robj: int = 16
     dict_entry: int = 24
     dict_struct: int = 56  # 7.x dict; 6.2 embeds two dictht: 96
@@ -98,6 +121,12 @@ class RedisLayout:
     pack: str = "listpack"  # small-collection encoding: listpack (7.x) or ziplist (6.2)
     small_lists: bool = False  # 7.2+: lists up to one node are a plain listpack
     small_sets: bool = False  # 7.2+: sets of strings up to 128 entries are a listpack
+    set_novalue: bool = False  # 7.2+: set members without a dictEntry when alone in their bucket
+    field_mstr: bool = False  # Redis 7.4+: hash fields are mstr
+    key_in_entry: bool = False  # Valkey 8.0: keyspace dictEntry embeds the key
+    hashtable: bool = False  # Valkey 8.1+: bucketed hash table, key embedded in the robj
+    hash_embed_max_bytes: int = 128  # Valkey 8.1: field + value in one allocation up to this request
+    hset_rehash_steps: int = 2  # rehash steps per HSET of a new field: lookup + add (≤ 7.0), one lookup (7.2+)
     hash_max_entries: int = 512
     hash_max_value_bytes: int = 64
     set_max_intset_entries: int = 512
@@ -107,23 +136,67 @@ class RedisLayout:
     embstr_max_bytes: int = 44
     shared_integers: int = 10000
 
+    @property
+    def server(self) -> str:
+        """``redis-7.0``, ``valkey-8.1`` …"""
+        return f"{self.family}-{self.version}"
+
+    @property
+    def label(self) -> str:
+        return f"{'Valkey' if self.family == 'valkey' else 'Redis'} {self.version} {self.allocator}"
+
+    @property
+    def is_62(self) -> bool:
+        return self.pack == "ziplist"
+
     @classmethod
-    def for_version(cls, version: str, allocator: Allocator | str | None = None) -> "RedisLayout":
-        """Layout for ``"6.2"``, ``"7.0"``, ``"7.2"`` (and later 7.x/8.x, treated as 7.2)."""
+    def for_version(cls, version: str, allocator: Allocator | str | None = None,
+                    family: str = "redis") -> "RedisLayout":
+        """Layout for a server version: ``"7.0"`` (Redis), ``("8.1", family="valkey")``, or a server id
+        ``"valkey-8.1"`` / ``"redis-7.4"`` / ``"redis-8.x"`` (then ``family`` is read from it)."""
         if isinstance(allocator, str):
             allocator = Allocator.parse(allocator)
-        m = re.match(r"(\d+)\.(\d+)", version)
+        m = re.fullmatch(r"(redis|valkey)-(.+)", version.strip().lower())
+        if m:
+            family, version = m.group(1), m.group(2)
+        family = family.lower()
+        if family not in ("redis", "valkey"):
+            raise BadInput(f"unknown server family {family!r}: use redis or valkey")
+        m = re.match(r"(\d+)\.(\d+|x)", version)
         if not m:
-            raise BadInput(f"unknown Redis version {version!r}")
-        major, minor = int(m.group(1)), int(m.group(2))
+            raise BadInput(f"unknown {family} version {version!r}")
+        major = int(m.group(1))
+        minor = 99 if m.group(2) == "x" else int(m.group(2))
+        if family == "valkey":
+            if (major, minor) < (7, 2) or major > 9:
+                raise BadInput(f"Valkey {version} is not modelled: use 7.2, 8.0 or 8.1+ (valkey-8.x)")
+            if (major, minor) < (8, 0):
+                return cls(version=f"{major}.{minor}", family="valkey", allocator=allocator or Allocator(),
+                           small_lists=True, small_sets=True, set_novalue=True, hset_rehash_steps=1)
+            if (major, minor) == (8, 0):
+                return cls(version="8.0", family="valkey", allocator=allocator or Allocator(), small_lists=True,
+                           small_sets=True, set_novalue=True, key_in_entry=True,
+                           hset_rehash_steps=1)
+            shown = "8.1" if m.group(2) == "x" else f"{major}.{minor}"
+            return cls(version=shown, family="valkey", allocator=allocator or Allocator(), small_lists=True,
+                       small_sets=True, hashtable=True, hset_rehash_steps=1)
         if (major, minor) < (6, 2) or major > 8:
-            raise BadInput(f"Redis {version} is not modelled: use 6.2, 7.0 or 7.2+")
+            raise BadInput(f"Redis {version} is not modelled: use 6.2, 7.0, 7.2, 7.4 or 8.x")
         if major == 6:
             return cls(version="6.2", allocator=allocator or Allocator("libc"), dict_struct=96,
                        quicklist_node=32, pack="ziplist")
         newer = (major, minor) >= (7, 2)
-        return cls(version=f"{major}.{minor}", allocator=allocator or Allocator(),
-                   small_lists=newer, small_sets=newer)
+        shown = "8.x" if m.group(2) == "x" else f"{major}.{minor}"
+        return cls(version=shown, allocator=allocator or Allocator(), small_lists=newer, small_sets=newer,
+                   set_novalue=newer, field_mstr=(major, minor) >= (7, 4),
+                   hset_rehash_steps=1 if newer else 2)
+
+    @classmethod
+    def for_server(cls, server: str, allocator: Allocator | str | None = None) -> "RedisLayout":
+        """Layout for a ``deployment.server`` id (one of :data:`SERVERS`)."""
+        if server not in SERVERS:
+            raise BadInput(f"unknown server {server!r}: use one of {', '.join(SERVERS)}")
+        return cls.for_version(server, allocator)
 
     def alloc(self, n: int) -> int:
         return self.allocator.usable_bytes(n)
@@ -232,7 +305,8 @@ def _b(x: bytes | str | int) -> bytes:
 @dataclass
 class KeyMemory:
     """Memory of one key. ``alloc_bytes``: what used_memory grows by (bucket share excluded, see
-    :func:`keyspace_bytes`); ``reported_bytes``: what ``MEMORY USAGE key SAMPLES 0`` prints."""
+    :func:`keyspace_bytes`); ``reported_bytes``: what ``MEMORY USAGE key SAMPLES 0`` prints (exact on Redis
+    7.x, close on 6.2; on Valkey 8.1 it is the allocation estimate, MEMORY USAGE is not modelled there)."""
 
     encoding: str
     alloc_bytes: int
@@ -240,37 +314,76 @@ class KeyMemory:
     parts: dict[str, int] = field(default_factory=dict)
 
 
-def _key_part(key: bytes, layout: RedisLayout) -> tuple[int, int, dict[str, int]]:
-    a = layout.alloc(sds_request_bytes(len(key)))
-    de = layout.alloc(layout.dict_entry)
-    return a + de, a + layout.dict_entry, {"key sds": a, "dictEntry": de}
+def _sds_hdr8_request_bytes(length: int) -> int:
+    """An sds of at least type 8 (3-byte header), as embedded keys and value-pointer hash entries use."""
+    return sds_request_bytes(length) if length >= 256 else 3 + length + 1
+
+
+def field_request_bytes(length: int, layout: RedisLayout) -> int:
+    """Bytes requested for a field of a dict-encoded hash: sds, or Redis 7.4+'s mstr (headers 1/3/3/9 B)."""
+    if not layout.field_mstr:
+        return sds_request_bytes(length)
+    hdr = 1 if length < 32 else 3 if length < 65536 else 9
+    return hdr + length + 1
+
+
+def _key_part(key: bytes, layout: RedisLayout, ttl: bool = False,
+              robj: bool = True) -> tuple[int, int, dict[str, int]]:
+    """What a top-level key costs besides its value's body: the key string, its keyspace entry and the value's
+    robj (``robj=False``: the caller accounts the robj itself, e.g. shared integers, EMBSTR)."""
+    if layout.hashtable:  # Valkey 8.1+: one robj holding [expire] + key; the keyspace holds robj pointers
+        expire = ttl or len(key) >= 128
+        a = layout.alloc(layout.robj + 8 * expire + 1 + sds_request_bytes(len(key)))
+        return a, a, {"robj+key": a}
+    parts: dict[str, int] = {}
+    if layout.key_in_entry:  # Valkey 8.0: dictEntry {val, next, hdr size} + the key's sds in one allocation
+        parts["dictEntry+key"] = layout.alloc(17 + _sds_hdr8_request_bytes(len(key)))
+        rep = parts["dictEntry+key"]
+    else:
+        parts["key sds"] = layout.alloc(sds_request_bytes(len(key)))
+        parts["dictEntry"] = layout.alloc(layout.dict_entry)
+        rep = parts["key sds"] + layout.dict_entry
+    if robj:
+        parts["robj"] = layout.alloc(layout.robj)
+        rep += layout.robj
+    return sum(parts.values()), rep, parts
 
 
 def string_key(key, value, layout: RedisLayout, ttl: bool = False) -> KeyMemory:
     """A string key set with SET (``value`` as sent)."""
     key, value = _b(key), _b(value)
-    alloc, reported, parts = _key_part(key, layout)
     iv = as_redis_int(value)
+    if layout.hashtable:
+        expire = ttl or len(key) >= 128
+        whole = layout.robj + 8 * expire + 1 + sds_request_bytes(len(key)) + 3 + len(value) + 1
+        if iv is not None:  # the integer sits in the robj's pointer (no shared integers for keyspace values)
+            alloc, reported, parts = _key_part(key, layout, ttl)
+            return KeyMemory("int", alloc, reported, parts)
+        if len(value) <= layout.embstr_max_bytes and whole <= 64:  # key and value in one 64-byte allocation
+            a = layout.alloc(whole)
+            return KeyMemory("embstr", a, a, {"robj+key+value": a})
+        alloc, reported, parts = _key_part(key, layout, ttl)
+        parts["value"] = layout.alloc(sds_request_bytes(len(value)))
+        return KeyMemory("raw", alloc + parts["value"], reported + parts["value"], parts)
     if iv is not None:
+        shared = 0 <= iv < layout.shared_integers
+        alloc, reported, parts = _key_part(key, layout, robj=not shared)
         enc = "int"
-        val = 0 if 0 <= iv < layout.shared_integers else layout.alloc(layout.robj)
-        rep = layout.robj
+        if shared:
+            reported += layout.robj
     elif len(value) <= layout.embstr_max_bytes:
+        alloc, reported, parts = _key_part(key, layout, robj=False)
         enc = "embstr"
-        val = layout.alloc(layout.robj + 3 + len(value) + 1)
-        rep = val if layout.version != "6.2" else len(value) + 2 + layout.robj
+        parts["value"] = layout.alloc(layout.robj + 3 + len(value) + 1)
+        alloc += parts["value"]
+        reported += parts["value"] if not layout.is_62 else len(value) + 2 + layout.robj
     else:
+        alloc, reported, parts = _key_part(key, layout)
         enc = "raw"
-        s = layout.alloc(sds_request_bytes(len(value)))
-        val = layout.alloc(layout.robj) + s
-        rep = layout.robj + s
-    parts["value"] = val
-    alloc += val
-    reported += rep
-    if ttl:
-        parts["expires dictEntry"] = layout.alloc(layout.dict_entry)
-        alloc += parts["expires dictEntry"]
-    return KeyMemory(enc, alloc, reported, parts)
+        parts["value"] = layout.alloc(sds_request_bytes(len(value)))
+        alloc += parts["value"]
+        reported += parts["value"]
+    return _finish(enc, alloc, reported, parts, ttl, layout)
 
 
 def dict_tables(n: int, steps_per_insert: int = 1, presized: int = 0) -> tuple[int, int]:
@@ -295,17 +408,79 @@ def dict_tables(n: int, steps_per_insert: int = 1, presized: int = 0) -> tuple[i
             return size, (old if steps < non_empty else 0)
 
 
-def _dict_bytes(n_entries: int, entry_payload_alloc: int, entry_payload_reported: int, layout: RedisLayout,
-                steps_per_insert: int = 1, presized: int = 0):
+# Valkey 8.1+ hash table: 64-byte buckets of 7 entry pointers (one becomes the child pointer when a bucket
+# overflows); the table grows when an insert would exceed 7 entries per bucket, to the power of two of
+# ceil(entries × 5 / 32) buckets; the struct is 72 bytes.
+HT_BUCKET_BYTES = 64
+HT_SLOTS = 7
+HT_STRUCT_BYTES = 72
+
+
+def _ht_buckets_for(capacity: int) -> int:
+    return next_pow2(max(1, -(-capacity * 5 // 32)))
+
+
+def hashtable_tables(n: int, steps_per_insert: int = 1, presized: int = 0) -> tuple[int, int]:
+    """Bucket counts ``(table, old_table)`` of a Valkey 8.1 hash table after ``n`` inserts (the old table
+    lives until incremental rehash has visited its buckets, one per lookup)."""
+    if n <= 0:
+        return 0, 0
+    size, old, grew_at = (_ht_buckets_for(presized) if presized else 0), 0, 0
+    while n > HT_SLOTS * size:
+        grew_at = HT_SLOTS * size + 1
+        old, size = size, _ht_buckets_for(grew_at)
+    if old and (n - grew_at) * steps_per_insert < old:
+        return size, old
+    return size, 0
+
+
+def hashtable_child_buckets(n: int, buckets: int) -> float:
+    """Expected child buckets when ``n`` entries hash uniformly (Poisson) into ``buckets`` buckets: a chain
+    holding k > 7 entries needs ceil((k − 7) / 6) children (each link takes one slot)."""
+    if n <= 0 or buckets <= 0:
+        return 0.0
+    lam = n / buckets
+    ks = np.arange(HT_SLOTS + 1, int(lam + 12 * math.sqrt(lam) + 40))
+    return float(buckets * np.sum(stats.poisson.pmf(ks, lam) * np.ceil((ks - HT_SLOTS) / (HT_SLOTS - 1))))
+
+
+def _ht_struct_bytes(n: int, layout: RedisLayout, steps_per_insert: int = 1, presized: int = 0,
+                     struct: bool = True) -> float:
+    """Bucket arrays, expected child buckets and (``struct``) the table struct of a Valkey 8.1 hash table."""
+    size, old = hashtable_tables(n, steps_per_insert, presized)
+    out = layout.alloc(HT_BUCKET_BYTES * size) if size else 0
+    out += layout.alloc(HT_BUCKET_BYTES * old) if old else 0
+    out += hashtable_child_buckets(n, size) * layout.alloc(HT_BUCKET_BYTES)
+    return out + (layout.alloc(HT_STRUCT_BYTES) if struct else 0)
+
+
+def _novalue_entries(n: int, size: int) -> float:
+    """Value-less entries (Redis 7.2+ sets): a member alone in its bucket needs none; expected count."""
+    return n - size * (1 - (1 - 1 / size) ** n) if size else 0.0
+
+
+def _dict_bytes(n_entries: int, entry_payload_alloc: float, entry_payload_reported: float, layout: RedisLayout,
+                steps_per_insert: int = 1, presized: int = 0, novalue: bool = False):
+    """The body of a dict-encoded hash or set (its robj is in the key part)."""
+    if layout.hashtable:
+        t = _ht_struct_bytes(n_entries, layout, steps_per_insert, presized)
+        size, old = hashtable_tables(n_entries, steps_per_insert, presized)  # MEMORY USAGE counts sizeof
+        rep = HT_STRUCT_BYTES + HT_BUCKET_BYTES * (size + old + hashtable_child_buckets(n_entries, size))
+        parts = {"hashtable": t, "elements": entry_payload_alloc}
+        return t + entry_payload_alloc, rep + entry_payload_reported, parts
     size, old = dict_tables(n_entries, steps_per_insert, presized)
     slots = size + old
     buckets = (layout.alloc(8 * size) if size else 0) + (layout.alloc(8 * old) if old else 0)
-    alloc = (layout.alloc(layout.robj) + layout.alloc(layout.dict_struct) + buckets
-             + n_entries * layout.alloc(layout.dict_entry) + entry_payload_alloc)
-    reported = (layout.robj + layout.dict_struct + 8 * slots + n_entries * layout.dict_entry
-                + entry_payload_reported)
-    parts = {"robj+dict": layout.alloc(layout.robj) + layout.alloc(layout.dict_struct),
-             "buckets": buckets, "dictEntries": n_entries * layout.alloc(layout.dict_entry),
+    if novalue:
+        n_alloc, entry = _novalue_entries(n_entries, size), 16
+    else:
+        n_alloc, entry = n_entries, layout.dict_entry
+    entries = n_alloc * layout.alloc(entry)
+    alloc = layout.alloc(layout.dict_struct) + buckets + entries + entry_payload_alloc
+    # MEMORY USAGE: Redis counts sizeof(dictEntry) per element even without one; Valkey 8.0 the real entries
+    rep_entries = n_alloc * entry if layout.family == "valkey" else n_entries * layout.dict_entry
+    reported = layout.dict_struct + 8 * slots + rep_entries + entry_payload_reported
+    parts = {"dict": layout.alloc(layout.dict_struct), "buckets": buckets, "dictEntries": entries,
              "elements": entry_payload_alloc}
     return alloc, reported, parts
 
@@ -313,33 +488,47 @@ def _dict_bytes(n_entries: int, entry_payload_alloc: int, entry_payload_reported
 def _packed(values: list[bytes], layout: RedisLayout):
     blob = pack_bytes(values, layout)
     a = layout.alloc(blob)
-    alloc = layout.alloc(layout.robj) + a
-    reported = layout.robj + (a if layout.pack == "listpack" else blob)
-    return alloc, reported, {"robj": layout.alloc(layout.robj), layout.pack: a}
+    return a, (a if layout.pack == "listpack" else blob), {layout.pack: a}
+
+
+def valkey_hash_entry_bytes(field_len: int, value_len: int, layout: RedisLayout) -> int:
+    """One field of a Valkey 8.1 hash table: field and value in one allocation up to 128 bytes, otherwise
+    a value pointer + the field (≥ 3-byte header) and the value's own sds."""
+    f = sds_request_bytes(field_len)
+    v = 3 + value_len + 1
+    if f + v <= layout.hash_embed_max_bytes:
+        return layout.alloc(f + v)
+    return layout.alloc(8 + _sds_hdr8_request_bytes(field_len)) + layout.alloc(sds_request_bytes(value_len))
+
+
+def _hash_elements(items, layout: RedisLayout) -> int:
+    if layout.hashtable:
+        return sum(valkey_hash_entry_bytes(len(f), len(v), layout) for f, v in items)
+    return sum(layout.alloc(field_request_bytes(len(f), layout)) + layout.alloc(sds_request_bytes(len(v)))
+               for f, v in items)
 
 
 def hash_key(key, mapping: Mapping, layout: RedisLayout, ttl: bool = False) -> KeyMemory:
     """A hash written with HSET (fields in insertion order)."""
     key = _b(key)
     items = [(_b(f), _b(v)) for f, v in mapping.items()]
-    k_alloc, k_rep, parts = _key_part(key, layout)
+    k_alloc, k_rep, parts = _key_part(key, layout, ttl)
     small = len(items) <= layout.hash_max_entries and all(
         len(f) <= layout.hash_max_value_bytes and len(v) <= layout.hash_max_value_bytes for f, v in items)
     if small:
         alloc, reported, p = _packed([x for fv in items for x in fv], layout)
         enc = layout.pack
     else:
-        el = sum(layout.alloc(sds_request_bytes(len(f))) + layout.alloc(sds_request_bytes(len(v)))
-                 for f, v in items)
+        el = _hash_elements(items, layout)
         # 7.x presizes the dict when converting 513 small entries; otherwise fields arrive one HSET each
         converted = len(items) > layout.hash_max_entries and all(
             len(f) <= layout.hash_max_value_bytes and len(v) <= layout.hash_max_value_bytes for f, v in items)
-        if converted and layout.version != "6.2":
+        if converted and not layout.is_62:
             alloc, reported, p = _dict_bytes(len(items), el, el, layout, presized=len(items))
         elif converted:  # 6.2 converts entry by entry with dictAdd (1 step each)
             alloc, reported, p = _dict_bytes(len(items), el, el, layout, steps_per_insert=1)
         else:
-            alloc, reported, p = _dict_bytes(len(items), el, el, layout, steps_per_insert=2)
+            alloc, reported, p = _dict_bytes(len(items), el, el, layout, steps_per_insert=layout.hset_rehash_steps)
         enc = "hashtable"
     parts.update(p)
     return _finish(enc, k_alloc + alloc, k_rep + reported, parts, ttl, layout)
@@ -352,25 +541,25 @@ def set_key(key, members: Iterable, layout: RedisLayout, ttl: bool = False) -> K
     for m in members:
         seen.setdefault(_b(m), None)
     mem = list(seen)
-    k_alloc, k_rep, parts = _key_part(key, layout)
+    k_alloc, k_rep, parts = _key_part(key, layout, ttl)
     ints = [as_redis_int(m) for m in mem]
     if mem and all(i is not None for i in ints) and len(mem) <= layout.set_max_intset_entries:
         lo, hi = min(ints), max(ints)
         width = 2 if -(1 << 15) <= lo and hi < 1 << 15 else 4 if -(1 << 31) <= lo and hi < 1 << 31 else 8
         blob = 8 + width * len(mem)
         a = layout.alloc(blob)
-        alloc = layout.alloc(layout.robj) + a
-        reported = layout.robj + (a if layout.version != "6.2" else blob)
-        p, enc = {"robj": layout.alloc(layout.robj), "intset": a}, "intset"
+        alloc, reported = a, (a if not layout.is_62 else blob)
+        p, enc = {"intset": a}, "intset"
     elif (layout.small_sets and len(mem) <= layout.set_max_listpack_entries
           and all(len(m) <= layout.set_max_listpack_value_bytes for m in mem)):
         alloc, reported, p = _packed(mem, layout)
         enc = "listpack"
     else:
         el = sum(layout.alloc(sds_request_bytes(len(m))) for m in mem)
-        # integers beyond the intset limit are converted into a presized dict; strings arrive one by one
-        presized = len(mem) if all(i is not None for i in ints) else 0
-        alloc, reported, p = _dict_bytes(len(mem), el, el, layout, presized=presized)
+        # integers beyond the intset limit go into a presized dict; strings arrive one by one before 7.2,
+        # from 7.2 on one SADD of many members creates the table presized for them
+        presized = len(mem) if all(i is not None for i in ints) or layout.small_sets else 0
+        alloc, reported, p = _dict_bytes(len(mem), el, el, layout, presized=presized, novalue=layout.set_novalue)
         enc = "hashtable"
     parts.update(p)
     return _finish(enc, k_alloc + alloc, k_rep + reported, parts, ttl, layout)
@@ -399,35 +588,38 @@ def list_key(key, elements: Sequence, layout: RedisLayout, ttl: bool = False) ->
     """A list written with RPUSH (LPUSH gives the same sizes)."""
     key = _b(key)
     els = [_b(e) for e in elements]
-    k_alloc, k_rep, parts = _key_part(key, layout)
+    k_alloc, k_rep, parts = _key_part(key, layout, ttl)
     nodes = quicklist_nodes(els, layout)
     if layout.small_lists and len(nodes) <= 1:
         alloc, reported, p = _packed(els, layout)
         enc = "listpack"
     else:
-        robj = layout.alloc(layout.robj)
         ql = layout.alloc(layout.quicklist_struct)
         node_structs = len(nodes) * layout.alloc(layout.quicklist_node)
         blobs = [pack_bytes(n, layout) for n in nodes]
         packs = sum(layout.alloc(b) for b in blobs)
-        alloc = robj + ql + node_structs + packs
-        reported = (layout.robj + layout.quicklist_struct + len(nodes) * layout.quicklist_node
+        alloc = ql + node_structs + packs
+        reported = (layout.quicklist_struct + len(nodes) * layout.quicklist_node
                     + (packs if layout.pack == "listpack" else sum(blobs)))
-        p = {"robj": robj, "quicklist": ql, "nodes": node_structs, layout.pack: packs}
+        p = {"quicklist": ql, "nodes": node_structs, layout.pack: packs}
         enc = "quicklist"
     parts.update(p)
     return _finish(enc, k_alloc + alloc, k_rep + reported, parts, ttl, layout)
 
 
 def _finish(enc, alloc, reported, parts, ttl, layout) -> KeyMemory:
-    if ttl:
+    if ttl and not layout.hashtable:  # Valkey 8.1 keeps the expire in the robj (see _key_part)
         parts["expires dictEntry"] = layout.alloc(layout.dict_entry)
         alloc += parts["expires dictEntry"]
     return KeyMemory(enc, alloc, reported, parts)
 
 
-def keyspace_bytes(n_keys: int, n_volatile: int, layout: RedisLayout) -> int:
-    """Bucket arrays of the main and expires dicts of one database (they grow in powers of two)."""
+def keyspace_bytes(n_keys: int, n_volatile: int, layout: RedisLayout) -> float:
+    """Bucket arrays of the main and expires dicts of one database (they grow in powers of two); on Valkey
+    8.1+ the hash tables' bucket arrays and expected child buckets (rehashing done: it runs in the cron)."""
+    if layout.hashtable:
+        return (_ht_struct_bytes(n_keys, layout, 1 << 30, struct=False)
+                + _ht_struct_bytes(n_volatile, layout, 1 << 30, struct=False))
     main = layout.alloc(8 * max(4, next_pow2(n_keys))) if n_keys else 0
     exp = layout.alloc(8 * max(4, next_pow2(n_volatile))) if n_volatile else 0
     return main + exp
@@ -477,19 +669,21 @@ class Breakdown:
         return {"total_bytes": self.total_bytes, "parts": dict(self.parts)}
 
 
-def _uniform_ht(n: int, field_len: int, value_alloc: float | None, layout: RedisLayout,
-                steps_per_insert: int) -> float:
+def _uniform_ht(n: int, per_element_alloc: float, layout: RedisLayout, steps_per_insert: int,
+                novalue: bool = False) -> float:
+    """Body of a dict-encoded hash or set of ``n`` like elements (robj and key excluded)."""
     if n == 0:
         return 0.0
-    per = layout.alloc(layout.dict_entry) + layout.alloc(sds_request_bytes(field_len))
-    if value_alloc is not None:
-        per += value_alloc
+    if layout.hashtable:
+        return _ht_struct_bytes(n, layout, steps_per_insert) + n * per_element_alloc
     size, old = dict_tables(n, steps_per_insert)
     buckets = layout.alloc(8 * size) + (layout.alloc(8 * old) if old else 0)
-    return layout.alloc(layout.robj) + layout.alloc(layout.dict_struct) + buckets + n * per
+    entries = _novalue_entries(n, size) * layout.alloc(16) if novalue else n * layout.alloc(layout.dict_entry)
+    return layout.alloc(layout.dict_struct) + buckets + entries + n * per_element_alloc
 
 
 def _uniform_quicklist(n: int, elem: bytes, layout: RedisLayout) -> float:
+    """Body of a list of ``n`` like elements pushed one by one (robj and key excluded)."""
     if n == 0:
         return 0.0
     per_node = len(quicklist_nodes([elem] * 2000, layout)[0])  # elements per full node
@@ -499,9 +693,17 @@ def _uniform_quicklist(n: int, elem: bytes, layout: RedisLayout) -> float:
         blobs += layout.alloc(pack_bytes([elem] * rest, layout))
     nodes = full + (1 if rest else 0)
     if layout.small_lists and nodes == 1:
-        return layout.alloc(layout.robj) + blobs
-    return (layout.alloc(layout.robj) + layout.alloc(layout.quicklist_struct)
-            + nodes * layout.alloc(layout.quicklist_node) + blobs)
+        return blobs
+    return layout.alloc(layout.quicklist_struct) + nodes * layout.alloc(layout.quicklist_node) + blobs
+
+
+def _hash_element_alloc(field_len: int, value_len: int, value_alloc: float, layout: RedisLayout) -> float:
+    """One field of a dict-encoded hash; ``value_alloc``: the value's own allocation when it is separate."""
+    if layout.hashtable:
+        if sds_request_bytes(field_len) + 3 + value_len + 1 <= layout.hash_embed_max_bytes:
+            return valkey_hash_entry_bytes(field_len, value_len, layout)
+        return layout.alloc(8 + _sds_hdr8_request_bytes(field_len)) + value_alloc
+    return layout.alloc(field_request_bytes(field_len, layout)) + value_alloc
 
 
 def pending_works(n: int, shape: WorkShape, layout: RedisLayout) -> Breakdown:
@@ -519,26 +721,27 @@ def pending_works(n: int, shape: WorkShape, layout: RedisLayout) -> Breakdown:
         return Breakdown({"data hash": 0.0, "state hash": 0.0, "sched set": 0.0, "queue list": 0.0})
 
     def key_cost(name: str) -> int:
-        return layout.alloc(sds_request_bytes(len(name))) + layout.alloc(layout.dict_entry)
+        return _key_part(name.encode(), layout)[0]
 
     small_data = n <= layout.hash_max_entries and shape.payload_bytes <= layout.hash_max_value_bytes
     if small_data:
         parts["data hash"] = hash_key(p + "data", {wid + str(i).encode(): b"x" * shape.payload_bytes
                                                    for i in range(n)}, layout).alloc_bytes
     else:
-        parts["data hash"] = key_cost(p + "data") + _uniform_ht(n, shape.id_bytes, shape.payload_alloc_bytes(layout),
-                                                                 layout, 2)
+        per = _hash_element_alloc(shape.id_bytes, shape.payload_bytes, shape.payload_alloc_bytes(layout), layout)
+        parts["data hash"] = key_cost(p + "data") + _uniform_ht(n, per, layout, layout.hset_rehash_steps)
     if n <= layout.hash_max_entries:
         parts["state hash"] = hash_key(p + "state", {wid + str(i).encode(): b"Q" for i in range(n)},
                                        layout).alloc_bytes
     else:
-        parts["state hash"] = key_cost(p + "state") + _uniform_ht(n, shape.id_bytes, layout.alloc(sds_request_bytes(1)),
-                                                             layout, 2)
+        per = _hash_element_alloc(shape.id_bytes, 1, layout.alloc(sds_request_bytes(1)), layout)
+        parts["state hash"] = key_cost(p + "state") + _uniform_ht(n, per, layout, layout.hset_rehash_steps)
     sched = p + "sched:" + shape.queue
     if layout.small_sets and n <= layout.set_max_listpack_entries:
         parts["sched set"] = set_key(sched, [wid + str(i).encode() for i in range(n)], layout).alloc_bytes
     else:
-        parts["sched set"] = key_cost(sched) + _uniform_ht(n, shape.id_bytes, None, layout, 1)
+        parts["sched set"] = key_cost(sched) + _uniform_ht(n, layout.alloc(sds_request_bytes(shape.id_bytes)),
+                                                           layout, 1, novalue=layout.set_novalue)
     parts["queue list"] = key_cost(p + "queue:" + shape.queue) + _uniform_quicklist(n, wid, layout)
     return Breakdown(parts)
 

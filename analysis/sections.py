@@ -107,7 +107,7 @@ class RunSet:
                 "logical cores": h.get("cpu_logical_cores"),
                 "host RAM": _gib(h.get("ram_bytes")),
                 "OS": h.get("os"),
-                "Redis": srv.get("redis_version"),
+                "server": srv.get("server") or (f"redis-{srv['redis_version']}" if srv.get("redis_version") else None),
                 "allocator": srv.get("mem_allocator"),
                 "persistence": srv.get("persistence"),
                 "rcap": sw.get("rcap"),
@@ -695,6 +695,9 @@ def throughput_model_section(ctx: Context, slo_override: float | None = None) ->
         return sec.md("_No sweep in the run set._")
     sec.add(table(rows, index="workload").T)
     sec.values["throughput"] = rows
+    from analysis.servers import IO_THREADS_NOTE
+
+    sec.md(IO_THREADS_NOTE)
     return sec
 
 
@@ -1058,7 +1061,7 @@ def memory_breakdown_section(ctx: Context) -> Section:
         rows.append({"part": "measured slope (fit above)", "bytes per work": round(slope, 1),
                      "share": f"model {100 * (total - slope) / slope:+.1f}% vs measured"})
     sec.md(f"One pending `{params.get('work_type', 'reindexBucket')}` work of {payload:,} B payload, "
-           f"Redis {layout.version} ({layout.allocator}), averaged over {n:,} pending works "
+           f"{layout.label}, averaged over {n:,} pending works "
            f"({plots.human_bytes(sum(parts.values()))} in all):")
     sec.add(table(rows, index="part"))
     return sec

@@ -14,6 +14,7 @@ from typing import Sequence
 
 from analysis import memory as mem
 from analysis import network as net
+from analysis import servers
 from analysis import throughput as tp
 from analysis.backlog import BacklogInput, live_lag, mass_operation, scheduling_cap_per_s, simulate
 from analysis.catalog import candidates, load_catalog
@@ -309,19 +310,24 @@ def size(target: TargetLoad, runs: Sequence | None = None, catalog_path: str | N
     """Size a deployment for ``target`` (see the module docstring)."""
     measured = measured_from_runs(runs)
     d = target.deployment
-    layout = mem.RedisLayout.for_version(d.redis_version, mem.Allocator.parse(d.allocator))
+    layout = mem.RedisLayout.for_server(d.server_id, mem.Allocator.parse(d.allocator))
     traffic, rec, mass, cpu, network, overheads, parts = _core(target, measured, layout)
-    flags: list[str] = list(traffic.notes)
+    flags: list[str] = list(traffic.notes) + servers.nuxeo_support_flags(layout, d.nuxeo_lts)
+    # runs from another server than the target's: say so, with the modelled difference for this load
+    cross = [servers.cross_server_note(lay, layout, _core(target, measured, lay)[1].dataset_bytes, rec.dataset_bytes)
+             for lay in servers.run_layouts(runs) if not servers.same_server(lay, layout)]
     assumptions = [
         f"parameters: {measured.source}",
-        f"memory: analytic model for Redis {layout.version} ({layout.allocator})"
+        f"memory: analytic model for {layout.label}"
         + (f", scaled ×{measured.memory_scale:.3f} by the runs" if runs else "")
         + f"; fragmentation {overheads.fragmentation_ratio:.2f}"
         + (" (measured)" if measured.fragmentation_ratio else " (default)"),
         f"fork copy-on-write: {overheads.cow_write_fraction:.0%} of the dataset rewritten while a child lives",
         "p99 estimate: M/M/1 at the peak main-thread load, server side only (network round trip excluded)",
         f"steady pending works: Little's law, processing time + {POLL_WAIT_S} s mean poll wait",
-    ] + ([f"TLS: CPU per operation × {tp.TLS_CPU_FACTOR} (measured, unpipelined SET)"] if d.tls else [])
+        "CPU ceiling: one main thread (the WorkManager's Lua scripts run there); io-threads not modelled",
+    ] + ([] if d.nuxeo_lts else [servers.NUXEO_MATRIX_TEXT]) + ([f"TLS: CPU per operation × {tp.TLS_CPU_FACTOR} (measured, unpipelined SET)"] if d.tls else []) + [
+        c["text"] for c in cross]
 
     if cpu["utilization_peak"] > d.max_cpu_utilization:
         flags.append(
@@ -390,7 +396,8 @@ def size(target: TargetLoad, runs: Sequence | None = None, catalog_path: str | N
 
     memory = {"dataset_bytes": rec.dataset_bytes, "maxmemory_bytes": maxmem, "node_ram_bytes": node_ram,
               "parts": parts,
-              "node_parts": rec.parts, "layout": f"Redis {layout.version} {layout.allocator}",
+              "node_parts": rec.parts, "layout": layout.label, "server": layout.server,
+              "runs_on_other_servers": cross,
               "memory_scale": measured.memory_scale, "memory_scale_ci": measured.memory_scale_ci}
     tr = {k: v for k, v in asdict(traffic).items() if k != "notes"}
     return Recommendation(target.name, target.level, measured.source, tr, memory, mass, cpu, network, disk, topo,

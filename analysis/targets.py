@@ -81,7 +81,10 @@ class MassOperation:
 @dataclass(frozen=True)
 class Deployment:
     """Topology and service choices. ``headroom``: share of maxmemory kept free; ``max_cpu_utilization``:
-    main-thread busy share not to exceed; ``providers``: restrict instance suggestions (aws, azure, gcp)."""
+    main-thread busy share not to exceed; ``providers``: restrict instance suggestions (aws, azure, gcp).
+    ``server``: the server the customer will run (``redis-7.2``, ``redis-7.4``, ``redis-8.x``, ``valkey-8.x``;
+    see ``analysis.memory.SERVERS``); empty = ``redis-<redis_version>``. ``nuxeo_lts``: the Nuxeo LTS
+    (``2019``, ``2021`` …), to check the server against Nuxeo's documented range; empty = not checked."""
 
     topology: str = "sentinel"
     replicas: int = 1
@@ -95,6 +98,16 @@ class Deployment:
     redis_version: str = "7.2"
     allocator: str = "jemalloc"
     providers: tuple[str, ...] = ()
+    server: str = ""
+    nuxeo_lts: str = ""
+
+    @property
+    def server_id(self) -> str:
+        """The target's server: ``server``, or ``redis-<redis_version>`` when not given."""
+        if self.server:
+            return self.server
+        m = re.match(r"(\d+\.\d+)", str(self.redis_version))
+        return f"redis-{m.group(1) if m else self.redis_version}"
 
 
 @dataclass(frozen=True)
@@ -151,6 +164,14 @@ def _check(t: TargetLoad) -> list[tuple[str, str]]:
         errs.append(("deployment.headroom", "must be in [0, 1)"))
     if not 0 < d.max_cpu_utilization <= 1:
         errs.append(("deployment.max_cpu_utilization", "must be in (0, 1]"))
+    from analysis.memory import SERVERS  # noqa: PLC0415
+    from analysis.servers import NUXEO_LTS  # noqa: PLC0415
+
+    if d.server_id not in SERVERS:
+        key = "deployment.server" if d.server else "deployment.redis_version"
+        errs.append((key, f"unknown server {d.server_id!r}: use one of {', '.join(SERVERS)}"))
+    if d.nuxeo_lts and d.nuxeo_lts not in NUXEO_LTS:
+        errs.append(("deployment.nuxeo_lts", f"unknown Nuxeo LTS {d.nuxeo_lts!r}: use one of {', '.join(NUXEO_LTS)}"))
     if d.replicas < 0 or d.sentinels < 0 or d.enterprise_nodes < 1:
         errs.append(("deployment", "replicas and sentinels must be >= 0, enterprise_nodes >= 1"))
     for section in ("business", "redis", "mass_operation"):

@@ -81,12 +81,21 @@ def payload_mix_of(manifest: dict) -> tuple[tuple[float, float, float], ...]:
         return ()
 
 
-def layout_of(manifest: dict, allocator: str | None = None) -> mem.RedisLayout:
-    """The memory layout of a run's server (version and allocator from the manifest)."""
+def server_of(manifest: dict) -> tuple[str, str]:
+    """(family, version) of a run's server. Runs recorded before rcap recorded the family are taken as
+    Redis (their ``redis_version``)."""
     server = manifest.get("server") or {}
-    version = server.get("redis_version") or "7.2"
+    if server.get("server_family") and server.get("server_version"):
+        return server["server_family"], server["server_version"]
+    return "redis", server.get("redis_version") or "7.2"
+
+
+def layout_of(manifest: dict, allocator: str | None = None) -> mem.RedisLayout:
+    """The memory layout of a run's server (family, version and allocator from the manifest)."""
+    server = manifest.get("server") or {}
+    family, version = server_of(manifest)
     alloc = allocator or ("libc" if str(server.get("mem_allocator", "jemalloc")).startswith("libc") else "jemalloc")
-    return mem.RedisLayout.for_version(version, mem.Allocator.parse(alloc))
+    return mem.RedisLayout.for_version(version, mem.Allocator.parse(alloc), family=family)
 
 
 def memory_observations(runs: Sequence, min_backlog: int = 100, min_growth_bytes: float = mem.MIB,

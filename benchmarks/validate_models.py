@@ -92,15 +92,18 @@ def quantum(client) -> int:
     return int(m.group(1)) if m else 8
 
 
-def memory_experiment(topo, quick: bool) -> dict:
+def memory_experiment(topo, quick: bool, check_works: int = 1_000_000) -> dict:
     probe = topo.client()
     WorkManagerClient(probe, prefix="rcap:").load_scripts()
     info = probe.info("server")
     alloc = probe.info("memory")["mem_allocator"]
+    valkey = "valkey_version" in info  # Valkey's redis_version is a frozen 7.2.4
+    version, family = (info["valkey_version"], "valkey") if valkey else (info["redis_version"], "redis")
     if alloc.startswith("jemalloc"):
-        layout = mem.RedisLayout.for_version(info["redis_version"], mem.Allocator("jemalloc", quantum(probe).bit_length() - 1))
+        allocator = mem.Allocator("jemalloc", quantum(probe).bit_length() - 1)
     else:
-        layout = mem.RedisLayout.for_version(info["redis_version"], mem.Allocator("libc"))
+        allocator = mem.Allocator("libc")
+    layout = mem.RedisLayout.for_version(version, allocator, family=family)
     factory = PayloadFactory(7)
     fill(topo, probe, "rcap:warm:", 200, 1000, factory)
     drop(probe, "rcap:warm:")
@@ -112,7 +115,7 @@ def memory_experiment(topo, quick: bool) -> dict:
             fit_obs.append(mem.MemoryObservation(n, payload, d))
             drop(probe, f"rcap:fit{payload}-{n}:")
     for payload in (1500, 2200):
-        n = 1_000_000 // scale
+        n = check_works // scale
         t0 = time.monotonic()
         d = fill(topo, probe, f"rcap:check{payload}:", n, payload, factory)
         fill_s = time.monotonic() - t0
@@ -126,7 +129,7 @@ def memory_experiment(topo, quick: bool) -> dict:
     empirical = [val.Check(f"linear bytes/work n={o.count} size={o.size_bytes}", lin.predict(o.size_bytes)[0] * o.count,
                            o.delta_bytes, None, None, val.MEMORY_GOAL) for o in check_obs]
     probe.close()
-    return {"layout": f"Redis {layout.version} {layout.allocator}", "fill_s_last": fill_s,
+    return {"layout": f"{layout.label} ({info.get('server_name') or 'redis'} {version}, {alloc})", "fill_s_last": fill_s,
             "fit": [o.__dict__ for o in fit_obs], "scale": model.scale, "scale_ci": model.scale_ci,
             "rel_error_band": model.rel_error, "checks": [c.to_dict() for c in checks],
             "analytic_only": [c.to_dict() for c in analytic], "linear_fit": [c.to_dict() for c in empirical],
@@ -416,7 +419,10 @@ def main() -> int:
     ap.add_argument("--skip-memory", action="store_true")
     ap.add_argument("--skip-throughput", action="store_true")
     ap.add_argument("--topology-only", action="store_true", help="only the TLS and replication measurements")
-    ap.add_argument("--redis-server", metavar="PATH", help="redis-server binary (default: as loadgen.topology finds it)")
+    ap.add_argument("--redis-server", metavar="PATH", help="redis-server or valkey-server binary (default: as "
+                    "loadgen.topology finds it)")
+    ap.add_argument("--check-works", type=int, default=1_000_000, metavar="N",
+                    help="held-out fills: N works at 1500 and 2200 B (default 1M)")
     args = ap.parse_args()
     res = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine()}
     if args.topology_only:
@@ -428,7 +434,7 @@ def main() -> int:
         with topology.running("standalone", name="validate", base_dir=base, redis_server=args.redis_server) as topo:
             topo.target_port = int(topo.target.url.rsplit(":", 1)[1].split("/")[0])
             if not args.skip_memory:
-                res["memory"] = memory_experiment(topo, args.quick)
+                res["memory"] = memory_experiment(topo, args.quick, args.check_works)
                 res["layout"] = res["memory"]["layout"]
                 print(json.dumps(res["memory"]["checks"], indent=1), file=sys.stderr)
             if not args.skip_throughput:

@@ -21,7 +21,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--runs", nargs="*", default=[], metavar="DIR", help="run directories to calibrate on")
     m.add_argument("--works", type=int, required=True, metavar="N", help="pending works")
     m.add_argument("--payload", type=int, required=True, metavar="BYTES", help="serialized work size (bytes)")
-    m.add_argument("--redis-version", default=None, help="when no run gives it (default 7.2)")
+    m.add_argument("--server", default=None, metavar="SERVER",
+                   help="server to size for: redis-7.0, redis-7.2, redis-7.4, redis-8.x, valkey-8.0, valkey-8.x … "
+                        "(default: the runs' server, else redis-7.2)")
+    m.add_argument("--redis-version", default=None, help="Redis version when no run gives it (same as --server redis-V)")
     m.add_argument("--allocator", default=None, help="jemalloc (8 B quantum), jemalloc-q16 (Debian) or libc")
     m.add_argument("--include-degraded", action="store_true", help=INCLUDE_HELP)
     m.set_defaults(handler=_memory)
@@ -74,8 +77,8 @@ def _memory(args: argparse.Namespace) -> int:
         raise BadInput("--works must be >= 0 and --payload >= 1 byte")
     runs = _load_runs(args.runs, args.include_degraded)
     obs, layout = memory_observations(runs, allocator=args.allocator) if runs else ([], None)
-    if layout is None or args.redis_version:
-        layout = mem.RedisLayout.for_version(args.redis_version or "7.2",
+    if layout is None or args.redis_version or args.server:
+        layout = mem.RedisLayout.for_version(args.server or args.redis_version or "7.2",
                                              mem.Allocator.parse(args.allocator or "jemalloc"))
     if runs and not obs:
         raise BadInput("the runs hold no WorkManager backlog samples (workload.jsonl) to calibrate on")

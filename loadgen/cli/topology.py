@@ -105,7 +105,7 @@ def _up_inner(args: argparse.Namespace) -> int:
                            detach=True)
     _warn(caught)
     binary = topo.binary
-    print(f"{topo.kind} {topo.name!r} ready in {topo.dir}: redis-server {binary.version} ({binary.allocator}, "
+    print(f"{topo.kind} {topo.name!r} ready in {topo.dir}: {binary.family}-server {binary.version} ({binary.allocator}, "
           f"{binary.source})")
     for node in topo.nodes:
         print(f"  {node.name:<11} {node.role:<8} {node.host}:{node.port}  pid {node.pid}")
@@ -146,12 +146,15 @@ def _status(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     target = target_from_args(args.url, args)
     info = topology.check(target)
+    family = "valkey" if info.get("valkey_version") else "redis"  # Valkey's redis_version is a frozen 7.2.4
+    version = info.get("valkey_version") or info.get("redis_version")
     if args.json:
-        print(json.dumps({"url": target.url, "kind": target.kind, "redis_version": info.get("redis_version"),
+        print(json.dumps({"url": target.url, "kind": target.kind, "server_family": family, "server_version": version,
+                          "redis_version": info.get("redis_version"),
                           "nodes": [{"role": r, "host": h, "port": p} for r, h, p in topology.server_nodes(target)]},
                          indent=1))
         return 0
-    print(f"{target.url}: redis {info.get('redis_version')} ({target.kind})")
+    print(f"{target.url}: {family} {version} ({target.kind})")
     for role, host, port in topology.server_nodes(target):
         print(f"  {role:<8} {host}:{port}")
     from loadgen.nuxeo.keys import check_prefix  # noqa: PLC0415

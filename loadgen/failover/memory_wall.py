@@ -269,7 +269,9 @@ def _model_prediction(room_bytes: int, payload_mean: float, sample_id: str, spec
     except ImportError as exc:
         return {"available": False, "reason": f"analysis.memory not importable ({exc})"}
     try:
-        layout = RedisLayout.for_version(server.get("redis_version", "7.0"), mem.get("mem_allocator"))
+        valkey = "valkey_version" in server  # Valkey's redis_version is a frozen 7.2.4
+        layout = RedisLayout.for_version(server["valkey_version"] if valkey else server.get("redis_version", "7.0"),
+                                         mem.get("mem_allocator"), family="valkey" if valkey else "redis")
         shape = WorkShape(payload_bytes=round(payload_mean), id_bytes=len(sample_id), prefix=spec.prefix,
                           queue=spec.queue_id)
         # n ← n·room/bytes(n) converges in a few steps (the model is near-linear in n; one evaluation

@@ -79,6 +79,19 @@ def host() -> dict[str, Any]:
     }
 
 
+def server_identity(info: dict[str, Any]) -> dict[str, Any]:
+    """Family, version and build from ``INFO server``. Valkey says ``server_name:valkey`` and
+    ``valkey_version`` next to a frozen ``redis_version:7.2.4`` (compatibility only), so the family's own
+    version is the one that tells the memory layout."""
+    valkey = "valkey_version" in info or str(info.get("server_name", "")).lower() == "valkey"
+    family = "valkey" if valkey else "redis"
+    version = info.get("valkey_version") if valkey else info.get("redis_version")
+    build = {k: info.get(k) for k in ("redis_build_id", "redis_git_sha1", "redis_git_dirty", "gcc_version")
+             if info.get(k) not in (None, "", 0, "0", "00000000")}
+    return {"server_family": family, "server_version": str(version) if version is not None else None,
+            "server": f"{family}-{version}" if version is not None else None, "build": build}
+
+
 def server(client: Any) -> tuple[dict[str, Any], list[str]]:
     """Redis version, allocator, binary and the settings that matter, from one node.
 
@@ -88,6 +101,7 @@ def server(client: Any) -> tuple[dict[str, Any], list[str]]:
     warnings: list[str] = []
     info = client.info("server")
     out: dict[str, Any] = {
+        **server_identity(info),
         "redis_version": info.get("redis_version"),
         "redis_mode": info.get("redis_mode"),
         "executable": info.get("executable"),

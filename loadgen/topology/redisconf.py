@@ -49,6 +49,7 @@ class NodeOptions:
     maxmemory_policy: str = "noeviction"
     persistence: str = "none"
     redis_major: int = 7
+    io_threads: int = 1  # > 1: I/O threads (Redis 6+, Valkey 8's asynchronous I/O threads)
 
     def __post_init__(self) -> None:
         if self.maxmemory_policy not in POLICIES:
@@ -86,6 +87,8 @@ def redis_conf(opts: NodeOptions, *, host: str, port: int, dir: str, replica_of:
         lines += ['save ""', "appendonly no"]
     # server-side diagnostics of every run (loadgen.recorder.diagnostics): spikes ≥ 1 ms, slow commands ≥ 1 ms
     lines += ["latency-monitor-threshold 1", "slowlog-log-slower-than 1000", "slowlog-max-len 1024"]
+    if opts.io_threads > 1:
+        lines.append(f"io-threads {opts.io_threads}")
     if opts.redis_major >= 7:
         lines.append("enable-debug-command local")  # DEBUG SLEEP etc. for fault experiments
     if opts.password:
