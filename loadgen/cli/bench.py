@@ -174,9 +174,15 @@ def bench_handler(args: argparse.Namespace) -> int:
 
 def _print_op_table(path: Path) -> None:
     """The finished run's per-op table on stderr (stdout keeps the run directory as its last line)."""
-    from analysis.compare import op_table  # noqa: PLC0415
-    from analysis.runs import load_run  # noqa: PLC0415
+    try:
+        from analysis.compare import op_table  # noqa: PLC0415
+        from analysis.runs import load_run  # noqa: PLC0415
+    except ModuleNotFoundError as exc:  # a worker without the report extra: the run is recorded all the same
+        from loadgen import DISTRIBUTION  # noqa: PLC0415
 
+        sys.stderr.write(f"rcap: note: per-op table skipped ({exc.name} is not installed; "
+                         f"pip install '{DISTRIBUTION}[report]' to get it)\n")
+        return
     sys.stderr.write(op_table(load_run(path)) + "\n")
 
 
