@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from loadgen.errors import BadInput
+from loadgen.paths import RUNS
 from loadgen.topology.targets import read_password
 
 TOPOLOGIES = ("standalone", "sentinel", "enterprise", "cluster")
@@ -63,7 +64,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--spawn-rate", type=float, help="users started per second (default: all at once)")
     p.add_argument("--set", dest="sets", action="append", metavar="KEY=VALUE",
                    help="override a scenario parameter (repeatable)")
-    p.add_argument("--out", default="data/runs", help="where run directories go (default data/runs)")
+    p.add_argument("--out", default=str(RUNS), help="where run directories go (default data/runs)")
     p.add_argument("--prefix", help="key prefix (default: the scenario's, normally rcap:)")
     p.add_argument("--reuse-prefix", action="store_true",
                    help="run even if keys exist under the prefix: their names are recorded at start (SCAN; "
