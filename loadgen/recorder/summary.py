@@ -32,10 +32,10 @@ def latency_stats(hist: HdrHistogram) -> dict[str, float]:
     return out
 
 
-def _median_equivalent(hist: HdrHistogram, value: int) -> int:
-    """The middle of ``value``'s bucket, from public hdrh calls (what hdrh's own mean uses)."""
-    low = hist.get_lowest_equivalent_value(value)
-    return low + ((hist.get_highest_equivalent_value(value) - low + 1) >> 1)
+def _median_equivalent(hist: HdrHistogram, low: int) -> int:
+    """The middle of the bucket whose lowest value is ``low`` (a ``get_value_from_index``), from public hdrh
+    calls: what hdrh's own mean weights each bucket by."""
+    return low + ((hist.get_highest_equivalent_value(low) - low + 1) >> 1)
 
 
 def _mean_us(hist: HdrHistogram) -> float:
