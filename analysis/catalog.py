@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from loadgen.errors import BadInput
+from loadgen.paths import shipped
 
 GIB = 1024 ** 3
-DEFAULT_PATH = Path(__file__).resolve().parent.parent / "data" / "catalog" / "instance-types.csv"
+DEFAULT_PATH = shipped("catalog") / "instance-types.csv"
 COLUMNS = ("provider", "service", "name", "vcpu", "memory_gib", "network_gbps", "usable_memory_fraction",
            "cluster_only", "source")
 

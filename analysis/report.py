@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from loadgen import paths
 from loadgen.errors import BadInput, RcapError
 
 NOTEBOOKS = ("01-benchmark", "02-memory-growth", "03-throughput-latency", "04-failover", "05-sizing-report")
@@ -31,6 +32,7 @@ STANDALONE_NOTEBOOKS = ("06-compare-runs",)
 REPORT_NOTEBOOK = "05-sizing-report"
 KERNEL = "python3"
 REFERENCE_RUNS = Path("data/reference")
+"""Checkout-relative; :func:`resolve` finds the shipped copy from any directory."""
 
 # Print layout for weasyprint and browsers' print dialog; the screen layout stays nbconvert's.
 PRINT_CSS = """
@@ -54,20 +56,13 @@ _EXTERNAL_SCRIPT = re.compile(r"<script[^>]*\bsrc=\"https?://[^\"]*\"[^>]*>\s*</
 _EXTERNAL_LINK = re.compile(r"<link[^>]*\bhref=\"https?://[^\"]*\"[^>]*>\s*", re.I)
 
 
-def project_root() -> Path:
-    """The rcap checkout (the directory holding ``pyproject.toml`` and ``notebooks/``)."""
-    return Path(__file__).resolve().parent.parent
-
-
 def resolve(path: str | os.PathLike) -> Path:
-    """A path as given, or relative to the project root when it does not exist from the cwd.
+    """A path as given (from the cwd), else the shipped file a checkout-relative path names, made absolute.
 
-    Notebooks run with ``notebooks/`` as their cwd while users pass paths relative to the root.
+    Notebooks run with their own folder as cwd while users pass paths relative to the project root
+    (see :func:`loadgen.paths.resolve`).
     """
-    p = Path(path).expanduser()
-    if p.is_absolute() or p.exists():
-        return p.resolve()
-    return (project_root() / p).resolve()
+    return paths.resolve(path).resolve()
 
 
 def target_name(target_load: Path) -> str:
@@ -84,15 +79,15 @@ class ReportRequest:
 
     target_load: Path
     run_dirs: tuple[Path, ...] = ()  # empty: the committed reference runs in data/reference/
-    out_root: Path = Path("reports")
+    out_root: Path = paths.REPORTS
     topology: str | None = None  # None: the topology the target file asks for
     secrets: tuple[str, ...] = field(default=(), repr=False)  # must never appear in the output
     cell_timeout_s: int = 300
 
     def resolved(self) -> "ReportRequest":
-        from analysis.targets import load_target
+        from analysis.targets import load_target, resolve as resolve_target
 
-        target = resolve(self.target_load)
+        target = resolve(resolve_target(str(self.target_load)))  # a path, or a shipped target's name
         load_target(str(target))  # a missing or invalid file: one line naming the file (and line)
         runs = tuple(resolve(r) for r in (self.run_dirs or (REFERENCE_RUNS,)))
         for r in runs:
@@ -205,7 +200,7 @@ def build_report(request: ReportRequest, *, notebook_dir: Path | None = None,
     started = time.monotonic()
     req = request.resolved()
     say = progress or (lambda _msg: None)
-    notebook_dir = notebook_dir or project_root() / "notebooks"
+    notebook_dir = notebook_dir or paths.shipped("notebooks")
     report_dir = req.out_root / target_name(req.target_load)
     executed_dir = report_dir / "notebooks"
     executed_dir.mkdir(parents=True, exist_ok=True)

@@ -16,10 +16,11 @@ from typing import Any
 import yaml
 
 from loadgen.errors import BadInput
+from loadgen.paths import resolve as resolve_path, shipped
 from loadgen.scenarios import _build  # the project's one typed-mapping builder
 from loadgen.validate import read_text, yaml_text
 
-TARGET_DIR = Path(__file__).resolve().parent.parent / "data" / "targets"
+TARGET_DIR = shipped("targets")
 TOPOLOGIES = ("standalone", "sentinel", "enterprise")
 PERSISTENCE = ("none", "rdb", "aof")
 
@@ -203,9 +204,7 @@ def _check(t: TargetLoad) -> list[tuple[str, str]]:
 def resolve(name_or_path: str) -> Path:
     p = Path(name_or_path)
     if p.suffix in (".yaml", ".yml") or "/" in name_or_path:
-        if not p.is_absolute() and not p.exists() and (TARGET_DIR.parent.parent / p).exists():
-            return TARGET_DIR.parent.parent / p  # a checkout-relative path given from another cwd
-        return p
+        return resolve_path(p)  # from the cwd, else a checkout-relative ``data/targets/…`` from anywhere
     return TARGET_DIR / f"{name_or_path}.yaml"
 
 

@@ -33,6 +33,7 @@ from redis.retry import Retry
 
 import loadgen
 from loadgen.errors import BadInput, RcapError, TargetError
+from loadgen.paths import RUNS
 from loadgen.recorder import manifest as facts
 from loadgen.recorder.loadgen_cpu import REMEDY, LoadgenCpu
 from loadgen.recorder.progress import LatencyFollower, ProgressLine, per_second
@@ -125,7 +126,7 @@ class BenchSpec:
     duration_s: float = 60.0
     processes: int | None = None
     overrides: dict[str, str] = field(default_factory=dict)
-    out: Path = Path("data/runs")
+    out: Path = RUNS
     keep: bool = False
     prefix: str | None = None
     reuse_prefix: bool = False

@@ -26,12 +26,14 @@ from typing import Any, Callable, Union
 
 from loadgen.errors import BadInput
 from loadgen.nuxeo.keys import DEFAULT_PREFIX, check_prefix
+from loadgen.paths import shipped
 from loadgen.validate import load_yaml, number, short, yaml_text
 
 MAX_ZIPF_KEYSPACE = 1_000_000
 """Largest ``keyspace`` a ``zipf`` key distribution accepts (its picker keeps a weight per key)."""
 
-SCENARIO_DIR = Path(__file__).resolve().parent.parent / "data" / "scenarios"
+SCENARIO_DIR = shipped("scenarios")
+"""The shipped scenarios (the checkout's ``data/scenarios``, or the installed package's copy)."""
 
 
 @dataclass(frozen=True)

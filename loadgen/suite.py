@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from loadgen.errors import BadInput
+from loadgen.paths import RUNS, STATE
 from loadgen.recorder.rundir import new_id
 
 
@@ -66,7 +67,7 @@ def plan(topology: str, nuxeo_nodes: int = 4) -> tuple[Step, ...]:
 
 def run_suite(target_load: Path, *, target_url: str | None = None, password: str | None = None,
               tls: tuple[str | None, str | None, str | None] = (None, None, None),
-              runs_out: Path = Path("data/runs"), scale: float = 1.0, base_dir: str = ".rcap",
+              runs_out: Path = RUNS, scale: float = 1.0, base_dir: str = str(STATE),
               progress: Callable[[str], None] = print) -> SuiteResult:
     """Run the suite's steps for the target file and return where they were recorded.
 

@@ -12,12 +12,16 @@ import importlib
 import sys
 import warnings
 
-from loadgen import __version__
+from loadgen import DISTRIBUTION, __version__
 from loadgen.errors import RcapError
 from loadgen.redaction import redact_text
 
 # Command-group modules, imported lazily so `rcap up` does not pay for pandas.
 GROUPS = ("topology", "bench", "compare", "model", "report", "failover")
+
+# The report extra: a worker (`pip install rcap-nuxeo-redis[loadgen]`) runs without it.
+REPORT_STACK = frozenset(("pandas", "scipy", "matplotlib", "papermill", "nbclient", "nbconvert", "nbformat",
+                          "ipykernel", "weasyprint"))
 
 EXIT_CODES = (
     (0, "success"),
@@ -131,6 +135,12 @@ def main(argv: list[str] | None = None) -> int:
     except RcapError as exc:
         sys.stderr.write(f"rcap: error: {_one_line(str(exc))}\n")
         return exc.exit_code
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] not in REPORT_STACK:
+            raise
+        sys.stderr.write(f"rcap: error: this command needs {exc.name}, from the report extra: "
+                         f"pip install '{DISTRIBUTION}[report]'\n")
+        return 2
     except KeyboardInterrupt:
         sys.stderr.write("rcap: interrupted\n")
         return 130

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from loadgen.errors import BadInput
+from loadgen.paths import RUNS
 from loadgen.scenarios import parse_sets
 from loadgen.topology.targets import read_password
 
@@ -53,7 +54,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--spawn-rate", type=float, help="users started per second (default: all at once)")
     p.add_argument("--set", dest="sets", action="append", metavar="KEY=VALUE",
                    help="override a scenario parameter (repeatable)")
-    p.add_argument("--out", default="data/runs", help="where run directories go (default data/runs)")
+    p.add_argument("--out", default=str(RUNS), help="where run directories go (default data/runs)")
     p.add_argument("--prefix", help="key prefix (default: the scenario's, normally rcap:)")
     p.add_argument("--reuse-prefix", action="store_true",
                    help="run even if keys exist under the prefix: their names are recorded at start (SCAN; "
@@ -221,9 +222,15 @@ def bench_handler(args: argparse.Namespace) -> int:
 
 def _print_op_table(path: Path) -> None:
     """The finished run's per-op table on stderr (stdout keeps the run directory as its last line)."""
-    from analysis.compare import op_table  # noqa: PLC0415
-    from analysis.runs import load_run  # noqa: PLC0415
+    try:
+        from analysis.compare import op_table  # noqa: PLC0415
+        from analysis.runs import load_run  # noqa: PLC0415
+    except ModuleNotFoundError as exc:  # a worker without the report extra: the run is recorded all the same
+        from loadgen import DISTRIBUTION  # noqa: PLC0415
 
+        sys.stderr.write(f"rcap: note: per-op table skipped ({exc.name} is not installed; "
+                         f"pip install '{DISTRIBUTION}[report]' to get it)\n")
+        return
     sys.stderr.write(op_table(load_run(path)) + "\n")
 
 

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from loadgen.errors import BadInput
+from loadgen.paths import RUNS
 
 
 def _log(line: str) -> None:
@@ -34,7 +35,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of ids, payloads and messages (default 0)")
     p.add_argument("--repeat", type=int, default=1, metavar="N",
                    help="run N times with the same seed and report median/min/max (default 1)")
-    p.add_argument("--out", default="data/runs", help="parent of the run directory (default data/runs)")
+    p.add_argument("--out", default=str(RUNS), help="parent of the run directory (default data/runs)")
     p.add_argument("--prefix", default="rcap:", help="key prefix (default rcap:)")
 
 

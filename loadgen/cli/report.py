@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from loadgen.errors import BadInput
+from loadgen.paths import REPORTS, RUNS
 from loadgen.topology.targets import read_password
 
 DEFAULT_TARGET_LOAD = "data/targets/example.yaml"
@@ -20,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     rep.add_argument("--target-load", required=True, metavar="FILE", help="target-load YAML (data/targets/*.yaml)")
     rep.add_argument("--runs", nargs="+", default=[], metavar="DIR",
                      help="run or sweep directories, or folders holding them (default: data/reference/)")
-    rep.add_argument("--out", default="reports", metavar="DIR", help="output folder (default: reports/)")
+    rep.add_argument("--out", default=str(REPORTS), metavar="DIR", help="output folder (default: reports/)")
     rep.add_argument("--topology", choices=("standalone", "sentinel", "enterprise"),
                      help="size for this topology instead of the one the target file asks for")
     rep.set_defaults(handler=_report)
@@ -38,8 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     suite.add_argument("--tls-ca", metavar="FILE")
     suite.add_argument("--tls-cert", metavar="FILE")
     suite.add_argument("--tls-key", metavar="FILE")
-    suite.add_argument("--runs-out", default="data/runs", metavar="DIR", help="where runs are recorded (default: data/runs/)")
-    suite.add_argument("--out", default="reports", metavar="DIR", help="report folder (default: reports/)")
+    suite.add_argument("--runs-out", default=str(RUNS), metavar="DIR", help="where runs are recorded (default: data/runs/)")
+    suite.add_argument("--out", default=str(REPORTS), metavar="DIR", help="report folder (default: reports/)")
     suite.add_argument("--scale", type=float, default=1.0, metavar="X",
                        help="multiply every benchmark duration by X (default 1: about 3 minutes of load)")
     suite.set_defaults(handler=_suite)

@@ -26,6 +26,7 @@ from loadgen.failover.sentinel_events import SentinelEvent, SentinelWatcher, swi
 from loadgen.failover.workload import FOLLOW_MODES, WORKLOADS, FailoverLoad, LoadSpec
 from loadgen.nuxeo.keys import check_prefix
 from loadgen.nuxeo.workmanager import WorkManagerClient
+from loadgen.paths import RUNS, STATE
 from loadgen.topology.lab import Node, Topology, up
 
 TOPOLOGIES = ("sentinel", "enterprise")
@@ -55,7 +56,7 @@ class FailoverSpec:
     settle_timeout_s: float = 20.0
     seed: int = 0
     load: LoadSpec = field(default_factory=LoadSpec)
-    base_dir: str = ".rcap"
+    base_dir: str = str(STATE)
 
     def __post_init__(self) -> None:
         if self.topology not in TOPOLOGIES:
@@ -132,7 +133,7 @@ class _Fault:
         self.active = False
 
 
-def run_failover(spec: FailoverSpec, out: str | Path = "data/runs", *, log=None) -> Path:
+def run_failover(spec: FailoverSpec, out: str | Path = RUNS, *, log=None) -> Path:
     """Run the experiment; returns the path of ``result.json`` in its run directory.
 
     ``log(line)`` receives progress lines (e.g. ``print`` to stderr). Ctrl-C stops the load, undoes the

@@ -26,6 +26,7 @@ from loadgen.failover.record import ExperimentRun
 from loadgen.nuxeo.keys import check_prefix
 from loadgen.nuxeo.payloads import PayloadFactory, work_type
 from loadgen.nuxeo.workmanager import WorkManagerClient
+from loadgen.paths import RUNS, STATE
 from loadgen.scenarios import load_scenario
 from loadgen.topology.lab import up
 from loadgen.topology.redisconf import parse_bytes
@@ -53,7 +54,7 @@ class MemoryWallSpec:
     drain: int = 100
     prefix: str = "rcap:"
     seed: int = 0
-    base_dir: str = ".rcap"
+    base_dir: str = str(STATE)
 
     def __post_init__(self) -> None:
         maxmemory = parse_bytes(self.maxmemory)
@@ -75,7 +76,7 @@ class MemoryWallSpec:
         check_prefix(self.prefix)
 
 
-def run_memory_wall(spec: MemoryWallSpec, out: str | Path = "data/runs", *, log=None) -> Path:
+def run_memory_wall(spec: MemoryWallSpec, out: str | Path = RUNS, *, log=None) -> Path:
     """Run the memory wall; returns the path of ``result.json``."""
     say = log or (lambda _line: None)
     topo = up("standalone", maxmemory=spec.maxmemory, maxmemory_policy="noeviction", base_dir=spec.base_dir)

@@ -40,6 +40,7 @@ from loadgen.failover.record import ExperimentRun
 from loadgen.nuxeo.keys import check_prefix
 from loadgen.nuxeo.payloads import PayloadFactory, nanotime_work_id, work_type
 from loadgen.nuxeo.workmanager import WorkManagerClient
+from loadgen.paths import RUNS, STATE
 from loadgen.topology.targets import Target, connect, describe_error
 
 MODES = ("graceful", "crash")
@@ -72,7 +73,7 @@ class NodeStopSpec:
     interruptible: bool = True
     prefix: str = "rcap:"
     seed: int = 0
-    base_dir: str = ".rcap"
+    base_dir: str = str(STATE)
 
     def __post_init__(self) -> None:
         for name in ("at_s", "duration_s", "rate", "work_ms", "drain_s", "poison_window_s"):
@@ -258,7 +259,7 @@ def _memory_usage(client, key: str) -> int:
     return int(client.execute_command("MEMORY", "USAGE", key, "SAMPLES", "0") or 0)
 
 
-def run_node_stop(spec: NodeStopSpec, out: str | Path = "data/runs", *, target: Target | None = None,
+def run_node_stop(spec: NodeStopSpec, out: str | Path = RUNS, *, target: Target | None = None,
                   log=None) -> Path:
     """Run the experiment against ``target`` (or a local ``spec.topology`` started for it); returns the
     path of ``result.json``."""

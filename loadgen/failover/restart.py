@@ -26,6 +26,7 @@ from loadgen.nuxeo.keys import check_prefix
 from loadgen.nuxeo.payloads import PayloadFactory, work_type
 from loadgen.nuxeo.scripts import SCRIPTS, WORK_SCRIPT_NAMES
 from loadgen.nuxeo.workmanager import WorkManagerClient
+from loadgen.paths import RUNS, STATE
 from loadgen.topology.lab import up
 from loadgen.topology.redisconf import PERSISTENCE
 
@@ -47,7 +48,7 @@ class RestartSpec:
     settle_ms: int = 0
     prefix: str = "rcap:"
     seed: int = 0
-    base_dir: str = ".rcap"
+    base_dir: str = str(STATE)
     restart_timeout_s: float = 30.0
 
     def __post_init__(self) -> None:
@@ -64,7 +65,7 @@ class RestartSpec:
         check_prefix(self.prefix)
 
 
-def run_restart(spec: RestartSpec, out: str | Path = "data/runs", *, log=None) -> Path:
+def run_restart(spec: RestartSpec, out: str | Path = RUNS, *, log=None) -> Path:
     """Run the restart test for each persistence setting; returns the path of ``result.json``."""
     say = log or (lambda _line: None)
     exp = ExperimentRun(out, f"restart-{spec.stop}", "restart", spec)

@@ -16,6 +16,7 @@ from typing import Any
 import psutil
 
 import loadgen
+from loadgen.paths import checkout_root
 
 MANIFEST_VERSION = 1
 _CONFIG_KEYS = ("maxmemory", "maxmemory-policy", "appendonly", "appendfsync", "save", "io-threads",
@@ -30,8 +31,11 @@ def _version(dist: str) -> str | None:
 
 
 def git_sha(repo_dir: Path | None = None) -> str | None:
-    """The rcap checkout's commit, with ``-dirty`` when it has uncommitted changes (None outside git)."""
-    repo_dir = repo_dir or Path(loadgen.__file__).resolve().parent.parent
+    """The rcap checkout's commit, with ``-dirty`` when it has uncommitted changes (None outside git,
+    and for an installed wheel, whose version ``rcap`` then says what ran)."""
+    repo_dir = repo_dir or checkout_root()
+    if repo_dir is None:
+        return None
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo_dir, capture_output=True,
                              text=True, timeout=5, check=True).stdout.strip()

@@ -32,10 +32,16 @@ def latency_stats(hist: HdrHistogram) -> dict[str, float]:
     return out
 
 
+def _median_equivalent(hist: HdrHistogram, low: int) -> int:
+    """The middle of the bucket whose lowest value is ``low`` (a ``get_value_from_index``), from public hdrh
+    calls: what hdrh's own mean weights each bucket by."""
+    return low + ((hist.get_highest_equivalent_value(low) - low + 1) >> 1)
+
+
 def _mean_us(hist: HdrHistogram) -> float:
     """Mean in µs, the same as ``hist.get_mean_value()``, over the non-empty buckets only."""
     counts = np.ctypeslib.as_array(hist.counts)[: hist.counts_len]
-    total = sum(int(counts[i]) * hist._hdr_median_equiv_value(hist.get_value_from_index(int(i)))
+    total = sum(int(counts[i]) * _median_equivalent(hist, hist.get_value_from_index(int(i)))
                 for i in np.flatnonzero(counts))
     return total / hist.get_total_count()
 

