@@ -136,7 +136,7 @@ def test_reuse_help_text_says_what_it_does(capsys) -> None:
         main(["bench", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "cleanup deletes only keys not in that list" in text and "100,000" in text
-    assert "3 it is recorded 'degraded'" in text  # the exit status is documented where users look
+    assert "3 a run is recorded 'degraded'" in text  # the exit status is documented where users look
 
 
 # --- 2. weak passwords: every run file valid, no byte changed by the secret guard -------------------

@@ -38,7 +38,11 @@ def _share(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[-1]) from None
 
 
-EPILOG = "The last line of stdout is the run (or sweep) directory; rcap --help lists the exit statuses."
+def _epilog() -> str:
+    from loadgen.cli import EXIT_CODES  # noqa: PLC0415  (one table of exit statuses, shown here and in rcap --help)
+
+    return ("The last line of stdout is the run (or sweep) directory. Exit status: "
+            + "; ".join(f"{code} {text}" for code, text in EXIT_CODES) + ".")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -80,7 +84,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    bench = sub.add_parser("bench", help="run one benchmark and record it under data/runs/", epilog=EPILOG)
+    bench = sub.add_parser("bench", help="run one benchmark and record it under data/runs/", epilog=_epilog())
     _common(bench)
     bench.add_argument("--users", type=int, help="concurrent users (default: the scenario's)")
     bench.add_argument("--keep", action="store_true",
@@ -113,7 +117,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     worker.set_defaults(handler=worker_handler)
 
     sweep = sub.add_parser("sweep", help="run a series of benchmarks (users or rates) into one directory",
-                           epilog=EPILOG)
+                           epilog=_epilog())
     _common(sweep)
     sweep.add_argument("--users", type=_number_list(int, "--users"),
                        help="users per run, e.g. 1,2,4,8,16,32,64 (with --rates: one fixed value)")
