@@ -14,7 +14,7 @@ from typing import Any, Iterator
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
-from loadgen.histograms import decode, new_histogram
+from loadgen.histograms import GENERATOR, decode, new_histogram
 from loadgen.recorder.rundir import COUNTERS, LATENCY
 
 PERCENTILES = {"p50_us": 50.0, "p90_us": 90.0, "p99_us": 99.0, "p999_us": 99.9}
@@ -90,12 +90,16 @@ def build_summary(run_path: Path) -> dict[str, Any]:
     """
     ops: dict[str, _OpAcc] = {}
     total = _OpAcc()
+    lag = _OpAcc()
     first_t = last_t = None
     for rec in read_latency_lines(run_path / LATENCY):
         t = rec.get("t")
         if t is not None:
             first_t = t if first_t is None else min(first_t, t)
             last_t = t if last_t is None else max(last_t, t)
+        if rec.get("kind") == GENERATOR:  # the load generator's own lag: not a request
+            lag.add(rec)
+            continue
         ops.setdefault(rec["op"], _OpAcc()).add(rec)
         total.add(rec)
     steady: tuple[int, int] | None = None
@@ -112,6 +116,8 @@ def build_summary(run_path: Path) -> dict[str, Any]:
         "open_loop": any(acc.corrected is not None for acc in ops.values()),
         "ops": by_op,
         "total": _op_summary(total, steady),
+        # open loop: how late paced iterations started because of rcap itself (µs), see loadgen.pacing
+        "generator_lag": {"count": lag.count, **latency_stats(lag.measured)} if lag.measured else None,
         "counters": counters,
     }
 
