@@ -209,3 +209,247 @@ def cluster_what_if(shards: int, works_per_s_ceiling: float, kv_ops_per_s_ceilin
     """Scale-out: KV traffic spreads over shards; the WorkManager scripts touch keys in several hash slots
     (no hash tags), so they cannot be sharded: the WorkManager ceiling stays that of one shard."""
     return {"works_per_s": works_per_s_ceiling, "kv_ops_per_s": kv_ops_per_s_ceiling * shards}
+
+
+# ------------------------------------------------------------------- CPU per unit as a function of load
+
+# Share of the zero-load CPU per unit that is per-event-loop-turn cost (epoll_wait wake-up, beforeSleep,
+# the read/write syscalls' fixed part), amortised away at saturation: turn_us / (busy_us + turn_us).
+# Measured with the saturation probe (work-lifecycle, closed loop, 1..64 connections) on the 2-core
+# dev machine, Redis 7.0.15 (BENCHMARKS.md "Saturation probe"); used only when runs stay at light load.
+DEFAULT_TURN_SHARE = 0.62
+IDENTIFIABLE_UTILIZATION = 0.6  # below this top utilization, busy and turn costs cannot be told apart
+SATURATED_UTILIZATION = 0.9  # a probe step at or above this main-thread utilization measures saturation
+PROBE_WORKLOAD = "work-lifecycle"
+NON_REQUEST_OPS = ("pubsub delivery", "pattern batch-upload")  # latency series that are not round trips
+
+
+@dataclass(frozen=True)
+class LoadPoint:
+    """One run at steady state: main-thread utilization (0..1) and throughputs over the same window.
+
+    ``requests_per_s`` counts client requests (round trips: one command or one script call); this is
+    what "op" means in every ops/s figure of rcap's throughput model."""
+
+    run_id: str
+    workload: str
+    utilization: float
+    works_per_s: float
+    requests_per_s: float
+    concurrency: int | None
+    closed_loop: bool
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def load_point(run) -> LoadPoint | None:
+    """The run's steady window: master CPU delta over the server samples inside the summary's steady
+    seconds, and the requests and completed works counted in the latency file over the same seconds."""
+    sv = run.server
+    if sv.empty or "t" not in sv:
+        return None
+    if "role" in sv and (sv["role"] == "master").any():
+        sv = sv[sv["role"] == "master"]
+    if "node" in sv:
+        sv = sv[sv["node"] == sv["node"].iloc[0]]
+    sv = sv.sort_values("t")
+    lo, hi = run.summary.get("steady_first_t"), run.summary.get("steady_last_t")
+    if lo is not None and hi is not None:
+        inside = sv[(sv["t"] >= lo) & (sv["t"] <= hi + 1)]
+        if len(inside) >= 2:
+            sv = inside
+    if len(sv) < 2:
+        return None
+    cols = _cpu_columns(sv)
+    first, last = sv.iloc[0], sv.iloc[-1]
+    dt = float(last["t"] - first["t"])
+    cpu_s = float(sum(last[c] - first[c] for c in cols))
+    if dt <= 0:
+        return None
+    t0, t1 = math.ceil(float(first["t"])), math.floor(float(last["t"]))
+    lat = run.latency
+    lat = lat[lat["kind"] == "measured"] if "kind" in lat else lat
+    if t1 - t0 >= 1 and not lat.empty:
+        win = lat[(lat["t"] >= t0) & (lat["t"] < t1)]
+        span = t1 - t0
+        requests = float(win.loc[~win["op"].isin(NON_REQUEST_OPS), "count"].sum()) / span
+        works = float(win.loc[win["op"] == "EVALSHA completed-work", "count"].sum()) / span
+    else:
+        ops = run.summary.get("ops", {})
+        requests = sum((v.get("ops_per_s") or 0) for k, v in ops.items() if k not in NON_REQUEST_OPS)
+        works = (ops.get("EVALSHA completed-work") or {}).get("ops_per_s") or 0.0
+    scen = run.manifest.get("scenario") or {}
+    users = (run.manifest.get("parameters") or {}).get("users") or scen.get("users")
+    return LoadPoint(run.id, scen.get("workload") or "?", cpu_s / dt, works, requests,
+                     int(users) if users else None, scen.get("rate") is None)
+
+
+@dataclass(frozen=True)
+class CpuModel:
+    """Main-thread CPU per unit (a work lifecycle, or an op = one client request) as a function of load.
+
+    Redis serves every ready client in one event-loop turn, and each turn has a fixed cost (the
+    ``epoll_wait`` wake-up, ``beforeSleep``, per-turn bookkeeping). A request that arrives while the main
+    thread is idle starts a turn of its own and pays that cost; one that arrives while it is busy joins the
+    next turn's batch. By PASTA the share of arrivals that find it idle is 1 − U, so
+
+        D(U) = busy_us + turn_us · (1 − U)        and        U = U0 + X · D(U),
+
+    i.e. U = (U0 + X·(busy_us + turn_us)) / (1 + X·turn_us). At light load D ≈ busy_us + turn_us (what the
+    utilization law measures at 100–1,000 works/s); at saturation D → busy_us and the ceiling is
+    (1 − U0) / busy_us. ``U0`` is load-independent CPU (cron, INFO sampling, idle polls).
+    """
+
+    unit: str  # "work" or "op"
+    busy_us: float
+    turn_us: float
+    idle_utilization: float
+    method: str
+    points: int
+    max_measured_utilization: float
+    max_measured_per_s: float
+
+    def demand_us(self, utilization: float) -> float:
+        """CPU per unit (µs) when the main thread is ``utilization`` busy."""
+        return self.busy_us + self.turn_us * (1 - min(max(utilization, 0.0), 1.0))
+
+    def utilization_at(self, per_s: float) -> float:
+        """Main-thread utilization (0..1, may exceed 1 = over capacity) at ``per_s`` units per second."""
+        x = per_s / 1e6
+        return (self.idle_utilization + x * (self.busy_us + self.turn_us)) / (1 + x * self.turn_us)
+
+    def throughput_at(self, utilization: float = 1.0) -> float:
+        """Units per second that keep the main thread ``utilization`` busy (the ceiling at 1.0)."""
+        u = utilization
+        return max(0.0, u - self.idle_utilization) * 1e6 / (self.busy_us + self.turn_us * (1 - u))
+
+    @property
+    def ceiling_per_s(self) -> float:
+        return self.throughput_at(1.0)
+
+    @property
+    def extrapolation(self) -> float:
+        """How far the ceiling lies beyond the highest throughput measured (× that throughput)."""
+        return self.ceiling_per_s / self.max_measured_per_s if self.max_measured_per_s else math.inf
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "ceiling_per_s": self.ceiling_per_s, "extrapolation": self.extrapolation,
+                "light_load_us": self.busy_us + self.turn_us}
+
+
+def fit_cpu_model(per_s: Sequence[float], utilization: Sequence[float], unit: str = "work",
+                  turn_share: float = DEFAULT_TURN_SHARE) -> CpuModel:
+    """Fit :class:`CpuModel` on (throughput, utilization) points of one kind of traffic.
+
+    When the points reach ``IDENTIFIABLE_UTILIZATION``, ``U = U0 + X·busy + X·(1−U)·turn`` is a linear
+    least-squares problem (non-negative coefficients). Below it the two costs are collinear: the
+    light-load demand comes from the utilization law (U = U0 + X·D) and is split with ``turn_share``
+    (measured by the saturation probe), and the result says how far it extrapolates.
+    """
+    from scipy.optimize import lsq_linear  # noqa: PLC0415
+
+    x = np.asarray(per_s, float) / 1e6
+    u = np.asarray(utilization, float)
+    keep = x > 0
+    x, u = x[keep], u[keep]
+    if not len(x):
+        raise BadInput(f"no run with {unit}s completed: cannot model CPU per {unit}")
+    u_max, x_max = float(u.max()), float(x.max() * 1e6)
+    if u_max >= IDENTIFIABLE_UTILIZATION and len(x) >= 3:
+        a = np.column_stack([np.ones_like(x), x, x * (1 - u)])
+        res = lsq_linear(a, u, bounds=([0, 1e-9, 0], [0.5, np.inf, np.inf]))
+        u0, busy, turn = map(float, res.x)
+        return CpuModel(unit, busy, turn, u0, f"fixed per-turn cost model fitted over {len(x)} runs "
+                        f"(up to {100 * u_max:.0f} % main-thread utilization)", len(x), u_max, x_max)
+    if len(x) >= 2 and len(set(np.round(x, 9))) >= 2:
+        f = fit_demand(x * 1e6, u)
+        d_light, u0 = f["cpu_us_per_work"], f["idle_utilization"]
+        how = f"utilization law over {len(x)} light-load runs"
+        if d_light <= 0:
+            d_light, u0, how = float(np.mean(u / x)), 0.0, "U/X of light-load runs"
+    else:
+        d_light, u0, how = float(np.mean(u / x)), 0.0, "U/X of one light-load run"
+    u_mean = float(u.mean())
+    zero_load = d_light / (1 - turn_share * u_mean)
+    return CpuModel(unit, (1 - turn_share) * zero_load, turn_share * zero_load, u0,
+                    f"{how} (up to {100 * u_max:.0f} % main-thread utilization), split into per-turn and "
+                    f"per-{unit} costs with the probe-measured turn share {turn_share:.2f}: extrapolated",
+                    len(x), u_max, x_max)
+
+
+def _documented(light_us: float, unit: str) -> CpuModel:
+    """A model from a documented light-load demand (µs per unit), split with DEFAULT_TURN_SHARE."""
+    from dataclasses import replace  # noqa: PLC0415
+
+    m = fit_cpu_model([1.0], [light_us / 1e6], unit)
+    return replace(m, method=f"documented default: {light_us:g} µs/{unit} at light load, turn share "
+                             f"{DEFAULT_TURN_SHARE:.2f} (no runs given)", points=0, max_measured_utilization=0.0,
+                   max_measured_per_s=0.0)
+
+
+def default_work_model() -> CpuModel:
+    return _documented(DEFAULT_CPU_US_PER_WORK, "work")
+
+
+def default_op_model() -> CpuModel:
+    return _documented(DEFAULT_CPU_US_PER_OP, "op")
+
+
+@dataclass(frozen=True)
+class Ceilings:
+    """One shard's works/s and ops/s ceilings (op = one client request), their models and their check
+    against the saturation probe."""
+
+    works: CpuModel
+    ops: CpuModel
+    works_light: CpuModel | None  # fitted on the light-load runs alone (the probe left out)
+    probe: LoadPoint | None  # the probe's highest-throughput step
+    source: str
+
+    @property
+    def probe_saturated(self) -> bool:
+        return self.probe is not None and self.probe.utilization >= SATURATED_UTILIZATION
+
+    def validation(self) -> dict | None:
+        """The light-load model's prediction at the probe's measured utilization against the probe."""
+        if self.probe is None or self.works_light is None:
+            return None
+        predicted = self.works_light.throughput_at(self.probe.utilization)
+        return {"predicted_works_per_s": predicted, "measured_works_per_s": self.probe.works_per_s,
+                "at_utilization": self.probe.utilization, "saturated": self.probe_saturated,
+                "error": (predicted - self.probe.works_per_s) / self.probe.works_per_s,
+                "predicted_from": self.works_light.method, "probe_run": self.probe.run_id}
+
+    def to_dict(self) -> dict:
+        return {"works_per_s": self.works.ceiling_per_s, "ops_per_s": self.ops.ceiling_per_s,
+                "op": "one client request (one round trip: a command or a script call)",
+                "works": self.works.to_dict(), "ops": self.ops.to_dict(),
+                "works_from_light_load": self.works_light.to_dict() if self.works_light else None,
+                "probe": self.probe.to_dict() if self.probe else None, "validation": self.validation(),
+                "source": self.source}
+
+
+def ceilings_from_runs(runs: Sequence) -> Ceilings:
+    """Fit the works and ops CPU models on runs (documented defaults for a kind no run measured).
+
+    Works: every run that completed works (the light-load WorkManager sweep and the saturation probe).
+    Ops: closed- or open-loop runs without works (``kv``, ``kv-set``). The probe's step with the highest
+    works/s is the measurement the light-load-only fit is checked against.
+    """
+    points = [p for p in (load_point(r) for r in runs) if p is not None]
+    work_pts = [p for p in points if p.works_per_s > 0]
+    op_pts = [p for p in points if p.works_per_s == 0 and p.requests_per_s > 0 and p.workload in ("kv", "kv-set")]
+    probe_pts = [p for p in work_pts if p.workload == PROBE_WORKLOAD and p.closed_loop]
+    light_pts = [p for p in work_pts if p not in probe_pts]
+
+    def fit(pts: list[LoadPoint], unit: str) -> CpuModel:
+        xs = [p.works_per_s if unit == "work" else p.requests_per_s for p in pts]
+        return fit_cpu_model(xs, [p.utilization for p in pts], unit)
+
+    works = fit(work_pts, "work") if work_pts else default_work_model()
+    ops = fit(op_pts, "op") if op_pts else default_op_model()
+    light = fit(light_pts, "work") if light_pts else None
+    probe = max(probe_pts, key=lambda p: p.works_per_s) if probe_pts else None
+    ids = [p.run_id for p in points]
+    return Ceilings(works, ops, light, probe, ("measured: " + ", ".join(ids)) if ids else "default")

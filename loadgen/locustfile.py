@@ -68,7 +68,7 @@ globals().update({cls.__name__: cls for cls in SCENARIO.user_classes()})  # Locu
 
 
 def _queues() -> list[str]:
-    return sorted({item.attrs["queue_id"] for item in plan(SCENARIO) if item.role == "consumer"}
+    return sorted({item.attrs["queue_id"] for item in plan(SCENARIO) if item.role in ("consumer", "lifecycle")}
                   | {q for item in plan(SCENARIO) if item.role == "producer" for q, _t, _s in item.attrs["queues"]})
 
 

@@ -30,7 +30,7 @@ class Step:
     rates: tuple[float, ...] = ()
     users: tuple[int, ...] = ()  # several: a closed-loop sweep (for the USL fit)
     overrides: dict[str, str] = field(default_factory=dict)
-    kind: str = "bench"  # bench | failover | memory-wall (the last two start their own topology)
+    kind: str = "bench"  # bench | probe | failover | memory-wall (the last two start their own topology)
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,10 @@ def plan(topology: str, nuxeo_nodes: int = 4) -> tuple[Step, ...]:
         # step: the utilization-law fit divides CPU by works completed
         Step("WorkManager throughput sweep", "workmanager", 8, rates=(100, 300, 1000),
              overrides={"nodes": str(nuxeo_nodes)}),
+        # closed-loop unpipelined lifecycles, more connections each step, until the main thread is >= 90 %
+        # busy or throughput stops growing (+5 %): the measured works/s ceiling the CPU model is checked on
+        Step("WorkManager saturation probe (closed loop, unpipelined lifecycles)", "work-lifecycle", 5,
+             users=PROBE_USERS, kind="probe"),
         Step("KeyValue throughput sweep", "kv", 6, rates=(1000, 4000, 16000)),
         Step("Redis SET 1 KB against concurrency (closed loop, USL)", "kv-set-1k", 4, users=(1, 4, 16, 64)),
         Step("PubSub fan-out, 1 node", "pubsub", 5, overrides={"nodes": "1"}),
@@ -62,6 +66,32 @@ def plan(topology: str, nuxeo_nodes: int = 4) -> tuple[Step, ...]:
     if topology in ("sentinel", "enterprise"):
         steps.append(Step("failover: master killed under WorkManager load", "workmanager", 20, kind="failover"))
     return tuple(steps)
+
+
+PROBE_USERS = (4, 16, 50, 100)
+PROBE_GROWTH = 0.05  # two steps in a row adding less than 5 % works/s: throughput stopped growing
+
+
+def probe_done(run_dirs: list[Path]) -> str | None:
+    """Why the saturation probe can stop after these steps (None: go on)."""
+    from analysis.runs import load_run  # noqa: PLC0415
+    from analysis.throughput import SATURATED_UTILIZATION, load_point  # noqa: PLC0415
+
+    points = [load_point(load_run(d)) for d in run_dirs]
+    points = [p for p in points if p is not None]
+    if not points:
+        return None
+    last = points[-1]
+    if last.utilization >= SATURATED_UTILIZATION:
+        return f"main thread {100 * last.utilization:.0f} % busy at {last.concurrency} connections"
+    # one noisy step (a shared machine) does not end the probe: two in a row below the best so far do
+    if len(points) >= 3:
+        best = max(p.works_per_s for p in points[:-2])
+        if all(p.works_per_s < (1 + PROBE_GROWTH) * best for p in points[-2:]):
+            return (f"works/s stopped growing (best {best:,.0f}, then {points[-2].works_per_s:,.0f} and "
+                    f"{last.works_per_s:,.0f}) at {last.concurrency} connections, main thread "
+                    f"{100 * last.utilization:.0f} % busy")
+    return None
 
 
 def run_suite(target_load: Path, *, target_url: str | None = None, password: str | None = None,
@@ -90,7 +120,7 @@ def run_suite(target_load: Path, *, target_url: str | None = None, password: str
 
     def run_steps(url: str, pw: str | None, ca: str | None) -> None:
         for i, step in enumerate(steps, 1):
-            if step.kind != "bench":
+            if step.kind not in ("bench", "probe"):
                 continue  # starts its own topology, below
             progress(f"[{i}/{len(steps)}] {step.label} ({_describe(step, scale)})")
             common = dict(target=url, password=pw, tls_ca=ca, tls_cert=tls_cert, tls_key=tls_key,
@@ -99,7 +129,8 @@ def run_suite(target_load: Path, *, target_url: str | None = None, password: str
                 if len(step.rates) > 1:
                     run_dirs.append(bench.run_sweep(step.scenario, rates=list(step.rates), **common))
                 elif len(step.users) > 1:
-                    run_dirs.append(bench.run_sweep(step.scenario, users=list(step.users), **common))
+                    run_dirs.append(bench.run_sweep(step.scenario, users=list(step.users),
+                                                    until=probe_done if step.kind == "probe" else None, **common))
                 else:
                     run_dirs.append(bench.run_bench(step.scenario, rate=step.rates[0] if step.rates else None,
                                                     **common))

@@ -15,9 +15,10 @@ def user_classes(scenario: Any) -> list[type]:
     from loadgen.users.kv import KvSetUser, KvUser  # noqa: PLC0415
     from loadgen.users.plan import plan  # noqa: PLC0415
     from loadgen.users.pubsub import PubSubPublisher, PubSubSubscriber  # noqa: PLC0415
-    from loadgen.users.workmanager import WorkConsumer, WorkProducer  # noqa: PLC0415
+    from loadgen.users.workmanager import WorkConsumer, WorkLifecycleUser, WorkProducer  # noqa: PLC0415
 
     bases = {"producer": WorkProducer, "consumer": WorkConsumer, "kv": KvUser, "kv-set": KvSetUser,
+             "lifecycle": WorkLifecycleUser,
              "subscriber": PubSubSubscriber, "publisher": PubSubPublisher}
     classes = []
     for item in plan(scenario):

@@ -32,6 +32,9 @@ def plan(scenario: Any) -> list[PlanItem]:
     w, p, rate = scenario.workload, scenario.params, scenario.rate
     if w == "kv-set":
         return [PlanItem("kv-set", "KvSet", scenario.users, _share(rate, scenario.users))]
+    if w == "work-lifecycle":
+        return [PlanItem("lifecycle", "WorkLifecycle", scenario.users, _share(rate, scenario.users),
+                         {"queue_id": p.queue_id, "work_type_name": p.work_type})]
     if w == "kv":
         return [PlanItem("kv", "Kv", scenario.users, _share(rate, scenario.users), {"mix": dict(p.mix)})]
     if w == "workmanager":
