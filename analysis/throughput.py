@@ -183,18 +183,41 @@ def fit_usl(concurrency: Sequence[float], throughput: Sequence[float]) -> USLFit
     return USLFit(float(popt[0]), float(popt[1]), float(popt[2]), ci[0], ci[1], ci[2], r2)
 
 
+P99_MIN_REQUESTS = 10_000
+"""A step's p99 is supported when it holds at least this many requests (≥ 100 samples above the p99):
+fewer, and the p99 is indicative only. The report's latency verdict uses supported p99 values."""
+
+
+def p99_supported(count: float | None) -> bool:
+    """Whether ``count`` requests (of one op, or all ops, in one step) support a p99 (:data:`P99_MIN_REQUESTS`)."""
+    return bool(count) and float(count) >= P99_MIN_REQUESTS
+
+
 def latency_knee(load: Sequence[float], p99_us: Sequence[float], slo_us: float) -> float | None:
-    """Highest load whose p99 stays within ``slo_us`` (linear interpolation between sweep points)."""
+    """Highest load whose p99 met ``slo_us``: the highest measured point within it, interpolated towards
+    the next point above it. ``None`` only when no point met the SLO (so "no run met the SLO" and the
+    best p99 never contradict each other)."""
     pts = sorted(zip(map(float, load), map(float, p99_us)))
-    if not pts or pts[0][1] > slo_us:
+    within = [i for i, (_x, y) in enumerate(pts) if y <= slo_us]
+    if not within:
         return None
-    best = pts[0][0]
+    i = within[-1]
+    x0, y0 = pts[i]
+    if i + 1 == len(pts):
+        return x0
+    x1, y1 = pts[i + 1]
+    return x0 + (slo_us - y0) * (x1 - x0) / (y1 - y0)
+
+
+def p99_at(load: Sequence[float], p99_us: Sequence[float], x: float) -> float | None:
+    """p99 (µs) at load ``x``, interpolated between the measured points around it (``None`` outside them)."""
+    pts = sorted(zip(map(float, load), map(float, p99_us)))
+    if not pts or x < pts[0][0] or x > pts[-1][0]:
+        return None
     for (x0, y0), (x1, y1) in zip(pts, pts[1:]):
-        if y1 <= slo_us:
-            best = x1
-            continue
-        return best if y0 > slo_us else x0 + (slo_us - y0) * (x1 - x0) / (y1 - y0)
-    return best
+        if x0 <= x <= x1:
+            return y0 if x1 == x0 else y0 + (x - x0) * (y1 - y0) / (x1 - x0)
+    return pts[0][1]
 
 
 # ---------------------------------------------------------------------------------- topology effects
@@ -215,10 +238,14 @@ def cluster_what_if(shards: int, works_per_s_ceiling: float, kv_ops_per_s_ceilin
 
 # Share of the zero-load CPU per unit that is per-event-loop-turn cost (epoll_wait wake-up, beforeSleep,
 # the read/write syscalls' fixed part), amortised away at saturation: turn_us / (busy_us + turn_us).
-# Measured with the saturation probe (work-lifecycle, closed loop, 1..64 connections) on the 2-core
-# dev machine, Redis 7.0.15 (BENCHMARKS.md "Saturation probe"); used only when runs stay at light load.
+# Reference on the 2-core dev machine, Redis 7.0.15: an unpipelined saturation by memtier_benchmark
+# (4 EVALSHA per lifecycle, 50 connections: 18,900 works/s = 52.9 µs/work, issue 11) against the
+# documented light-load 140 µs/work: 1 − 52.9/140 = 0.62. Used only when no run gets past
+# IDENTIFIABLE_UTILIZATION; the output then says the ceiling is extrapolated (docs/models.md).
 DEFAULT_TURN_SHARE = 0.62
 IDENTIFIABLE_UTILIZATION = 0.6  # below this top utilization, busy and turn costs cannot be told apart
+MAX_IDLE_UTILIZATION = 0.05  # load-independent CPU (hz 10 cron, 1 INFO/s sampling) is ≈ 1 %: a larger
+# fitted intercept is noise (start-up work inside a short step), not idle cost
 SATURATED_UTILIZATION = 0.9  # a probe step at or above this main-thread utilization measures saturation
 PROBE_WORKLOAD = "work-lifecycle"
 NON_REQUEST_OPS = ("pubsub delivery", "pattern batch-upload")  # latency series that are not round trips
@@ -333,9 +360,24 @@ class CpuModel:
         """How far the ceiling lies beyond the highest throughput measured (× that throughput)."""
         return self.ceiling_per_s / self.max_measured_per_s if self.max_measured_per_s else math.inf
 
+    def scaled(self, factor: float) -> "CpuModel":
+        """The same model with every CPU cost × ``factor`` (TLS)."""
+        from dataclasses import replace  # noqa: PLC0415
+
+        return self if factor == 1.0 else replace(self, busy_us=self.busy_us * factor, turn_us=self.turn_us * factor)
+
     def to_dict(self) -> dict:
-        return {**asdict(self), "ceiling_per_s": self.ceiling_per_s, "extrapolation": self.extrapolation,
+        return {**asdict(self), "ceiling_per_s": self.ceiling_per_s,
+                "extrapolation": self.extrapolation if math.isfinite(self.extrapolation) else None,
                 "light_load_us": self.busy_us + self.turn_us}
+
+
+def combined_utilization(loads: Sequence[tuple["CpuModel", float]]) -> float:
+    """Main-thread utilization of several traffic kinds at once, ``[(model, units per second)]``:
+    U = (U0 + Σ x·(busy + turn)) / (1 + Σ x·turn), U0 counted once (the largest)."""
+    u0 = max((m.idle_utilization for m, _x in loads), default=0.0)
+    num = u0 + sum(x / 1e6 * (m.busy_us + m.turn_us) for m, x in loads)
+    return num / (1 + sum(x / 1e6 * m.turn_us for m, x in loads))
 
 
 def fit_cpu_model(per_s: Sequence[float], utilization: Sequence[float], unit: str = "work",
@@ -358,7 +400,7 @@ def fit_cpu_model(per_s: Sequence[float], utilization: Sequence[float], unit: st
     u_max, x_max = float(u.max()), float(x.max() * 1e6)
     if u_max >= IDENTIFIABLE_UTILIZATION and len(x) >= 3:
         a = np.column_stack([np.ones_like(x), x, x * (1 - u)])
-        res = lsq_linear(a, u, bounds=([0, 1e-9, 0], [0.5, np.inf, np.inf]))
+        res = lsq_linear(a, u, bounds=([0, 1e-9, 0], [MAX_IDLE_UTILIZATION, np.inf, np.inf]))
         u0, busy, turn = map(float, res.x)
         return CpuModel(unit, busy, turn, u0, f"fixed per-turn cost model fitted over {len(x)} runs "
                         f"(up to {100 * u_max:.0f} % main-thread utilization)", len(x), u_max, x_max)
@@ -374,7 +416,7 @@ def fit_cpu_model(per_s: Sequence[float], utilization: Sequence[float], unit: st
     zero_load = d_light / (1 - turn_share * u_mean)
     return CpuModel(unit, (1 - turn_share) * zero_load, turn_share * zero_load, u0,
                     f"{how} (up to {100 * u_max:.0f} % main-thread utilization), split into per-turn and "
-                    f"per-{unit} costs with the probe-measured turn share {turn_share:.2f}: extrapolated",
+                    f"per-{unit} costs with the reference turn share {turn_share:.2f}: extrapolated",
                     len(x), u_max, x_max)
 
 

@@ -23,6 +23,19 @@ def test_latency_knee_interpolates():
     assert tp.latency_knee([1000, 2000], [100, 200], 800) == 2000
 
 
+def test_latency_knee_when_the_first_step_misses_the_slo():
+    # short steps are noisy: a later step may meet the SLO; the knee then is not "none"
+    assert tp.latency_knee([100, 300, 1000], [2500, 1217, 3000], 2000) == pytest.approx(300 + 783 / 1783 * 700)
+    assert tp.latency_knee([100, 300], [2500, 2100], 2000) is None
+
+
+def test_p99_support_and_p99_at_a_rate():
+    assert tp.p99_supported(tp.P99_MIN_REQUESTS) and not tp.p99_supported(tp.P99_MIN_REQUESTS - 1)
+    assert not tp.p99_supported(None)
+    assert tp.p99_at([100, 1000], [200, 1100], 500) == pytest.approx(600)
+    assert tp.p99_at([100, 1000], [200, 1100], 5000) is None
+
+
 def test_utilization_law_on_samples():
     # 10 s, 2 s of CPU, 100k commands, 2500 works → 20 µs/op, 800 µs/work, U = 0.2
     df = pd.DataFrame({"t": [0.0, 10.0], "node": ["m", "m"], "role": ["master", "master"],
