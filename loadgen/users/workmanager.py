@@ -147,16 +147,24 @@ class WorkLifecycleUser(RcapUser):
         self.cmds = WorkQueueCommands(self.queue_id, ctx.scenario.prefix, ctx.hashtag)
 
     def one_lifecycle(self) -> None:
-        cmds, call, totals = self.cmds, self.redis.call, self.ctx.counters.totals
-        wid = nanotime_work_id(self.rng)
-        call(cmds.schedule(wid, self.factory.payload(wid, self.factory.size_of(self.wtype), self.wtype.java_class)))
-        totals["works_scheduled"] += 1
-        work = call(cmds.pop())
-        if work is None:  # another user took it: the queue holds one of ours in exchange
+        ctx = self.ctx
+        if ctx.stopping.is_set():
             return
-        call(cmds.running(work.work_id, work.payload))
-        call(cmds.completed(work.work_id))
-        totals["works_completed"] += 1
+        cmds, call, totals = self.cmds, self.redis.call, ctx.counters.totals
+        ctx.busy += 1  # the run's wind-down waits for lifecycles in flight
+        try:
+            wid = nanotime_work_id(self.rng)
+            call(cmds.schedule(wid, self.factory.payload(wid, self.factory.size_of(self.wtype),
+                                                         self.wtype.java_class)))
+            totals["works_scheduled"] += 1
+            work = call(cmds.pop())
+            if work is None:  # another user took it: the queue holds one of ours in exchange
+                return
+            call(cmds.running(work.work_id, work.payload))
+            call(cmds.completed(work.work_id))
+            totals["works_completed"] += 1
+        finally:
+            ctx.busy -= 1
 
     def run_lifecycles(self) -> None:
         self.loop(self.one_lifecycle)
