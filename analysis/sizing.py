@@ -177,7 +177,9 @@ class Recommendation:
             ("maxmemory", f"{_b(m['maxmemory_bytes'])} (noeviction)"),
             ("node RAM", f"{_b(m['node_ram_bytes'])} per data node"),
             ("main thread", f"{c['utilization_steady']:.0%} steady, {c['utilization_peak']:.0%} peak "
-                            f"(limit {c['max_utilization']:.0%}; ceiling {c['ceiling_works_per_s']:.0f} works/s)"),
+                            f"(limit {c['max_utilization']:.0%}), {c['cpu_us_per_work']:.0f} µs CPU per work here"),
+            ("one-shard ceiling", f"{c['ceiling_works_per_s']:,.0f} works/s, {c['ceiling_ops_per_s']:,.0f} ops/s "
+                                  "(op = one client request; at 100 % main thread)"),
             ("p99 estimate", ("saturated" if c["p99_estimate_us"] is None else f"{c['p99_estimate_us']:.0f} µs")
                              + f" vs SLO {c['latency_slo_p99_us']:.0f} µs"),
             ("network", f"{n['in_bytes_per_s'] / 1e6:.2f} MB/s in, {n['out_bytes_per_s'] / 1e6:.2f} MB/s out, "
