@@ -404,20 +404,20 @@ def fit_cpu_model(per_s: Sequence[float], utilization: Sequence[float], unit: st
         u0, busy, turn = map(float, res.x)
         return CpuModel(unit, busy, turn, u0, f"fixed per-turn cost model fitted over {len(x)} runs "
                         f"(up to {100 * u_max:.0f} % main-thread utilization)", len(x), u_max, x_max)
+    # busy and turn are collinear here: fix their split (turn = share · Z, busy = (1 − share) · Z, Z the
+    # zero-load demand) and fit Z and U0 on the model's own equation, U − U0 = Z · X · (1 − share · U),
+    # so the points' different utilizations are read through the model rather than a straight line
     if len(x) >= 2 and len(set(np.round(x, 9))) >= 2:
-        f = fit_demand(x * 1e6, u)
-        d_light, u0 = f["cpu_us_per_work"], f["idle_utilization"]
-        how = f"utilization law over {len(x)} light-load runs"
-        if d_light <= 0:
-            d_light, u0, how = float(np.mean(u / x)), 0.0, "U/X of light-load runs"
+        a = np.column_stack([np.ones_like(x), x * (1 - turn_share * u)])
+        res = lsq_linear(a, u, bounds=([0, 1e-9], [MAX_IDLE_UTILIZATION, np.inf]))
+        u0, zero_load = map(float, res.x)
+        how = f"model fitted over {len(x)} runs with a fixed turn share"
     else:
-        d_light, u0, how = float(np.mean(u / x)), 0.0, "U/X of one light-load run"
-    u_mean = float(u.mean())
-    zero_load = d_light / (1 - turn_share * u_mean)
+        u0, zero_load = 0.0, float(np.mean(u / (x * (1 - turn_share * u))))
+        how = "one run, model with a fixed turn share"
     return CpuModel(unit, (1 - turn_share) * zero_load, turn_share * zero_load, u0,
-                    f"{how} (up to {100 * u_max:.0f} % main-thread utilization), split into per-turn and "
-                    f"per-{unit} costs with the reference turn share {turn_share:.2f}: extrapolated",
-                    len(x), u_max, x_max)
+                    f"{how} (up to {100 * u_max:.0f} % main-thread utilization; turn share {turn_share:.2f} "
+                    f"from the reference saturation): extrapolated", len(x), u_max, x_max)
 
 
 def _documented(light_us: float, unit: str) -> CpuModel:

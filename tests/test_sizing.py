@@ -130,7 +130,7 @@ def test_sizing_on_recorded_reference_runs():
     r = sizing.size(load_target("example"), runs=[load_run(step)])
     assert r.parameters_source.startswith("measured:")
     assert r.cpu["demand_source"].count("workmanager") == 3  # the sweep's other steps joined in
-    assert "utilization law over 3 light-load runs" in r.cpu["ceiling_method"]["works"]
+    assert "fitted over 3 runs with a fixed turn share" in r.cpu["ceiling_method"]["works"]
     # light-load runs only: the ceiling is extrapolated from the model, and says how far
     assert "extrapolated" in r.cpu["ceiling_method"]["works"] and r.cpu["ceiling_extrapolation"]["works"] > 1
     assert r.cpu["cpu_us_per_work_saturated"] < r.cpu["cpu_us_per_work"] < r.cpu["cpu_us_per_work_light_load"]

@@ -78,7 +78,7 @@ def test_cpu_model_from_light_load_only_says_it_extrapolates():
     m = tp.fit_cpu_model(rates, us, "work")
     assert "extrapolated" in m.method and m.extrapolation > 10
     # the light-load demand is kept; the ceiling is not 1 / (light-load demand)
-    assert m.busy_us + m.turn_us == pytest.approx(130.0, rel=0.1)  # the light points already amortise a little
+    assert m.busy_us + m.turn_us == pytest.approx(130.0, rel=0.02)  # read through the model: no straight-line bias
     assert m.ceiling_per_s > 2 * 1e6 / 130.0
 
 
