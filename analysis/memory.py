@@ -456,7 +456,7 @@ class WorkShape:
         of the mean size is not the mean of the classes."""
         return _payload_alloc_bytes(self, layout)
 
-    def _payload_alloc_bytes(self, layout: "RedisLayout") -> float:
+    def _payload_alloc_uncached(self, layout: "RedisLayout") -> float:
         mix = self.payload_mix or ((1.0, float(self.payload_bytes), 0.0),)
         total_w = sum(w for w, _, _ in mix)
         out = 0.0
@@ -467,7 +467,8 @@ class WorkShape:
         return out
 
 
-_payload_alloc_bytes = functools.lru_cache(maxsize=1024)(WorkShape._payload_alloc_bytes)
+# cached per (shape, layout): a long run's calibration asks for it once per server sample
+_payload_alloc_bytes = functools.lru_cache(maxsize=1024)(WorkShape._payload_alloc_uncached)
 
 
 @dataclass

@@ -420,22 +420,22 @@ def fit_cpu_model(per_s: Sequence[float], utilization: Sequence[float], unit: st
                     f"from the reference saturation): extrapolated", len(x), u_max, x_max)
 
 
-def _documented(light_us: float, unit: str) -> CpuModel:
+def _documented(light_us: float, unit: str, why: str = "no runs given") -> CpuModel:
     """A model from a documented light-load demand (µs per unit), split with DEFAULT_TURN_SHARE."""
     from dataclasses import replace  # noqa: PLC0415
 
     m = fit_cpu_model([1.0], [light_us / 1e6], unit)
     return replace(m, method=f"documented default: {light_us:g} µs/{unit} at light load, turn share "
-                             f"{DEFAULT_TURN_SHARE:.2f} (no runs given)", points=0, max_measured_utilization=0.0,
+                             f"{DEFAULT_TURN_SHARE:.2f} ({why})", points=0, max_measured_utilization=0.0,
                    max_measured_per_s=0.0)
 
 
-def default_work_model() -> CpuModel:
-    return _documented(DEFAULT_CPU_US_PER_WORK, "work")
+def default_work_model(why: str = "no runs given") -> CpuModel:
+    return _documented(DEFAULT_CPU_US_PER_WORK, "work", why)
 
 
-def default_op_model() -> CpuModel:
-    return _documented(DEFAULT_CPU_US_PER_OP, "op")
+def default_op_model(why: str = "no runs given") -> CpuModel:
+    return _documented(DEFAULT_CPU_US_PER_OP, "op", why)
 
 
 @dataclass(frozen=True)
@@ -489,8 +489,8 @@ def ceilings_from_runs(runs: Sequence) -> Ceilings:
         xs = [p.works_per_s if unit == "work" else p.requests_per_s for p in pts]
         return fit_cpu_model(xs, [p.utilization for p in pts], unit)
 
-    works = fit(work_pts, "work") if work_pts else default_work_model()
-    ops = fit(op_pts, "op") if op_pts else default_op_model()
+    works = fit(work_pts, "work") if work_pts else default_work_model("no run completed works")
+    ops = fit(op_pts, "op") if op_pts else default_op_model("no kv or kv-set run among the runs")
     light = fit(light_pts, "work") if light_pts else None
     probe = max(probe_pts, key=lambda p: p.works_per_s) if probe_pts else None
     ids = [p.run_id for p in points]

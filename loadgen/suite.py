@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from loadgen.errors import BadInput
+from loadgen.errors import BadInput, RcapError
 from loadgen.recorder.rundir import new_id
 
 
@@ -84,7 +84,10 @@ def probe_done(run_dirs: list[Path]) -> str | None:
     from analysis.runs import load_run  # noqa: PLC0415
     from analysis.throughput import SATURATED_UTILIZATION, load_point  # noqa: PLC0415
 
-    points = [load_point(load_run(d)) for d in run_dirs]
+    try:
+        points = [load_point(load_run(d)) for d in run_dirs]
+    except (OSError, ValueError, KeyError, RcapError):  # an unreadable step: let the ladder go on
+        return None
     points = [p for p in points if p is not None]
     if not points:
         return None
