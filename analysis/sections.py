@@ -89,6 +89,8 @@ class RunSet:
                          "users": p.get("users"), "rate (ops/s)": p.get("rate"),
                          "duration (s)": p.get("duration_s"), "status": run.status,
                          "ops/s": total.get("ops_per_s"), "p99 (µs)": total.get("p99_us"),
+                         # supported: ≥ 10,000 requests in the run (analysis.throughput.P99_MIN_REQUESTS)
+                         "p99 supported": _p99_supported(total.get("count")),
                          "loadgen-bound": bool(p.get("loadgen_bound"))})
         return pd.DataFrame(rows)
 
@@ -591,6 +593,12 @@ def pubsub_section(ctx: Context) -> Section:
 # ---------------------------------------------------------------------------------------------
 
 LOAD_LABEL = {"workmanager": "works/s", "mass-operation": "works/s", "pubsub": "msg/s"}
+def _p99_supported(count) -> bool:
+    from analysis.throughput import p99_supported
+
+    return p99_supported(count)
+
+
 DEFAULT_SLO_P99_US = 10_000.0  # when the target file sets none: 10 ms
 
 
