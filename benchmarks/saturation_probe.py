@@ -105,9 +105,8 @@ def main() -> int:
         ref = reference(topo, args.requests, args.clients)
     light_pts = [p for p in map(tp.load_point, light.runs) if p]
     probe_pts = [p for p in map(tp.load_point, probe.runs) if p]
-    m_light = tp.fit_cpu_model([p.works_per_s for p in light_pts], [p.utilization for p in light_pts])
     both = light_pts + probe_pts
-    m_all = tp.fit_cpu_model([p.works_per_s for p in both], [p.utilization for p in both])
+    m_light, m_all = tp.fit_work_model(light_pts), tp.fit_work_model(both)  # what rcap model ceiling fits
     top = max(probe_pts, key=lambda p: p.works_per_s)
 
     def err(pred: float, meas: float) -> float:
