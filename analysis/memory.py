@@ -13,6 +13,7 @@ SDS headers 1/3/5/9/17 B + NUL, EMBSTR up to 44 B, shared integers 0..9999, buck
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -645,6 +646,9 @@ class WorkShape:
     def payload_alloc_bytes(self, layout: "RedisLayout") -> float:
         """Expected allocation of one payload SDS: sizes spread over allocator size classes, so the class
         of the mean size is not the mean of the classes."""
+        return _payload_alloc_bytes(self, layout)
+
+    def _payload_alloc_uncached(self, layout: "RedisLayout") -> float:
         mix = self.payload_mix or ((1.0, float(self.payload_bytes), 0.0),)
         total_w = sum(w for w, _, _ in mix)
         out = 0.0
@@ -653,6 +657,10 @@ class WorkShape:
             out += w / total_w * float(np.mean([layout.alloc(sds_request_bytes(max(1, int(round(x)))))
                                                 for x in sizes]))
         return out
+
+
+# cached per (shape, layout): a long run's calibration asks for it once per server sample
+_payload_alloc_bytes = functools.lru_cache(maxsize=1024)(WorkShape._payload_alloc_uncached)
 
 
 @dataclass
@@ -686,11 +694,11 @@ def _uniform_quicklist(n: int, elem: bytes, layout: RedisLayout) -> float:
     """Body of a list of ``n`` like elements pushed one by one (robj and key excluded)."""
     if n == 0:
         return 0.0
-    per_node = len(quicklist_nodes([elem] * 2000, layout)[0])  # elements per full node
+    per_node = _elements_per_node(elem, layout)
     full, rest = divmod(n, per_node)
-    blobs = full * layout.alloc(pack_bytes([elem] * per_node, layout))
+    blobs = full * _uniform_pack_alloc(elem, per_node, layout)
     if rest:
-        blobs += layout.alloc(pack_bytes([elem] * rest, layout))
+        blobs += _uniform_pack_alloc(elem, rest, layout)
     nodes = full + (1 if rest else 0)
     if layout.small_lists and nodes == 1:
         return blobs
@@ -704,6 +712,17 @@ def _hash_element_alloc(field_len: int, value_len: int, value_alloc: float, layo
             return valkey_hash_entry_bytes(field_len, value_len, layout)
         return layout.alloc(8 + _sds_hdr8_request_bytes(field_len)) + value_alloc
     return layout.alloc(field_request_bytes(field_len, layout)) + value_alloc
+
+
+# cached: calibrating on a long run evaluates the model once per sample (simulating RPUSH costs ~1 s)
+@functools.lru_cache(maxsize=64)
+def _elements_per_node(elem: bytes, layout: RedisLayout) -> int:
+    return len(quicklist_nodes([elem] * 2000, layout)[0])
+
+
+@functools.lru_cache(maxsize=8192)
+def _uniform_pack_alloc(elem: bytes, k: int, layout: RedisLayout) -> int:
+    return layout.alloc(pack_bytes([elem] * k, layout))
 
 
 def pending_works(n: int, shape: WorkShape, layout: RedisLayout) -> Breakdown:
@@ -861,7 +880,12 @@ def calibrate(observations: Sequence[MemoryObservation], layout: RedisLayout, ki
     if not observations:
         raise BadInput("no memory observations to fit")
     base = CalibratedModel(kind, layout, 1.0, (1.0, 1.0), 0.0, 0, id_bytes, key_bytes)
-    a = np.array([base.analytic_bytes(o.count, o.size_bytes, o.ttl, o.size_mix) for o in observations])
+    analytic: dict[tuple, float] = {}  # a long run repeats backlog sizes: one model evaluation each
+    for o in observations:
+        key = (o.count, o.size_bytes, o.ttl, o.size_mix)
+        if key not in analytic:
+            analytic[key] = base.analytic_bytes(*key)
+    a = np.array([analytic[(o.count, o.size_bytes, o.ttl, o.size_mix)] for o in observations])
     y = np.array([o.delta_bytes for o in observations], float)
     ratio = y / a  # fit on ratios so small and large runs weigh the same
     scale = float(ratio.mean())

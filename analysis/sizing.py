@@ -19,6 +19,7 @@ from analysis import throughput as tp
 from analysis.backlog import BacklogInput, live_lag, mass_operation, scheduling_cap_per_s, simulate
 from analysis.catalog import candidates, load_catalog
 from analysis.targets import TargetLoad
+from loadgen.errors import BadInput
 
 GIB = 1024 ** 3
 BASE_USED_MEMORY_BYTES = 1 * mem.MIB  # an empty Redis 7 (≈ 0.9 MB used_memory at start)
@@ -95,7 +96,8 @@ class Measured:
     memory_scale: float = 1.0
     memory_scale_ci: tuple[float, float] = (1.0, 1.0)
     source: str = "documented defaults (no runs given)"
-    latency_points: list[tuple[float, float]] = field(default_factory=list)  # (ops/s, p99 µs) of the runs
+    latency_points: list[tuple[float, float, int]] = field(default_factory=list)  # (ops/s, p99 µs, requests)
+    ceilings: tp.Ceilings | None = None  # CPU per work / per op as a function of load (None: documented defaults)
 
 
 def measured_from_runs(runs: Sequence | None) -> Measured:
@@ -118,11 +120,20 @@ def measured_from_runs(runs: Sequence | None) -> Measured:
         total = (r.summary or {}).get("total") or {}
         workload = ((r.manifest or {}).get("scenario") or {}).get("workload") or "?"
         if total.get("ops_per_s") and total.get("p99_us"):
-            groups.setdefault(workload, []).append((float(total["ops_per_s"]), float(total["p99_us"])))
+            groups.setdefault(workload, []).append((float(total["ops_per_s"]), float(total["p99_us"]),
+                                                    int(total.get("count") or 0)))
     # the knee is read on one workload: the WorkManager's when measured, else the most sampled one
     points = groups.get("workmanager") or max(groups.values(), key=len, default=[])
+    try:
+        ceilings = tp.ceilings_from_runs(_with_sweep_steps(runs))
+    except BadInput:  # runs without usable server samples: documented defaults, said so
+        ceilings = None
     return Measured(demand, float(sum(frags) / len(frags)) if frags else None, scale, ci,
-                    "measured: " + ", ".join(r.id for r in runs), points)
+                    "measured: " + ", ".join(r.id for r in runs), points, ceilings)
+
+
+def _finite(x: float) -> float | None:
+    return x if math.isfinite(x) else None
 
 
 def _with_sweep_steps(runs: Sequence) -> list:
@@ -179,7 +190,9 @@ class Recommendation:
             ("maxmemory", f"{_b(m['maxmemory_bytes'])} (noeviction)"),
             ("node RAM", f"{_b(m['node_ram_bytes'])} per data node"),
             ("main thread", f"{c['utilization_steady']:.0%} steady, {c['utilization_peak']:.0%} peak "
-                            f"(limit {c['max_utilization']:.0%}; ceiling {c['ceiling_works_per_s']:.0f} works/s)"),
+                            f"(limit {c['max_utilization']:.0%}), {c['cpu_us_per_work']:.0f} µs CPU per work here"),
+            ("one-shard ceiling", f"{c['ceiling_works_per_s']:,.0f} works/s, {c['ceiling_ops_per_s']:,.0f} ops/s "
+                                  "(op = one client request; at 100 % main thread)"),
             ("p99 estimate", ("saturated" if c["p99_estimate_us"] is None else f"{c['p99_estimate_us']:.0f} µs")
                              + f" vs SLO {c['latency_slo_p99_us']:.0f} µs"),
             ("network", f"{n['in_bytes_per_s'] / 1e6:.2f} MB/s in, {n['out_bytes_per_s'] / 1e6:.2f} MB/s out, "
@@ -271,19 +284,27 @@ def _core(target: TargetLoad, measured: Measured, layout: mem.RedisLayout):
     rec = mem.recommend_memory(dataset, overheads)
 
     dem = measured.demand
+    cl = measured.ceilings or tp.Ceilings(tp.default_work_model(), tp.default_op_model(), None, None, "default")
     tls = tp.TLS_CPU_FACTOR if d.tls else 1.0
-    dw, dop = tls * (dem.cpu_us_per_work or tp.DEFAULT_CPU_US_PER_WORK), tls * dem.cpu_us_per_op
+    mw, mop = cl.works.scaled(tls), cl.ops.scaled(tls)
     other_ops = max(0.0, traffic.ops_per_s - 4 * traffic.works_per_s)  # re-polls included (empty pop-work)
-    busy_us = traffic.works_per_s * dw + other_ops * dop + 0.5 * traffic.pubsub_deliveries_per_s * dop
-    u_steady = busy_us / 1e6
+    op_load = other_ops + 0.5 * traffic.pubsub_deliveries_per_s
+    u_steady = tp.combined_utilization([(mw, traffic.works_per_s), (mop, op_load)])
     # during a mass operation: one scheduling-work per arrival, the other three EVALSHA per consumed work
-    u_peak = u_steady + (mass_rate * dw / 4 + min(mu_mass, mass_rate) * 3 * dw / 4) / 1e6
-    ceiling = tp.ServiceDemand(dop, dw, 0, 0, None, dem.source).ceiling(d.max_cpu_utilization)
-    p99 = dop * math.log(100) / (1 - u_peak) if u_peak < 1 else None  # None: saturated, no steady state
+    peak_works = traffic.works_per_s + mass_rate / 4 + min(mu_mass, mass_rate) * 3 / 4
+    u_peak = tp.combined_utilization([(mw, peak_works), (mop, op_load)])
+    dw, dop = mw.demand_us(u_steady), mop.demand_us(u_steady)
+    p99 = mop.demand_us(u_peak) * math.log(100) / (1 - u_peak) if u_peak < 1 else None  # None: saturated
     cpu = {"cpu_us_per_work": dw, "cpu_us_per_op": dop, "utilization_steady": u_steady, "utilization_peak": u_peak,
-           "max_utilization": d.max_cpu_utilization, "ceiling_works_per_s": ceiling["works_per_s"],
-           "ceiling_ops_per_s": ceiling["ops_per_s"], "p99_estimate_us": p99,
-           "latency_slo_p99_us": d.latency_slo_p99_us, "demand_source": dem.source}
+           "max_utilization": d.max_cpu_utilization, "ceiling_works_per_s": mw.ceiling_per_s,
+           "ceiling_ops_per_s": mop.ceiling_per_s,
+           "op": "one client request (one round trip: a command or a script call)",
+           "cpu_us_per_work_light_load": mw.busy_us + mw.turn_us, "cpu_us_per_work_saturated": mw.busy_us,
+           "cpu_us_per_op_light_load": mop.busy_us + mop.turn_us, "cpu_us_per_op_saturated": mop.busy_us,
+           "ceiling_method": {"works": mw.method, "ops": mop.method},
+           "ceiling_extrapolation": {"works": _finite(mw.extrapolation), "ops": _finite(mop.extrapolation)},
+           "ceiling_validation": cl.validation(),
+           "p99_estimate_us": p99, "latency_slo_p99_us": d.latency_slo_p99_us, "demand_source": cl.source}
 
     payload = traffic.mean_payload_bytes
     write_in = traffic.works_per_s * (2 * payload + 4 * SCRIPT_ARGS_BYTES) + mass_rate * (
@@ -336,19 +357,33 @@ def size(target: TargetLoad, runs: Sequence | None = None, catalog_path: str | N
             "cannot be sharded; what helps: faster cores (higher clock), splitting workloads across Redis instances "
             "(KV/transient store and PubSub on their own Redis), or moving the WorkManager to Nuxeo Stream/Kafka "
             "(nuxeo.stream.work.enabled=true)")
-    if len(measured.latency_points) >= 2:
-        xs, ys = zip(*measured.latency_points)
-        knee = tp.latency_knee(xs, ys, d.latency_slo_p99_us)
-        cpu["measured_knee_ops_per_s"] = knee
-        assumptions.append("p99 knee from the runs' client-side p99 (round trip included) at the SLO: "
-                           + (f"{knee:.0f} ops/s" if knee else "no run met the SLO"))
-        if knee is None:
-            x0, y0 = min(measured.latency_points, key=lambda p: p[1])
-            flags.append(f"no measured run met the p99 SLO of {d.latency_slo_p99_us:.0f} µs (best: {y0:.0f} µs at "
-                         f"{x0:.0f} ops/s, client side, load generator included)")
-        elif traffic.ops_per_s > knee:
+    if measured.latency_points:
+        # the verdict reads supported p99 values only (>= P99_MIN_REQUESTS requests in the step); with none,
+        # every step's p99 is shown as indicative
+        supported = [(x, y) for x, y, n in measured.latency_points if tp.p99_supported(n)]
+        basis = "supported" if supported else "indicative"
+        pts = supported or [(x, y) for x, y, _n in measured.latency_points]
+        xs, ys = zip(*pts)
+        knee = tp.latency_knee(xs, ys, d.latency_slo_p99_us) if len(pts) >= 2 else None
+        at_target = tp.p99_at(xs, ys, traffic.ops_per_s)
+        cpu.update(measured_knee_ops_per_s=knee, p99_basis=basis, p99_at_target_us=at_target,
+                   p99_supported_steps=len(supported), p99_min_requests=tp.P99_MIN_REQUESTS)
+        rule = (f"p99 from steps with at least {tp.P99_MIN_REQUESTS:,} requests ({len(supported)} of "
+                f"{len(measured.latency_points)} steps)" if supported else
+                f"no step had {tp.P99_MIN_REQUESTS:,} requests: p99 values are indicative only "
+                "(record the full profile, rcap suite --full)")
+        assumptions.append(f"client-side p99 (round trip included); {rule}; knee at the SLO: "
+                           + (f"{knee:.0f} ops/s" if knee else "no step met the SLO") + "; p99 at the target's "
+                           + (f"{traffic.ops_per_s:.0f} ops/s: {at_target:.0f} µs ({basis})" if at_target is not None
+                              else f"{traffic.ops_per_s:.0f} ops/s: outside the measured range "
+                                   f"{min(xs):.0f}–{max(xs):.0f} ops/s"))
+        best_x, best_y = min(pts, key=lambda p: p[1])
+        if best_y > d.latency_slo_p99_us:
+            flags.append(f"no measured step met the p99 SLO of {d.latency_slo_p99_us:.0f} µs (best {basis} p99: "
+                         f"{best_y:.0f} µs at {best_x:.0f} ops/s, client side, load generator included)")
+        elif knee is not None and traffic.ops_per_s > knee:
             flags.append(f"{traffic.ops_per_s:.0f} ops/s is beyond the measured p99 knee ({knee:.0f} ops/s) for "
-                         f"{d.latency_slo_p99_us:.0f} µs")
+                         f"{d.latency_slo_p99_us:.0f} µs ({basis} p99)")
     if cpu["p99_estimate_us"] is None or cpu["p99_estimate_us"] > d.latency_slo_p99_us:
         est = "unbounded (saturated)" if cpu["p99_estimate_us"] is None else f"{cpu['p99_estimate_us']:.0f} µs"
         flags.append(f"estimated p99 {est} exceeds the SLO {d.latency_slo_p99_us:.0f} µs")

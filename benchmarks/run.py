@@ -20,6 +20,7 @@ RESULTS = Path(tempfile.gettempdir()) / "rcap-bench"
 BENCHMARKS = [
     ("loadgen_throughput.py", ["--reps", "3", "--seconds", "10"], ["--reps", "1", "--seconds", "5"]),
     ("validate_models.py", [], []),
+    ("long_run_analysis.py", ["--reps", "3"], ["--reps", "1", "--seconds", "600"]),
 ]
 
 

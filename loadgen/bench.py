@@ -26,7 +26,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from redis.backoff import NoBackoff
 from redis.retry import Retry
@@ -702,11 +702,13 @@ def _spec(scenario: Any, options: dict[str, Any]) -> BenchSpec:
 
 
 def run_sweep(scenario: Any, *, users: Sequence[int] | None = None, rates: Sequence[float] | None = None,
-              fixed_users: int | None = None, **options: Any) -> Path:
+              fixed_users: int | None = None, until: Callable[[list[Path]], str | None] | None = None,
+              **options: Any) -> Path:
     """Run one bench per value of ``users`` or of ``rates`` (open loop, ops/s; ``fixed_users`` users
     each) on one target (the embedded topology is started once), cleaning the prefix between runs.
     Other ``options`` are :class:`BenchSpec` fields. Returns the sweep directory: ``sweep.json`` plus
-    one run directory per value. Stops at the first failed or interrupted run."""
+    one run directory per value. Stops at the first failed or interrupted run, or when ``until`` (given
+    the run directories so far) returns a reason, recorded as ``stopped_early`` in ``sweep.json``."""
     if (users is None) == (rates is None):
         raise BadInput("a sweep varies either --users or --rates (one of them)")
     param, values = ("users", list(users)) if users is not None else ("rate", list(rates))
@@ -738,6 +740,11 @@ def run_sweep(scenario: Any, *, users: Sequence[int] | None = None, rates: Seque
                     path = _execute(spec, scen, lab, flag, sweep_dir,
                                     sweep={"sweep_id": sweep_id, "param": param, "value": value})
                     entry.update(run_id=path.name, status="complete")
+                    reason = until([sweep_dir / e["run_id"] for e in sweep_man["runs"] if e["status"] == "complete"]) \
+                        if until is not None else None
+                    if reason:
+                        sweep_man["stopped_early"] = reason
+                        break
                 except RunDegraded as exc:  # recorded; the next steps still run
                     entry.update(run_id=exc.run_dir.name, status="degraded")
                     degraded.append(f"{param}={value}")

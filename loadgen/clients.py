@@ -216,7 +216,9 @@ class RedisClient:
         self.pool: Any = None
         """``pool: nuxeo``: a shared :class:`loadgen.users.pool.EmulatedNodePool` lent per round trip."""
         self.lag_ns = 0
-        """Open loop: how late the current iteration started (ns); adds to the corrected latency."""
+        """Open loop: how long the current iteration waited behind the server (ns); adds to the corrected latency."""
+        self.served_ns = 0
+        """Open loop: service time of this iteration's requests so far (ns), for the pacer's ideal schedule."""
         self.open_loop = False
 
     # -- connections -------------------------------------------------------------------------
@@ -309,6 +311,7 @@ class RedisClient:
             return self._error_reply(op, packed, key, reply, t0, t1)
         us = (t1 - t0) // 1000
         if self.open_loop:
+            self.served_ns += t1 - t0
             self._record(op, us, us + self.lag_ns // 1000)
         else:
             self._record(op, us)

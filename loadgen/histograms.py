@@ -2,7 +2,9 @@
 
 Each load process records every request into a :class:`LatencyRecorder`: one exact count of
 latencies in µs per (second, op, kind), where kind is ``measured`` (service time, from the actual
-send) or ``corrected`` (open loop: from the intended start, wrk2-style). Completed seconds are turned
+send) or ``corrected`` (open loop: from the intended start, wrk2-style, charging only the time spent
+behind a slow server), plus the generator's own lag per paced iteration (op ``generator lag``, kind
+``generator``). Completed seconds are turned
 into HdrHistograms (1 µs .. 60 s, 3 significant digits), base64-encoded and shipped to Locust's
 master through ``report_to_master``/``worker_report``; the master (or the local runner) merges them
 in a :class:`HistogramMerger` and appends each completed second to ``$RCAP_RUN_DIR/latency.jsonl``
@@ -33,6 +35,9 @@ SIGNIFICANT_DIGITS = 3
 MEASURED = "measured"
 CORRECTED = "corrected"
 KINDS = (MEASURED, CORRECTED)
+GENERATOR = "generator"
+"""Kind of the load generator's own scheduling lag (op :data:`GENERATOR_LAG_OP`): not a request."""
+GENERATOR_LAG_OP = "generator lag"
 
 REPORT_KEY = "rcap_latency"
 """Key of the latency payload inside Locust's worker report dict."""
@@ -77,6 +82,7 @@ class SecondCounts(NamedTuple):
     measured: dict[str, dict[int, int]]
     corrected: dict[str, dict[int, int]]
     errors: dict[str, int]
+    generator_lag: dict[int, int] | None = None  # open loop: µs → paced iterations (see loadgen.pacing)
 
     def records(self) -> list[dict[str, Any]]:
         """The ``latency.jsonl`` records of this second (histograms encoded)."""
@@ -88,6 +94,10 @@ class SecondCounts(NamedTuple):
                 hist = histogram_from_counts(counts or {})
                 out.append({"t": self.t, "op": op, "kind": kind, "count": hist.get_total_count(),
                             "errors": self.errors.get(op, 0) if kind == MEASURED else 0, "hdr": encode(hist)})
+        if self.generator_lag:
+            hist = histogram_from_counts(self.generator_lag)
+            out.append({"t": self.t, "op": GENERATOR_LAG_OP, "kind": GENERATOR, "count": hist.get_total_count(),
+                        "errors": 0, "hdr": encode(hist)})
         return out
 
 
@@ -108,15 +118,17 @@ class LatencyRecorder:
         self._measured: dict[str, defaultdict[int, int]] = {}
         self._corrected: dict[str, defaultdict[int, int]] = {}
         self._errors: defaultdict[str, int] = defaultdict(int)
+        self._lag: defaultdict[int, int] = defaultdict(int)
         self._done: list[SecondCounts] = []
 
     def _roll(self, sec: int) -> None:
-        if self._measured or self._corrected or self._errors:
-            self._done.append(SecondCounts(self._sec, self._measured, self._corrected, self._errors))
+        if self._measured or self._corrected or self._errors or self._lag:
+            self._done.append(SecondCounts(self._sec, self._measured, self._corrected, self._errors, self._lag))
         self._sec = sec
         self._measured = {}
         self._corrected = {}
         self._errors = defaultdict(int)
+        self._lag = defaultdict(int)
 
     def record(self, op: str, latency_us: int, corrected_us: int | None = None) -> None:
         """Record one successful request of ``op``: service time and (open loop) corrected time, µs."""
@@ -132,6 +144,13 @@ class LatencyRecorder:
                 self._corrected[op][corrected_us] += 1
             except KeyError:
                 self._corrected[op] = defaultdict(int, {corrected_us: 1})
+
+    def record_generator_lag(self, lag_us: int) -> None:
+        """Open loop: how late (µs) a paced iteration started compared with an ideal generator."""
+        sec = int(_time())
+        if sec != self._sec:
+            self._roll(sec)
+        self._lag[lag_us] += 1
 
     def record_error(self, op: str) -> None:
         """Count one failed request of ``op`` (failures carry no latency sample)."""

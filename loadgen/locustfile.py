@@ -177,7 +177,7 @@ def _worker_setup(environment: Any) -> None:
 
 
 def _queues() -> list[str]:
-    return sorted({item.attrs["queue_id"] for item in plan(P.scenario) if item.role == "consumer"}
+    return sorted({item.attrs["queue_id"] for item in plan(P.scenario) if item.role in ("consumer", "lifecycle")}
                   | {q for item in plan(P.scenario) if item.role == "producer" for q, _t, _s in item.attrs["queues"]})
 
 

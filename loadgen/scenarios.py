@@ -162,6 +162,18 @@ class KvSetParams:
 
 
 @dataclass(frozen=True)
+class WorkLifecycleParams:
+    """``work-lifecycle``: each user runs whole Nuxeo work lifecycles on its own connection, one EVALSHA at a
+    time as Jedis sends them (scheduling-work → pop-work → running-work → completed-work, no processing
+    time), closed loop or paced (``rate`` = works/s). The saturation probe of ``rcap suite``: one
+    shard's works/s ceiling under unpipelined Nuxeo traffic."""
+
+    queue_id: str = "default"
+    work_type: str = "fulltextExtractor"
+    hashtag: bool = False
+
+
+@dataclass(frozen=True)
 class PubSubParams:
     """``pubsub``: ``nodes`` emulated nodes each hold one ``PSUBSCRIBE <prefix>*``; ``publishers`` send
     ``<nodeId>:<payload>`` messages (``rate`` = messages/s) on topics weighted by ``topics``."""
@@ -222,6 +234,7 @@ PARAMS: dict[str, type] = {
     "workmanager": WorkManagerParams,
     "kv": KvParams,
     "kv-set": KvSetParams,
+    "work-lifecycle": WorkLifecycleParams,
     "pubsub": PubSubParams,
     "mass-operation": MassOperationParams,
     "nuxeo-cluster": NuxeoClusterParams,
@@ -270,7 +283,7 @@ def scenario_from_json(text: str) -> Scenario:
 
 def _fixed_users(workload: str, params: Any, prefix: str, nuxeo_version: str = "2021") -> int | None:
     """Users fixed by the params (sum of the plan's counts), or ``None`` when ``users`` is free."""
-    if workload == "kv-set":
+    if workload in ("kv-set", "work-lifecycle"):
         return None
     if workload == "kv":  # ``users`` counts the KV users; the scanners come on top
         return None
@@ -440,6 +453,7 @@ def _validated(s: Scenario) -> Scenario:
     p = s.params
     positive_ints = {
         "workmanager": ("nodes",), "kv": ("keyspace", "mget_keys", "gc_nodes"), "kv-set": ("value_bytes", "keyspace"),
+        "work-lifecycle": (),
         "pubsub": ("nodes", "publishers", "vcs_docs", "dbs_ids"),
         "mass-operation": ("works", "threads", "nodes", "producers"), "nuxeo-cluster": ("nodes",),
     }[s.workload]

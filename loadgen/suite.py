@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from loadgen.errors import BadInput
+from loadgen.errors import BadInput, RcapError
 from loadgen.paths import RUNS, STATE
 from loadgen.recorder.rundir import new_id
 
@@ -31,7 +31,12 @@ class Step:
     rates: tuple[float, ...] = ()
     users: tuple[int, ...] = ()  # several: a closed-loop sweep (for the USL fit)
     overrides: dict[str, str] = field(default_factory=dict)
-    kind: str = "bench"  # bench | failover | memory-wall (the last two start their own topology)
+    kind: str = "bench"  # bench | probe | failover | memory-wall (the last two start their own topology)
+    full_s: float = 0.0  # duration per run in the full profile (``rcap suite --full``); 0 = duration_s
+
+    def seconds(self, scale: float = 1.0, full: bool = False) -> float:
+        """Run time per run (s): the full profile's, or the brief one × ``scale``."""
+        return self.full_s if full and self.full_s else self.duration_s * scale
 
 
 @dataclass(frozen=True)
@@ -50,29 +55,66 @@ def plan(topology: str, nuxeo_nodes: int = 4) -> tuple[Step, ...]:
         # the target's node count of consumer threads, so completions keep up with schedules at every
         # step: the utilization-law fit divides CPU by works completed
         Step("WorkManager throughput sweep", "workmanager", 8, rates=(100, 300, 1000),
-             overrides={"nodes": str(nuxeo_nodes)}),
-        Step("KeyValue throughput sweep", "kv", 6, rates=(1000, 4000, 16000)),
-        Step("Redis SET 1 KB against concurrency (closed loop, USL)", "kv-set-1k", 4, users=(1, 4, 16, 64)),
-        Step("PubSub fan-out, 1 node", "pubsub", 5, overrides={"nodes": "1"}),
-        Step(f"PubSub fan-out, {nuxeo_nodes} nodes", "pubsub", 5, overrides={"nodes": str(nuxeo_nodes)}),
-        Step("mass operation: backlog and memory growth", "mass-operation", 20),
+             overrides={"nodes": str(nuxeo_nodes)}, full_s=180),
+        # closed-loop unpipelined lifecycles, more connections each step, until the main thread is >= 90 %
+        # busy or throughput stops growing (+5 %): the measured works/s ceiling the CPU model is checked on
+        Step("WorkManager saturation probe (closed loop, unpipelined lifecycles)", "work-lifecycle", 5,
+             users=PROBE_USERS, kind="probe", full_s=30),
+        Step("KeyValue throughput sweep", "kv", 6, rates=(1000, 4000, 16000), full_s=120),
+        Step("Redis SET 1 KB against concurrency (closed loop, USL)", "kv-set-1k", 4, users=(1, 4, 16, 64),
+             full_s=30),
+        Step("PubSub fan-out, 1 node", "pubsub", 5, overrides={"nodes": "1"}, full_s=60),
+        Step(f"PubSub fan-out, {nuxeo_nodes} nodes", "pubsub", 5, overrides={"nodes": str(nuxeo_nodes)}, full_s=60),
+        Step("mass operation: backlog and memory growth", "mass-operation", 20, full_s=120),
     ]
     if topology != "external":
         steps.append(Step("memory wall: reindex works until OOM at maxmemory 32 MiB", "mass-operation", 0,
                           kind="memory-wall"))
     if topology in ("sentinel", "enterprise"):
-        steps.append(Step("failover: master killed under WorkManager load", "workmanager", 20, kind="failover"))
+        steps.append(Step("failover: master killed under WorkManager load", "workmanager", 20, kind="failover",
+                          full_s=60))
     return tuple(steps)
+
+
+PROBE_USERS = (4, 16, 50, 100)
+PROBE_GROWTH = 0.05  # two steps in a row adding less than 5 % works/s: throughput stopped growing
+
+
+def probe_done(run_dirs: list[Path]) -> str | None:
+    """Why the saturation probe can stop after these steps (None: go on)."""
+    from analysis.runs import load_run  # noqa: PLC0415
+    from analysis.throughput import SATURATED_UTILIZATION, load_point  # noqa: PLC0415
+
+    try:
+        points = [load_point(load_run(d)) for d in run_dirs]
+    except (OSError, ValueError, KeyError, RcapError):  # an unreadable step: let the ladder go on
+        return None
+    points = [p for p in points if p is not None]
+    if not points:
+        return None
+    last = points[-1]
+    if last.utilization >= SATURATED_UTILIZATION:
+        return f"main thread {100 * last.utilization:.0f} % busy at {last.concurrency} connections"
+    # one noisy step (a shared machine) does not end the probe: two in a row below the best so far do
+    if len(points) >= 3:
+        best = max(p.works_per_s for p in points[:-2])
+        if all(p.works_per_s < (1 + PROBE_GROWTH) * best for p in points[-2:]):
+            return (f"works/s stopped growing (best {best:,.0f}, then {points[-2].works_per_s:,.0f} and "
+                    f"{last.works_per_s:,.0f}) at {last.concurrency} connections, main thread "
+                    f"{100 * last.utilization:.0f} % busy")
+    return None
 
 
 def run_suite(target_load: Path, *, target_url: str | None = None, password: str | None = None,
               tls: tuple[str | None, str | None, str | None] = (None, None, None),
               runs_out: Path = RUNS, scale: float = 1.0, base_dir: str = str(STATE),
-              progress: Callable[[str], None] = print) -> SuiteResult:
+              progress: Callable[[str], None] = print, full: bool = False) -> SuiteResult:
     """Run the suite's steps for the target file and return where they were recorded.
 
     A benchmark step that fails (Locust exited with an error) is reported and skipped, so the report
     still comes out of the others; Ctrl-C, bad input and an unusable target stop the suite.
+    ``full`` runs the full profile (each step's ``full_s``, ≈ 25 min): steps long enough for go-live p99
+    claims (≥ 10,000 requests in every step, docs/report.md); otherwise durations × ``scale``.
     ``base_dir`` holds the embedded topologies' files.
     """
     from analysis.targets import load_target
@@ -91,16 +133,17 @@ def run_suite(target_load: Path, *, target_url: str | None = None, password: str
 
     def run_steps(url: str, pw: str | None, ca: str | None) -> None:
         for i, step in enumerate(steps, 1):
-            if step.kind != "bench":
+            if step.kind not in ("bench", "probe"):
                 continue  # starts its own topology, below
-            progress(f"[{i}/{len(steps)}] {step.label} ({_describe(step, scale)})")
+            progress(f"[{i}/{len(steps)}] {step.label} ({_describe(step, scale, full)})")
             common = dict(target=url, password=pw, tls_ca=ca, tls_cert=tls_cert, tls_key=tls_key,
-                          duration_s=step.duration_s * scale, overrides=dict(step.overrides), out=suite_dir)
+                          duration_s=step.seconds(scale, full), overrides=dict(step.overrides), out=suite_dir)
             try:
                 if len(step.rates) > 1:
                     run_dirs.append(bench.run_sweep(step.scenario, rates=list(step.rates), **common))
                 elif len(step.users) > 1:
-                    run_dirs.append(bench.run_sweep(step.scenario, users=list(step.users), **common))
+                    run_dirs.append(bench.run_sweep(step.scenario, users=list(step.users),
+                                                    until=probe_done if step.kind == "probe" else None, **common))
                 else:
                     run_dirs.append(bench.run_bench(step.scenario, rate=step.rates[0] if step.rates else None,
                                                     **common))
@@ -128,16 +171,17 @@ def run_suite(target_load: Path, *, target_url: str | None = None, password: str
         elif step.kind == "failover":
             from loadgen.failover.master_loss import FailoverSpec, run_failover
 
-            progress(f"[{i}/{len(steps)}] {step.label} ({_describe(step, scale)})")
-            at, fault = max(1.0, step.duration_s * scale / 4), max(1.0, step.duration_s * scale / 3)
+            progress(f"[{i}/{len(steps)}] {step.label} ({_describe(step, scale, full)})")
+            secs = step.seconds(scale, full)
+            at, fault = max(1.0, secs / 4), max(1.0, secs / 3)
             spec = FailoverSpec(topology=topology_kind, fault="kill", at_s=at, fault_s=fault,
-                                duration_s=max(step.duration_s * scale, at + fault + 2), base_dir=base_dir)
+                                duration_s=max(secs, at + fault + 2), base_dir=base_dir)
             run_dirs.append(run_failover(spec, out=suite_dir, log=progress).parent)
     return SuiteResult(suite_dir, tuple(run_dirs), topology_kind, round(time.monotonic() - started, 1))
 
 
-def _describe(step: Step, scale: float) -> str:
-    d = f"{step.duration_s * scale:.0f} s"
+def _describe(step: Step, scale: float, full: bool = False) -> str:
+    d = f"{step.seconds(scale, full):.0f} s"
     if len(step.rates) > 1:
         return f"rates {', '.join(f'{r:g}' for r in step.rates)}/s, {d} each"
     if len(step.users) > 1:

@@ -114,7 +114,10 @@ def test_tls_and_replication_cost():
     from analysis.throughput import TLS_CPU_FACTOR
 
     assert TLS_CPU_FACTOR > 1
-    assert tls.cpu["cpu_us_per_work"] == pytest.approx(plain.cpu["cpu_us_per_work"] * TLS_CPU_FACTOR)
+    # every CPU cost is scaled (the per-work figure at the target's load also moves with the utilization)
+    assert tls.cpu["cpu_us_per_work_light_load"] == pytest.approx(plain.cpu["cpu_us_per_work_light_load"] * TLS_CPU_FACTOR)
+    assert tls.cpu["ceiling_works_per_s"] == pytest.approx(plain.cpu["ceiling_works_per_s"] / TLS_CPU_FACTOR)
+    assert tls.cpu["utilization_steady"] > plain.cpu["utilization_steady"]
     two = sizing.size(_redis_target(topology="sentinel", replicas=2))
     assert two.network["replication_bytes_per_s"] == pytest.approx(2 * plain.network["replication_bytes_per_s"])
     # 100 works/s of 1000 B: each lifecycle replicates the payload twice plus the scripts' effects
@@ -133,5 +136,9 @@ def test_sizing_on_recorded_reference_runs():
     step = next(p for p in sorted(sweeps[-1].iterdir()) if (p / "manifest.json").is_file())
     r = sizing.size(load_target("example"), runs=[load_run(step)])
     assert r.parameters_source.startswith("measured:")
-    assert "utilization law fitted over" in r.cpu["demand_source"]  # the sweep's other steps joined in
-    assert r.cpu["cpu_us_per_work"] > 0 and r.cpu["ceiling_works_per_s"] > 0
+    assert r.cpu["demand_source"].count("workmanager") == 3  # the sweep's other steps joined in
+    assert "fitted over 3 runs with a fixed turn share" in r.cpu["ceiling_method"]["works"]
+    # light-load runs only: the ceiling is extrapolated from the model, and says how far
+    assert "extrapolated" in r.cpu["ceiling_method"]["works"] and r.cpu["ceiling_extrapolation"]["works"] > 1
+    assert r.cpu["cpu_us_per_work_saturated"] < r.cpu["cpu_us_per_work"] < r.cpu["cpu_us_per_work_light_load"]
+    assert r.cpu["ceiling_validation"] is None  # no saturation probe among these runs

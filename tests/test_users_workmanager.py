@@ -76,3 +76,17 @@ def test_cluster_runs_use_hash_tags_and_are_labelled_what_if(topology_factory, t
         assert int(admin.hget(keys[0], "rcap:{work}:done:default")) == 30
     finally:
         admin.close()
+
+
+def test_work_lifecycle_users_run_whole_lifecycles_unpipelined(standalone_target, standalone_client, tmp_path):
+    run_locust("work-lifecycle", {"users": "4", "drain_s": "1"}, standalone_target, tmp_path, seconds=3)
+    c = read_counters(tmp_path)
+    assert c["works"]["completed"] > 100 and c["works"]["lost"] == 0 and c["works"]["pending"] == 0
+    counts = {}
+    for r in read_latency(tmp_path):
+        if r["kind"] == "measured":
+            counts[r["op"]] = counts.get(r["op"], 0) + r["count"]
+    # one call of each script per work (a pop can find the queue emptied by another user: rare)
+    assert counts["EVALSHA completed-work"] == c["works"]["completed"]
+    assert counts["EVALSHA scheduling-work"] >= counts["EVALSHA completed-work"] >= 0.95 * counts["EVALSHA pop-work"]
+    assert standalone_client.hlen("rcap:work:data") == 0

@@ -29,10 +29,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--include-degraded", action="store_true", help=INCLUDE_HELP)
     m.set_defaults(handler=_memory)
 
-    c = msub.add_parser("ceiling", help="works/s and ops/s ceilings of one shard from light-load runs",
-                        description="Service demand (main-thread CPU per op and per work) from the runs' INFO "
-                                    "samples, by the utilization law; the ceiling is 1 / demand at 100 %% CPU.")
-    c.add_argument("--runs", nargs="+", required=True, metavar="DIR", help="light-load run (or sweep) directories")
+    c = msub.add_parser("ceiling", help="works/s and ops/s ceilings of one shard (CPU per unit as a function of load)",
+                        description="Main-thread CPU per work and per op (op = one client request) as a function "
+                                    "of load, D(U) = busy + turn x (1 - U), fitted on the runs' INFO samples "
+                                    "(docs/models.md); the ceiling is where the main thread is 100 %% busy. "
+                                    "With light-load runs only, the model is extrapolated and says how far; "
+                                    "with the saturation probe (work-lifecycle sweep) it is fitted up to "
+                                    "saturation and checked against it.")
+    c.add_argument("--runs", nargs="+", required=True, metavar="DIR", help="run (or sweep) directories")
     c.add_argument("--include-degraded", action="store_true", help=INCLUDE_HELP)
     c.set_defaults(handler=_ceiling)
 
@@ -92,13 +96,36 @@ def _memory(args: argparse.Namespace) -> int:
 
 
 def _ceiling(args: argparse.Namespace) -> int:
-    from analysis.throughput import demand_from_runs  # noqa: PLC0415
+    from analysis.throughput import ceilings_from_runs  # noqa: PLC0415
 
-    d = demand_from_runs(_load_runs(args.runs, args.include_degraded))
-    ceiling = d.ceiling()
-    print(json.dumps({"works_per_s": ceiling["works_per_s"], "ops_per_s": ceiling["ops_per_s"],
-                      "cpu_us_per_work": d.cpu_us_per_work}))
+    runs = _load_runs(args.runs, args.include_degraded)
+    if not runs:
+        raise BadInput("no complete run in the given directories")
+    c = ceilings_from_runs(runs)
+    out = {"works_per_s": round(c.works.ceiling_per_s), "ops_per_s": round(c.ops.ceiling_per_s),
+           "op": "one client request (one round trip: a command or a script call)",
+           "method": {"works": c.works.method, "ops": c.ops.method},
+           "cpu_us_per_work": {"light_load": round(c.works.busy_us + c.works.turn_us, 1),
+                               "saturated": round(c.works.busy_us, 1)},
+           "cpu_us_per_op": {"light_load": round(c.ops.busy_us + c.ops.turn_us, 2),
+                             "saturated": round(c.ops.busy_us, 2)},
+           "measured_up_to": {"works": {"utilization": round(c.works.max_measured_utilization, 3),
+                                        "works_per_s": round(c.works.max_measured_per_s)},
+                              "ops": {"utilization": round(c.ops.max_measured_utilization, 3),
+                                      "ops_per_s": round(c.ops.max_measured_per_s)}},
+           "extrapolation": {"works": _times(c.works.extrapolation), "ops": _times(c.ops.extrapolation)}}
+    v = c.validation()
+    if v is not None:
+        out["validation"] = {"predicted_works_per_s": round(v["predicted_works_per_s"]),
+                             "measured_works_per_s": round(v["measured_works_per_s"]),
+                             "at_utilization": round(v["at_utilization"], 3), "saturated": v["saturated"],
+                             "error_pct": round(100 * v["error"], 1), "predicted_from": v["predicted_from"]}
+    print(json.dumps(out))
     return 0
+
+
+def _times(x: float) -> float | None:
+    return round(x, 2) if x == x and x != float("inf") else None
 
 
 def _size(args: argparse.Namespace) -> int:

@@ -16,10 +16,11 @@ def user_classes(scenario: Any) -> list[type]:
     from loadgen.users.plan import plan  # noqa: PLC0415
     from loadgen.users.pubsub import PubSubPublisher, PubSubSubscriber  # noqa: PLC0415
     from loadgen.users.scanner import KeyspaceScanner  # noqa: PLC0415
-    from loadgen.users.workmanager import WorkConsumer, WorkProducer  # noqa: PLC0415
+    from loadgen.users.workmanager import WorkConsumer, WorkLifecycleUser, WorkProducer  # noqa: PLC0415
 
     bases = {"producer": WorkProducer, "consumer": WorkConsumer, "kv": KvUser, "kv-set": KvSetUser,
-             "subscriber": PubSubSubscriber, "publisher": PubSubPublisher, "scanner": KeyspaceScanner}
+             "lifecycle": WorkLifecycleUser, "subscriber": PubSubSubscriber, "publisher": PubSubPublisher,
+             "scanner": KeyspaceScanner}
     classes = []
     for item in plan(scenario):
         if item.count <= 0:

@@ -149,11 +149,14 @@ class RcapUser(RedisUser):
         stopping = self.ctx.stopping
         pacer = Pacer(self.rate_per_user, self.ctx.rng()) if self.rate_per_user else None
         client.open_loop = pacer is not None
+        record = self.ctx.recorder.record_generator_lag
         while not stopping.is_set():
             if pacer is not None:
-                client.lag_ns = pacer.wait()
+                client.lag_ns = pacer.wait(client.served_ns)
+                client.served_ns = 0
                 if stopping.is_set():
                     break
+                record(pacer.generator_lag_ns // 1000)
             try:
                 if body() is False:
                     break

@@ -33,6 +33,9 @@ def plan(scenario: Any) -> list[PlanItem]:
     w, p, rate = scenario.workload, scenario.params, scenario.rate
     if w == "kv-set":
         return [PlanItem("kv-set", "KvSet", scenario.users, _share(rate, scenario.users))]
+    if w == "work-lifecycle":
+        return [PlanItem("lifecycle", "WorkLifecycle", scenario.users, _share(rate, scenario.users),
+                         {"queue_id": p.queue_id, "work_type_name": p.work_type})]
     if w == "kv":
         scanners = p.gc_nodes if p.gc_period_s > 0 else 0
         kv_users = scenario.users - scanners

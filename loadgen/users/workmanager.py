@@ -147,3 +147,48 @@ class WorkConsumer(RcapUser):
         self.loop(self.consume_one)
 
     tasks = [run_consumer]
+
+
+class WorkLifecycleUser(RcapUser):
+    """``work-lifecycle``: whole lifecycles on one connection, one EVALSHA at a time (the saturation probe).
+
+    Each iteration schedules a new work, pops the queue's head, marks it running (re-sending its payload)
+    and completes it, without processing time: four unpipelined round trips per work, as a Nuxeo node's
+    producer and worker thread send them, with nothing between them.
+    """
+
+    abstract = True
+    queue_id = "default"
+    work_type_name = "fulltextExtractor"
+
+    def on_start(self) -> None:
+        ctx = self.ctx
+        self.rng = ctx.rng()
+        self.factory = payload_factory(ctx)
+        self.wtype = work_type(self.work_type_name)
+        self.cmds = WorkQueueCommands(self.queue_id, ctx.scenario.prefix, ctx.hashtag)
+
+    def one_lifecycle(self) -> None:
+        ctx = self.ctx
+        if ctx.stopping.is_set():
+            return
+        cmds, call, totals = self.cmds, self.redis.call, ctx.counters.totals
+        ctx.busy += 1  # the run's wind-down waits for lifecycles in flight
+        try:
+            wid = nanotime_work_id(self.rng)
+            call(cmds.schedule(wid, self.factory.payload(wid, self.factory.size_of(self.wtype),
+                                                         self.wtype.java_class)))
+            totals["works_scheduled"] += 1
+            work = call(cmds.pop())
+            if work is None:  # another user took it: the queue holds one of ours in exchange
+                return
+            call(cmds.running(work.work_id, work.payload))
+            call(cmds.completed(work.work_id))
+            totals["works_completed"] += 1
+        finally:
+            ctx.busy -= 1
+
+    def run_lifecycles(self) -> None:
+        self.loop(self.one_lifecycle)
+
+    tasks = [run_lifecycles]
