@@ -364,6 +364,37 @@ def latency_section(ctx: Context) -> Section:
     return sec
 
 
+def server_latency_section(ctx: Context) -> Section:
+    """Server-side p50/p99 (Redis's own ``latencystats``, recorded per run in ``diagnostics.json``) next to
+    the client-side µs histograms, per command, for the busiest complete run of each workload."""
+    from analysis.compare import server_vs_client
+
+    sec = Section()
+    best: dict[str, object] = {}
+    for run in ctx.runs.runs:
+        workload = ctx.runs.workload(run)
+        if run.status != "complete" or not run.diagnostics or workload is None:
+            continue
+        rate = run.summary.get("total", {}).get("ops_per_s") or 0
+        if workload not in best or rate > (best[workload].summary.get("total", {}).get("ops_per_s") or 0):
+            best[workload] = run
+    rows = []
+    for workload, run in sorted(best.items()):
+        for r in server_vs_client(run):
+            if r["server_p99_us"] is None or not r["client_p99_us"]:
+                continue
+            rows.append({"workload": workload, "command": r["command"],
+                         "client p50 (µs)": _fmt(r["client_p50_us"]), "server p50 (µs)": _fmt(r["server_p50_us"]),
+                         "client p99 (µs)": _fmt(r["client_p99_us"]), "server p99 (µs)": _fmt(r["server_p99_us"]),
+                         "p99 outside Redis": f"{1 - r['server_p99_us'] / r['client_p99_us']:.0%}",
+                         "server figures cover": r["scope"]})
+    if not rows:
+        return sec.md("_No run in the set recorded Redis's own latencies (`diagnostics.json`, Redis ≥ 7)._")
+    sec.add(table(rows))
+    sec.values["server_vs_client"] = rows
+    return sec
+
+
 def environment_section(ctx: Context) -> Section:
     """Where the runs were recorded, and whether the load generator limited them."""
     env = ctx.runs.environment()

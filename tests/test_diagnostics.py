@@ -100,3 +100,18 @@ def test_hlog_export_is_exact(run_with_a_stall, tmp_path: Path) -> None:
         pass
     assert hist.get_total_count() == run.summary["ops"]["SET"]["count"]
     assert hist.get_value_at_percentile(99) == run.summary["ops"]["SET"]["p99_us"]
+
+
+def test_report_section_puts_server_next_to_client_p99(run_with_a_stall) -> None:
+    from analysis import sections
+
+    run, _, _ = run_with_a_stall
+    node = next(iter(run.diagnostics["nodes"].values()))
+    ctx = sections.context("example", [str(run.path)])
+    sec = sections.server_latency_section(ctx)
+    if "set" not in node.get("latencystats", {}):  # Redis < 7 has no latencystats: the section says so
+        assert "No run in the set" in sec.items[0]
+        return
+    row = next(r for r in sec.values["server_vs_client"] if r["command"] == "set")
+    assert row["workload"] == "kv-set" and row["p99 outside Redis"].endswith("%")
+    assert int(row["server p99 (µs)"].replace(",", "")) <= int(row["client p99 (µs)"].replace(",", ""))
