@@ -169,29 +169,9 @@ def scrub_secrets(directory: Path, secrets: tuple[str, ...]) -> list[Path]:
     PDF is never rewritten (its bytes are compressed); secrets shorter than
     ``MIN_SCANNED_SECRET_LEN`` are not searched (they occur in figures by chance).
     """
-    from loadgen.recorder.rundir import MIN_SCANNED_SECRET_LEN, _mask_json_text  # noqa: PLC0415
+    from loadgen.recorder.rundir import scrub_tree  # noqa: PLC0415
 
-    needles = [s for s in secrets if s and len(s) >= MIN_SCANNED_SECRET_LEN]
-    fixed = []
-    if not needles:
-        return fixed
-    for path in sorted(p for p in directory.rglob("*") if p.is_file() and p.suffix != ".pdf"):
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            continue
-        if not any(n in text for n in needles):
-            continue
-        if path.suffix in (".json", ".ipynb"):
-            new = _mask_json_text(text, needles, lines=False)
-        else:
-            new = text
-            for n in needles:
-                new = new.replace(n, "***")
-        if new != text:
-            path.write_text(new, encoding="utf-8")
-            fixed.append(path)
-    return fixed
+    return scrub_tree(directory, secrets, skip_suffixes=(".pdf",))
 
 
 def build_report(request: ReportRequest, *, notebook_dir: Path | None = None,

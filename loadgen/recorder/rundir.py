@@ -160,27 +160,7 @@ class RunDir:
         and secrets shorter than :data:`MIN_SCANNED_SECRET_LEN` are not searched at all (``0`` or
         ``redis`` occur in measurements by chance), so a weak password changes no byte of a run.
         """
-        needles = [s for s in self.secrets_to_scrub if len(s) >= MIN_SCANNED_SECRET_LEN]
-        if not needles:
-            return []
-        fixed = []
-        for path in sorted(p for p in self.path.rglob("*") if p.is_file()):
-            try:
-                text = path.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError):
-                continue
-            if not any(n in text for n in needles):
-                continue
-            if path.suffix in (".json", ".jsonl"):
-                new = _mask_json_text(text, needles, lines=path.suffix == ".jsonl")
-            else:
-                new = text
-                for n in needles:
-                    new = new.replace(n, "***")
-            if new != text:
-                path.write_text(new, encoding="utf-8")
-                fixed.append(str(path.relative_to(self.path)))
-        return fixed
+        return [str(p.relative_to(self.path)) for p in scrub_tree(self.path, self.secrets_to_scrub)]
 
     def seal(self) -> None:
         """Make the run directory read-only: files 0444, directories 0555."""
@@ -191,6 +171,36 @@ class RunDir:
         for path in sorted(self.path.rglob("*"), key=lambda p: len(p.parts), reverse=True):
             path.chmod(ro_dir if path.is_dir() else ro_file)
         self.path.chmod(ro_dir)
+
+
+def scrub_tree(directory: Path, secret_values: Iterable[str], skip_suffixes: tuple[str, ...] = ()) -> list[Path]:
+    """Mask secrets found in the text files under ``directory``; return the files changed.
+
+    JSON (``.json``, ``.ipynb``) and JSON-lines files are masked inside parsed string values only, so they
+    stay valid; other text files line by line; files with ``skip_suffixes`` (a PDF's compressed bytes) and
+    secrets shorter than :data:`MIN_SCANNED_SECRET_LEN` are left alone. The one scrubber of run
+    directories (:meth:`RunDir.scrub_secrets`) and reports (``analysis.report.scrub_secrets``)."""
+    needles = [s for s in secret_values if s and len(s) >= MIN_SCANNED_SECRET_LEN]
+    fixed: list[Path] = []
+    if not needles:
+        return fixed
+    for path in sorted(p for p in directory.rglob("*") if p.is_file() and p.suffix not in skip_suffixes):
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        if not any(n in text for n in needles):
+            continue
+        if path.suffix in (".json", ".jsonl", ".ipynb"):
+            new = _mask_json_text(text, needles, lines=path.suffix == ".jsonl")
+        else:
+            new = text
+            for n in needles:
+                new = new.replace(n, "***")
+        if new != text:
+            path.write_text(new, encoding="utf-8")
+            fixed.append(path)
+    return fixed
 
 
 def _mask_value(obj: Any, needles: list[str]) -> Any:
