@@ -107,7 +107,9 @@ def test_report_section_puts_server_next_to_client_p99(run_with_a_stall) -> None
 
     run, _, _ = run_with_a_stall
     node = next(iter(run.diagnostics["nodes"].values()))
-    ctx = sections.context("example", [str(run.path)])
+    from loadgen.paths import shipped
+
+    ctx = sections.context(str(shipped("targets") / "example.yaml"), [str(run.path)])
     sec = sections.server_latency_section(ctx)
     if "set" not in node.get("latencystats", {}):  # Redis < 7 has no latencystats: the section says so
         assert "No run in the set" in sec.items[0]
