@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from analysis.report import REFERENCE_RUNS, resolve
+from analysis.report.build import REFERENCE_RUNS, resolve
 from loadgen.errors import RcapError
 
 SWEEP_FILE, MANIFEST_FILE = "sweep.json", "manifest.json"

@@ -17,7 +17,7 @@ import nbformat
 import pytest
 
 from analysis import sections
-from analysis.report import NOTEBOOKS, ReportRequest, build_report
+from analysis.report.build import NOTEBOOKS, ReportRequest, build_report
 from loadgen.bench import run_bench
 
 REPO = Path(__file__).resolve().parent.parent
