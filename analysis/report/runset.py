@@ -18,6 +18,7 @@ from analysis import sizing
 from analysis.report.build import REFERENCE_RUNS, resolve
 from analysis.runs import load_run, load_sweep
 from analysis.targets import load_target
+from analysis.targets import resolve as resolve_target
 from analysis.throughput import p99_supported
 
 SWEEP_FILE, MANIFEST_FILE = "sweep.json", "manifest.json"
@@ -170,8 +171,9 @@ class Context:
 
 
 def context(target_load, run_dirs=(), topology: str | None = None) -> Context:
-    """Load the target file and the runs (``run_dirs`` empty: the committed reference runs)."""
-    path = resolve(target_load)
+    """Load the target file (a path, or a shipped target's name) and the runs (``run_dirs`` empty: the
+    committed reference runs)."""
+    path = resolve(resolve_target(str(target_load)))
     target = load_target(str(path))
     runs = RunSet.discover([resolve(p) for p in (run_dirs or [REFERENCE_RUNS])])
     return Context(path, target, runs, topology or target.deployment.topology)
