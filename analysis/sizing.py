@@ -1,7 +1,11 @@
 """The sizing engine: a target load → memory, CPU, network, disk, topology and instance recommendations.
 
 ``size(target, runs=[...])`` returns a :class:`Recommendation`; ``.to_dict()`` is ``sizing.json`` and
-``.table()`` the text shown by ``rcap size``. Without runs, documented defaults are used (the output says
+``.table()`` the text shown by ``rcap size``. ``size`` composes one estimator per model, each returning a
+dataclass: :func:`traffic_of` (what Redis sees), :func:`estimate_mass_operation` (backlog model),
+:func:`estimate_memory`, :func:`estimate_cpu` (main-thread ceilings), :func:`estimate_network`
+(``analysis.network.node_traffic``), :func:`estimate_disk` and :func:`estimate_topology` (topology rules and
+instance types); :func:`estimate` runs the first five for one target, server layout and measured parameters. Without runs, documented defaults are used (the output says
 so); with runs, measured parameters replace them (service demand, fragmentation, memory calibration).
 Units: bytes, µs, per second; RAM figures in the table in GiB.
 """
@@ -12,19 +16,21 @@ import math
 from dataclasses import asdict, dataclass, field, replace
 from typing import Sequence
 
+from analysis import keyscans
 from analysis import memory as mem
 from analysis import network as net
 from analysis import servers
 from analysis import throughput as tp
 from analysis.backlog import BacklogInput, live_lag, mass_operation, scheduling_cap_per_s, simulate
 from analysis.catalog import candidates, load_catalog
+from analysis.runs import SWEEP, load_sweep
 from analysis.targets import TargetLoad
+from analysis.validation import memory_observations
 from loadgen.errors import BadInput
 
 GIB = 1024 ** 3
 BASE_USED_MEMORY_BYTES = 1 * mem.MIB  # an empty Redis 7 (≈ 0.9 MB used_memory at start)
 POLL_WAIT_S = 0.5  # mean wait of a work for an idle thread's 1 s ± 0.2 s poll (spec §1.4)
-SCRIPT_ARGS_BYTES = 420  # EVALSHA <sha> 8 <8 keys> <argv> without the payload (measured on the builders)
 KV_KEY_BYTES = 40
 ENTERPRISE_SHARD_MAX_BYTES = 25 * 1000 ** 3
 ENTERPRISE_FREE_RAM = 0.30
@@ -104,8 +110,6 @@ def measured_from_runs(runs: Sequence | None) -> Measured:
     """Service demand, fragmentation and the memory calibration from ``analysis.runs.Run`` objects."""
     if not runs:
         return Measured(tp.default_demand())
-    from analysis.validation import memory_observations  # noqa: PLC0415
-
     demand = tp.demand_from_runs(_with_sweep_steps(runs))
     frags = [mem.fragmentation_from_samples(r.server["used_memory_rss"], r.server["used_memory"])
              for r in runs if {"used_memory_rss", "used_memory"} <= set(r.server.columns)]
@@ -139,8 +143,6 @@ def _finite(x: float) -> float | None:
 def _with_sweep_steps(runs: Sequence) -> list:
     """The runs plus the other complete steps of the sweeps they belong to: the utilization law is
     fitted across a sweep's light steps rather than read off one run."""
-    from analysis.runs import SWEEP, load_sweep  # noqa: PLC0415
-
     out, seen = [], set()
     for run in runs:
         steps = [run]
@@ -245,85 +247,166 @@ def mass_backlog_input(target: TargetLoad, traffic: Traffic, bytes_per_work: flo
                         maxmemory_bytes=maxmemory_bytes, live_works_per_s=live, live_processing_s=live_s)
 
 
-def _core(target: TargetLoad, measured: Measured, layout: mem.RedisLayout):
+@dataclass
+class MassOperationEstimate:
+    """The target's mass operation through the backlog model: its peak memory and the rates it adds."""
+
+    summary: dict | None = None  # ``Recommendation.mass_operation`` (None: the target has no mass operation)
+    peak_bytes: float = 0.0  # pending works at the peak backlog (bytes, calibrated)
+    arrival_works_per_s: float = 0.0  # scheduling rate λ (capped)
+    service_works_per_s: float = 0.0  # consumption rate μ
+
+
+def estimate_mass_operation(target: TargetLoad, traffic: Traffic, measured: Measured,
+                            layout: mem.RedisLayout) -> MassOperationEstimate:
+    """Simulate the target's mass operation (backlog model) and size its peak backlog (memory model)."""
+    mo = target.mass_operation
+    if mo is None:
+        return MassOperationEstimate()
+    scale = measured.memory_scale
+    nodes = mo.nodes or (target.business.nuxeo_nodes if target.business else 1)
+    shape = mem.WorkShape(mo.payload_bytes, payload_mix=((1.0, mo.payload_bytes, mo.payload_sd_bytes),))
+    per_work = scale * mem.pending_works_bytes(100_000, shape, layout) / 100_000
+    inp = mass_backlog_input(target, traffic, per_work)
+    res = simulate(inp)
+    peak_n = int(math.ceil(res.peak_backlog)) + mo.threads_per_node * nodes
+    mass_bytes = scale * mem.pending_works_bytes(peak_n, shape, layout)
+    mass_rate = inp.phases[0][1]
+    lag = live_lag(inp)
+    summary = {"name": mo.name, **res.to_dict(), "bytes_per_work": per_work, "peak_bytes": mass_bytes,
+               "works": math.ceil(mo.documents / mo.docs_per_work), "arrival_works_per_s": mass_rate,
+               "requested_works_per_s": mo.schedule_docs_per_s / mo.docs_per_work,
+               "scheduling_cap_works_per_s": scheduling_cap_per_s(nodes, 1, mo.scheduling_rtt_ms / 1000),
+               "live_indexing_works_per_s": inp.live_works_per_s, "live_lag_max_s": lag.max_lag_s,
+               "live_lag_max_t_s": lag.max_t_s, "live_lagging_s": lag.lagging_s,
+               "live_lag_threshold_s": lag.threshold_s}
+    return MassOperationEstimate(summary, mass_bytes, mass_rate, res.service_rate_per_s)
+
+
+@dataclass
+class MemoryEstimate:
+    """The dataset at its peak, part by part, and the node memory it needs (bytes)."""
+
+    parts: dict  # base, steady works, mass operation peak, kv keys
+    overheads: mem.NodeOverheads
+    recommendation: mem.MemoryRecommendation
+
+    @property
+    def dataset_bytes(self) -> float:
+        return self.recommendation.dataset_bytes
+
+
+def estimate_memory(target: TargetLoad, traffic: Traffic, measured: Measured, layout: mem.RedisLayout,
+                    mass: MassOperationEstimate) -> MemoryEstimate:
+    """Dataset = empty Redis + steady pending works + KV keys + the mass operation's peak; then maxmemory
+    and node RAM with fragmentation, replication, client and fork overheads (``analysis.memory``)."""
     d = target.deployment
-    traffic = traffic_of(target)
     scale = measured.memory_scale
     work_shape = mem.WorkShape(int(round(traffic.mean_payload_bytes)) or 1)
     steady_n = int(math.ceil(traffic.steady_pending_works))
     steady_bytes = scale * mem.pending_works_bytes(steady_n, work_shape, layout) if steady_n else 0.0
     kv_bytes = scale * mem.kv_keys_bytes(traffic.kv_keys, KV_KEY_BYTES, traffic.kv_value_bytes, layout,
                                          ttl=traffic.kv_ttl).total_bytes if traffic.kv_keys else 0.0
-    mass = None
-    mass_bytes = 0.0
-    mass_rate = mu_mass = 0.0
-    mo = target.mass_operation
-    if mo is not None:
-        nodes = mo.nodes or (target.business.nuxeo_nodes if target.business else 1)
-        shape = mem.WorkShape(mo.payload_bytes, payload_mix=((1.0, mo.payload_bytes, mo.payload_sd_bytes),))
-        per_work = scale * mem.pending_works_bytes(100_000, shape, layout) / 100_000
-        inp = mass_backlog_input(target, traffic, per_work)
-        res = simulate(inp)
-        peak_n = int(math.ceil(res.peak_backlog)) + mo.threads_per_node * nodes
-        mass_bytes = scale * mem.pending_works_bytes(peak_n, shape, layout)
-        mass_rate = inp.phases[0][1]
-        mu_mass = res.service_rate_per_s
-        lag = live_lag(inp)
-        mass = {"name": mo.name, **res.to_dict(), "bytes_per_work": per_work, "peak_bytes": mass_bytes,
-                "works": math.ceil(mo.documents / mo.docs_per_work), "arrival_works_per_s": mass_rate,
-                "requested_works_per_s": mo.schedule_docs_per_s / mo.docs_per_work,
-                "scheduling_cap_works_per_s": scheduling_cap_per_s(nodes, 1, mo.scheduling_rtt_ms / 1000),
-                "live_indexing_works_per_s": inp.live_works_per_s, "live_lag_max_s": lag.max_lag_s,
-                "live_lag_max_t_s": lag.max_t_s, "live_lagging_s": lag.lagging_s,
-                "live_lag_threshold_s": lag.threshold_s}
-    dataset = BASE_USED_MEMORY_BYTES + steady_bytes + kv_bytes + mass_bytes
+    dataset = BASE_USED_MEMORY_BYTES + steady_bytes + kv_bytes + mass.peak_bytes
     overheads = mem.NodeOverheads(
         fragmentation_ratio=measured.fragmentation_ratio or mem.NodeOverheads.fragmentation_ratio,
         replicas=d.replicas if d.topology != "standalone" else 0, pubsub_subscribers=traffic.subscribers,
         normal_clients=traffic.clients, persistence=d.persistence, headroom=d.headroom)
-    rec = mem.recommend_memory(dataset, overheads)
+    parts = {"base": BASE_USED_MEMORY_BYTES, "steady works": steady_bytes, "mass operation peak": mass.peak_bytes,
+             "kv keys": kv_bytes}
+    return MemoryEstimate(parts, overheads, mem.recommend_memory(dataset, overheads))
 
-    dem = measured.demand
+
+def _other_ops_per_s(traffic: Traffic) -> float:
+    """Round trips that are not WorkManager lifecycle scripts (empty pop-work re-polls included)."""
+    return max(0.0, traffic.ops_per_s - 4 * traffic.works_per_s)
+
+
+@dataclass
+class CpuEstimate:
+    """The Redis main thread: CPU per work and per op, utilization (0..1), one shard's ceilings, p99 (µs)."""
+
+    cpu_us_per_work: float
+    cpu_us_per_op: float
+    utilization_steady: float
+    utilization_peak: float
+    max_utilization: float
+    ceiling_works_per_s: float
+    ceiling_ops_per_s: float
+    cpu_us_per_work_light_load: float
+    cpu_us_per_work_saturated: float
+    cpu_us_per_op_light_load: float
+    cpu_us_per_op_saturated: float
+    ceiling_method: dict
+    ceiling_extrapolation: dict
+    ceiling_validation: dict | None
+    p99_estimate_us: float | None  # None: saturated
+    latency_slo_p99_us: float
+    demand_source: str
+    op: str = "one client request (one round trip: a command or a script call)"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def estimate_cpu(target: TargetLoad, traffic: Traffic, measured: Measured, mass: MassOperationEstimate) -> CpuEstimate:
+    """Main-thread utilization in steady state and during the mass operation, from the CPU-per-request
+    models (``analysis.throughput.Ceilings``: measured, else documented defaults), and an M/M/1 p99."""
+    d = target.deployment
     cl = measured.ceilings or tp.Ceilings(tp.default_work_model(), tp.default_op_model(), None, None, "default")
     tls = tp.TLS_CPU_FACTOR if d.tls else 1.0
     mw, mop = cl.works.scaled(tls), cl.ops.scaled(tls)
-    other_ops = max(0.0, traffic.ops_per_s - 4 * traffic.works_per_s)  # re-polls included (empty pop-work)
-    op_load = other_ops + 0.5 * traffic.pubsub_deliveries_per_s
+    op_load = _other_ops_per_s(traffic) + 0.5 * traffic.pubsub_deliveries_per_s
     u_steady = tp.combined_utilization([(mw, traffic.works_per_s), (mop, op_load)])
     # during a mass operation: one scheduling-work per arrival, the other three EVALSHA per consumed work
+    mass_rate, mu_mass = mass.arrival_works_per_s, mass.service_works_per_s
     peak_works = traffic.works_per_s + mass_rate / 4 + min(mu_mass, mass_rate) * 3 / 4
     u_peak = tp.combined_utilization([(mw, peak_works), (mop, op_load)])
-    dw, dop = mw.demand_us(u_steady), mop.demand_us(u_steady)
     p99 = mop.demand_us(u_peak) * math.log(100) / (1 - u_peak) if u_peak < 1 else None  # None: saturated
-    cpu = {"cpu_us_per_work": dw, "cpu_us_per_op": dop, "utilization_steady": u_steady, "utilization_peak": u_peak,
-           "max_utilization": d.max_cpu_utilization, "ceiling_works_per_s": mw.ceiling_per_s,
-           "ceiling_ops_per_s": mop.ceiling_per_s,
-           "op": "one client request (one round trip: a command or a script call)",
-           "cpu_us_per_work_light_load": mw.busy_us + mw.turn_us, "cpu_us_per_work_saturated": mw.busy_us,
-           "cpu_us_per_op_light_load": mop.busy_us + mop.turn_us, "cpu_us_per_op_saturated": mop.busy_us,
-           "ceiling_method": {"works": mw.method, "ops": mop.method},
-           "ceiling_extrapolation": {"works": _finite(mw.extrapolation), "ops": _finite(mop.extrapolation)},
-           "ceiling_validation": cl.validation(),
-           "p99_estimate_us": p99, "latency_slo_p99_us": d.latency_slo_p99_us, "demand_source": cl.source}
+    return CpuEstimate(
+        cpu_us_per_work=mw.demand_us(u_steady), cpu_us_per_op=mop.demand_us(u_steady), utilization_steady=u_steady,
+        utilization_peak=u_peak, max_utilization=d.max_cpu_utilization, ceiling_works_per_s=mw.ceiling_per_s,
+        ceiling_ops_per_s=mop.ceiling_per_s,
+        cpu_us_per_work_light_load=mw.busy_us + mw.turn_us, cpu_us_per_work_saturated=mw.busy_us,
+        cpu_us_per_op_light_load=mop.busy_us + mop.turn_us, cpu_us_per_op_saturated=mop.busy_us,
+        ceiling_method={"works": mw.method, "ops": mop.method},
+        ceiling_extrapolation={"works": _finite(mw.extrapolation), "ops": _finite(mop.extrapolation)},
+        ceiling_validation=cl.validation(), p99_estimate_us=p99, latency_slo_p99_us=d.latency_slo_p99_us,
+        demand_source=cl.source)
 
-    payload = traffic.mean_payload_bytes
-    write_in = traffic.works_per_s * (2 * payload + 4 * SCRIPT_ARGS_BYTES) + mass_rate * (
-        mo.payload_bytes + SCRIPT_ARGS_BYTES if mo else 0)
-    kv_in = other_ops * (traffic.kv_value_bytes / 2 + 60)
-    pub_in = traffic.publishes_per_s * (traffic.pubsub_message_bytes + 60)
-    in_bps = write_in + kv_in + pub_in
-    fanout = traffic.pubsub_deliveries_per_s * net.pmessage_bytes("nuxeo:*", "nuxeo:vcs:default",
-                                                                  int(traffic.pubsub_message_bytes))
-    repl = overheads.replicas * (traffic.works_per_s * net.replication_bytes_per_work(payload)
-                                 + mass_rate * net.replication_bytes_per_work(mo.payload_bytes if mo else 0)
-                                 + kv_in / 2 + pub_in)
-    out_bps = traffic.works_per_s * (payload + 4 * 40) + mu_mass * (mo.payload_bytes if mo else 0) + \
-        kv_in + fanout + repl
-    network = {"in_bytes_per_s": in_bps, "out_bytes_per_s": out_bps, "replication_bytes_per_s": repl,
-               "pubsub_fanout_bytes_per_s": fanout, "link_gbps": net.link_bits_per_s(max(in_bps, out_bps)) / 1e9}
-    parts = {"base": BASE_USED_MEMORY_BYTES, "steady works": steady_bytes, "mass operation peak": mass_bytes,
-             "kv keys": kv_bytes}
-    return traffic, rec, mass, cpu, network, overheads, parts
+
+def estimate_network(target: TargetLoad, traffic: Traffic, mass: MassOperationEstimate,
+                     replicas: int) -> net.NodeTraffic:
+    """The master's bytes in and out per second and the link to plan (``analysis.network.node_traffic``)."""
+    mo = target.mass_operation
+    return net.node_traffic(
+        works_per_s=traffic.works_per_s, work_payload_bytes=traffic.mean_payload_bytes,
+        other_ops_per_s=_other_ops_per_s(traffic), kv_value_bytes=traffic.kv_value_bytes,
+        publishes_per_s=traffic.publishes_per_s, pubsub_message_bytes=traffic.pubsub_message_bytes,
+        pubsub_deliveries_per_s=traffic.pubsub_deliveries_per_s, replicas=replicas,
+        mass_arrival_works_per_s=mass.arrival_works_per_s, mass_consumed_works_per_s=mass.service_works_per_s,
+        mass_payload_bytes=mo.payload_bytes if mo else 0)
+
+
+@dataclass
+class Estimates:
+    """The models' answers for one target, measured parameters and server layout (what ``size`` composes)."""
+
+    traffic: Traffic
+    mass: MassOperationEstimate
+    memory: MemoryEstimate
+    cpu: CpuEstimate
+    network: net.NodeTraffic
+
+
+def estimate(target: TargetLoad, measured: Measured, layout: mem.RedisLayout) -> Estimates:
+    """Traffic → mass operation → memory, CPU and network, each from its own model."""
+    traffic = traffic_of(target)
+    mass = estimate_mass_operation(target, traffic, measured, layout)
+    memory = estimate_memory(target, traffic, measured, layout, mass)
+    cpu = estimate_cpu(target, traffic, measured, mass)
+    network = estimate_network(target, traffic, mass, memory.overheads.replicas)
+    return Estimates(traffic, mass, memory, cpu, network)
 
 
 def size(target: TargetLoad, runs: Sequence | None = None, catalog_path: str | None = None,
@@ -332,10 +415,14 @@ def size(target: TargetLoad, runs: Sequence | None = None, catalog_path: str | N
     measured = measured_from_runs(runs)
     d = target.deployment
     layout = mem.RedisLayout.for_server(d.server_id, mem.Allocator.parse(d.allocator))
-    traffic, rec, mass, cpu, network, overheads, parts = _core(target, measured, layout)
+    models = estimate(target, measured, layout)
+    traffic, mass = models.traffic, models.mass.summary
+    rec, overheads = models.memory.recommendation, models.memory.overheads
+    cpu, network = models.cpu.to_dict(), models.network.to_dict()
     flags: list[str] = list(traffic.notes) + servers.nuxeo_support_flags(layout, d.nuxeo_lts)
     # runs from another server than the target's: say so, with the modelled difference for this load
-    cross = [servers.cross_server_note(lay, layout, _core(target, measured, lay)[1].dataset_bytes, rec.dataset_bytes)
+    cross = [servers.cross_server_note(lay, layout, estimate(target, measured, lay).memory.dataset_bytes,
+                                       rec.dataset_bytes)
              for lay in servers.run_layouts(runs) if not servers.same_server(lay, layout)]
     assumptions = [
         f"parameters: {measured.source}",
@@ -407,44 +494,32 @@ def size(target: TargetLoad, runs: Sequence | None = None, catalog_path: str | N
     if mass and mass["oom_t_s"] is not None:
         flags.append(f"mass operation reaches maxmemory at t={mass['oom_t_s']:.0f} s")
 
-    topo = _topology(d, rec, overheads.fragmentation_ratio, flags)
-    maxmem = rec.maxmemory_bytes
-    node_ram = topo.get("node_ram_bytes", rec.node_ram_bytes)
-    catalog = load_catalog(catalog_path)
-    insts = [i.to_dict() for i in candidates(catalog, maxmem, node_ram, network["link_gbps"],
-                                             tuple(d.providers) or None)]
-    if d.topology == "enterprise":
-        insts = [i for i in insts if not i["managed"]]  # Redis Enterprise runs on VMs
-
-    disk_factor = PERSISTENT_DISK_FACTOR[d.persistence]
-    disk = {"persistence": d.persistence, "bytes": disk_factor * maxmem,
-            "rule": {"none": "no persistence", "rdb": "dump + its temporary copy during BGSAVE (2 × maxmemory)",
-                     "aof": "AOF base + increments + rewrite (3 × maxmemory, Redis Enterprise's persistent-disk rule)"}
-            [d.persistence]}
+    topo = estimate_topology(d, models.memory, models.network.link_gbps, catalog_path)
+    flags += topo.flags
+    maxmem, node_ram = rec.maxmemory_bytes, topo.node_ram_bytes
+    disk = estimate_disk(d, maxmem).to_dict()
 
     sens = {}
     for f in sensitivity:
-        _, r2, _, c2, n2, _, _ = _core(target.scaled(f), measured, layout)
+        e2 = estimate(target.scaled(f), measured, layout)
+        r2 = e2.memory.recommendation
         label = "docs/s ×%g" % f if target.business is not None else "rates ×%g" % f
         sens[label] = {"maxmemory_bytes": r2.maxmemory_bytes, "node_ram_bytes": r2.node_ram_bytes,
-                       "utilization_peak": c2["utilization_peak"], "link_gbps": n2["link_gbps"]}
+                       "utilization_peak": e2.cpu.utilization_peak, "link_gbps": e2.network.link_gbps}
 
     memory = {"dataset_bytes": rec.dataset_bytes, "maxmemory_bytes": maxmem, "node_ram_bytes": node_ram,
-              "parts": parts,
+              "parts": models.memory.parts,
               "node_parts": rec.parts, "layout": layout.label, "server": layout.server,
               "runs_on_other_servers": cross,
               "memory_scale": measured.memory_scale, "memory_scale_ci": measured.memory_scale_ci}
     tr = {k: v for k, v in asdict(traffic).items() if k != "notes"}
-    return Recommendation(target.name, target.level, measured.source, tr, memory, mass, cpu, network, disk, topo,
-                          insts, sens, flags, assumptions, keys_scans)
+    return Recommendation(target.name, target.level, measured.source, tr, memory, mass, cpu, network, disk,
+                          topo.topology, topo.instances, sens, flags, assumptions, keys_scans)
 
 
 def _keys_scans(target: TargetLoad, traffic: Traffic, runs: Sequence | None) -> dict | None:
     """The expected spike of the scheduled KEYS for the target's KV keyspace (business targets: the Nuxeo
     nodes run them), blocking time fitted on the runs' scans when they cover two keyspace sizes."""
-    from analysis import keyscans  # noqa: PLC0415
-    from loadgen.errors import BadInput  # noqa: PLC0415
-
     if target.business is None:
         return None
     fit = None
@@ -457,6 +532,52 @@ def _keys_scans(target: TargetLoad, traffic: Traffic, runs: Sequence | None) -> 
     f = keyscans.expected_spike(traffic.kv_keys, target.business.nuxeo_nodes,
                                 target.deployment.latency_slo_p99_us, fit)
     return asdict(f)
+
+
+@dataclass
+class DiskEstimate:
+    """Disk for persistence (bytes), by the rule of the persistence mode."""
+
+    persistence: str
+    bytes: float
+    rule: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+DISK_RULE = {"none": "no persistence", "rdb": "dump + its temporary copy during BGSAVE (2 × maxmemory)",
+             "aof": "AOF base + increments + rewrite (3 × maxmemory, Redis Enterprise's persistent-disk rule)"}
+
+
+def estimate_disk(d, maxmemory_bytes: float) -> DiskEstimate:
+    """Persistent disk = ``PERSISTENT_DISK_FACTOR`` × maxmemory."""
+    return DiskEstimate(d.persistence, PERSISTENT_DISK_FACTOR[d.persistence] * maxmemory_bytes,
+                        DISK_RULE[d.persistence])
+
+
+@dataclass
+class TopologyEstimate:
+    """The deployment: topology (``Recommendation.topology``), RAM per data node, instance types, and the
+    flags the topology rules raised."""
+
+    topology: dict
+    node_ram_bytes: float
+    instances: list[dict]
+    flags: list[str]
+
+
+def estimate_topology(d, memory: MemoryEstimate, link_gbps: float, catalog_path: str | None = None) -> TopologyEstimate:
+    """The topology rules (:func:`_topology`), then the catalog's instance types that hold the node."""
+    rec = memory.recommendation
+    flags: list[str] = []
+    topo = _topology(d, rec, memory.overheads.fragmentation_ratio, flags)
+    node_ram = topo.get("node_ram_bytes", rec.node_ram_bytes)
+    insts = [i.to_dict() for i in candidates(load_catalog(catalog_path), rec.maxmemory_bytes, node_ram, link_gbps,
+                                             tuple(d.providers) or None)]
+    if d.topology == "enterprise":
+        insts = [i for i in insts if not i["managed"]]  # Redis Enterprise runs on VMs
+    return TopologyEstimate(topo, node_ram, insts, flags)
 
 
 def _topology(d, rec: mem.MemoryRecommendation, frag: float, flags: list[str]) -> dict:

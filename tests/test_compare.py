@@ -95,7 +95,7 @@ def test_cli_bad_input_is_one_line(args, capsys) -> None:
 
 def test_compare_notebook_runs_headless(runs, tmp_path: Path) -> None:
     """notebooks/06 on two sets of real runs, as papermill runs it from ``make lab`` or a script."""
-    from analysis.report import execute_notebook
+    from analysis.report.build import execute_notebook
 
     src = Path(__file__).resolve().parent.parent / "notebooks" / "06-compare-runs.ipynb"
     out = tmp_path / "06.ipynb"

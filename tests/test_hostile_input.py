@@ -395,7 +395,7 @@ def test_long_password_is_named_not_a_timeout(topology_factory, tmp_path: Path, 
 
 
 def test_default_files_are_found_from_any_cwd(tmp_path: Path, monkeypatch) -> None:
-    from analysis.report import REFERENCE_RUNS, resolve
+    from analysis.report.build import REFERENCE_RUNS, resolve
     from analysis.targets import load_target
     from loadgen.cli.report import DEFAULT_TARGET_LOAD
 

@@ -27,3 +27,35 @@ def test_pubsub_fanout_matches_bytes_on_a_real_subscriber(standalone_client):
 def test_link_and_replication():
     assert net.replication_bytes_per_s(1e6, 2) == 2e6
     assert net.link_bits_per_s(1e6, 0.5) == pytest.approx(16e6)
+
+
+def test_node_traffic_pubsub_fanout_and_link():
+    """A PubSub-only load: the fan-out is every delivery's pmessage frame, counted here by hand from RESP
+    (``*4``, ``$8 pmessage``, ``$7 nuxeo:*``, ``$17 nuxeo:vcs:default``, ``$100`` + 100 B), and nothing replicates
+    without replicas."""
+    frame = len(b"*4\r\n") + len(b"$8\r\npmessage\r\n") + len(b"$7\r\nnuxeo:*\r\n") \
+        + len(b"$17\r\nnuxeo:vcs:default\r\n") + len(b"$100\r\n") + 100 + 2
+    t = net.node_traffic(works_per_s=0, work_payload_bytes=0, other_ops_per_s=0, kv_value_bytes=0,
+                         publishes_per_s=10, pubsub_message_bytes=100, pubsub_deliveries_per_s=40, replicas=0)
+    assert t.pubsub_fanout_bytes_per_s == 40 * frame
+    assert t.replication_bytes_per_s == 0
+    assert t.out_bytes_per_s == t.pubsub_fanout_bytes_per_s  # nothing else goes out
+    assert t.in_bytes_per_s > 10 * 100  # each PUBLISH carries its message plus framing
+    assert t.link_gbps == pytest.approx(max(t.in_bytes_per_s, t.out_bytes_per_s) * 8 / 0.5 / 1e9)
+
+
+def test_node_traffic_replicas_and_works():
+    """Each replica receives the same stream; a work lifecycle replicates as measured (1.5 KB payload →
+    10.66 KB to the replica, BENCHMARKS.md "Model validation")."""
+    load = dict(works_per_s=100, work_payload_bytes=1500, other_ops_per_s=0, kv_value_bytes=0,
+                publishes_per_s=0, pubsub_message_bytes=0, pubsub_deliveries_per_s=0)
+    none, one, two = (net.node_traffic(**load, replicas=r) for r in (0, 1, 2))
+    assert one.replication_bytes_per_s == pytest.approx(100 * 10_660)
+    assert two.replication_bytes_per_s == pytest.approx(2 * one.replication_bytes_per_s)
+    assert two.out_bytes_per_s - none.out_bytes_per_s == pytest.approx(two.replication_bytes_per_s)
+    assert one.in_bytes_per_s == none.in_bytes_per_s  # replication is outgoing only
+    assert none.in_bytes_per_s > 100 * 2 * 1500  # the payload reaches Redis twice per lifecycle
+    mass = net.node_traffic(**load, replicas=0, mass_arrival_works_per_s=50, mass_consumed_works_per_s=20,
+                            mass_payload_bytes=1000)
+    assert mass.in_bytes_per_s - none.in_bytes_per_s > 50 * 1000
+    assert mass.out_bytes_per_s - none.out_bytes_per_s == pytest.approx(20 * 1000)

@@ -229,11 +229,11 @@ def test_documented_recovery_script(standalone_client, mode):
 
 
 def test_report_section_uses_the_target_rates_and_the_recorded_runs():
-    from analysis import sections
+    from analysis.report import failover, runset
     from analysis.sizing import traffic_of
 
-    ctx = sections.context(ROOT / "data/targets/example.yaml", [ROOT / "data/reference"])
-    sec = sections.node_stop_section(ctx)
+    ctx = runset.context(ROOT / "data/targets/example.yaml", [ROOT / "data/reference"])
+    sec = failover.node_stop_section(ctx)
     b = ctx.target.business
     per_node = traffic_of(ctx.target).works_per_s / b.nuxeo_nodes
     assert sec.values["orphaned_works_per_crash"] == pytest.approx(per_node * b.work_processing_ms / 1000)

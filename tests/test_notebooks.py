@@ -9,7 +9,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from analysis.report import NOTEBOOKS, STANDALONE_NOTEBOOKS
+from analysis.report.build import NOTEBOOKS, STANDALONE_NOTEBOOKS
 
 NB_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 PARAMETERS = {"target_load", "run_dirs", "topology", "report_dir"}

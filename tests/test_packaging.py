@@ -190,7 +190,7 @@ def test_installed_wheel_from_another_directory(venv, standalone_target, tmp_pat
         kind, folder, count = line.split()
         assert folder.startswith(str(venv)) and int(count) > 0, line
     nbs = {p.stem for p in (Path(listing[-1].split()[1])).glob("*.ipynb")}
-    from analysis.report import NOTEBOOKS
+    from analysis.report.build import NOTEBOOKS
     assert set(NOTEBOOKS) <= nbs
     assert not (cwd / "reports").exists()
 

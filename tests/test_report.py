@@ -16,8 +16,8 @@ from types import SimpleNamespace
 import nbformat
 import pytest
 
-from analysis import sections
-from analysis.report import NOTEBOOKS, ReportRequest, build_report
+from analysis.report import runset, summary
+from analysis.report.build import NOTEBOOKS, ReportRequest, build_report
 from loadgen.bench import run_bench
 
 REPO = Path(__file__).resolve().parent.parent
@@ -42,7 +42,7 @@ def built(tmp_path_factory):
 @pytest.fixture(scope="module")
 def expected():
     """What the sizing engine recommends on the same runs (the report must say exactly this)."""
-    return sections.context(TARGET, [REFERENCE]).recommendation.to_dict()
+    return runset.context(TARGET, [REFERENCE]).recommendation.to_dict()
 
 
 def _text(s: str) -> str:
@@ -81,11 +81,11 @@ def test_html_is_self_contained_with_code_hidden_and_the_recommendation_table(bu
     data = json.loads(files.sizing_json.read_text())
     assert html.count("data:image/png;base64,") >= 6
     assert not re.search(r"<(script|link|img)[^>]+(src|href)=\"https?://", html), "fetches from the network"
-    assert "sections.context(" not in html and "notebook_setup" not in html, "code is shown"
+    assert "runset.context(" not in html and "notebook_setup" not in html, "code is shown"
     text = _text(re.sub(r"<[^>]+>", " ", html))
     for section in SECTIONS:
         assert section in text, f"section missing: {section}"
-    rows = sections.summary_rows(SimpleNamespace(**data))
+    rows = summary.summary_rows(SimpleNamespace(**data))
     assert 'class="dataframe' in html
     for label in ("Recommended topology", "Node count", "RAM per data node", "vCPU", "maxmemory", "Persistence",
                   "Instance types (AWS)"):

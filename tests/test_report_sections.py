@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from analysis import sections
+from analysis.report import failover, memory, pubsub, runset, summary, throughput, validation
+from analysis.report.series import backlog_series
 from analysis.runs import load_run
 
 REPO = Path(__file__).resolve().parent.parent
@@ -17,7 +18,7 @@ REFERENCE = REPO / "data/reference"
 
 @pytest.fixture(scope="module")
 def ctx():
-    return sections.context(REPO / "data/targets/example.yaml", [REFERENCE])
+    return runset.context(REPO / "data/targets/example.yaml", [REFERENCE])
 
 
 def test_discovers_every_run_sweep_and_experiment(ctx):
@@ -35,7 +36,7 @@ def test_discovers_every_run_sweep_and_experiment(ctx):
 
 def test_backlog_series_matches_the_recorded_workload_file(ctx):
     run = ctx.runs.of("mass-operation")[0]
-    series = sections.backlog_series(run)
+    series = backlog_series(run)
     raw = [json.loads(line) for line in (run.path / "workload.jsonl").read_text().splitlines()]
     assert list(series["backlog_works"]) == [r["work_backlog"] for r in raw]
     assert series["t_s"].is_monotonic_increasing
@@ -43,7 +44,7 @@ def test_backlog_series_matches_the_recorded_workload_file(ctx):
 
 
 def test_memory_fit_slope_is_the_cost_of_a_work(ctx):
-    sec = sections.memory_section(ctx)
+    sec = memory.memory_section(ctx)
     slope = sec.values["bytes_per_work"]
     payload = ctx.runs.of("mass-operation")[0].manifest["scenario"]["params"]["work_type"]
     assert payload == "reindexBucket"
@@ -54,24 +55,24 @@ def test_memory_fit_slope_is_the_cost_of_a_work(ctx):
 
 
 def test_failover_section_reports_the_audit_as_recorded(ctx):
-    (run, result), = sections.failover_results(ctx.runs)
+    (run, result), = failover.failover_results(ctx.runs)
     raw = json.loads((run.path / "result.json").read_text())
     assert result == raw
     assert raw["acked"] == raw["acked_present"] + raw["acked_lost"]
-    table = sections.failover_section(ctx).tables[0]
+    table = failover.failover_section(ctx).tables[0]
     column = table.iloc[:, 0]
     assert column["acked schedules"] == f"{raw['acked']:,}"
     assert column["lost"].startswith(f"{raw['acked_lost']:,}")
-    notes = sections.failover_notes_section(ctx).items[0]
+    notes = failover.failover_notes_section(ctx).items[0]
     if raw["acked_lost"]:
         assert f"{raw['acked_lost']:,} of {raw['acked']:,}" in notes
     assert "min-replicas-to-write" in notes
 
 
 def test_validation_rows_carry_measured_errors(ctx):
-    rows = sections.validation_rows(ctx)
+    rows = validation.validation_rows(ctx)
     wall = next(r for r in rows if r["check"].startswith("memory model: backlog at the OOM wall"))
-    (run, result), = sections.memory_wall_results(ctx.runs)
+    (run, result), = validation.memory_wall_results(ctx.runs)
     assert wall["measured"] == result["backlog_at_wall"]
     assert wall["error_pct"] == pytest.approx(
         100 * (result["model"]["predicted_backlog"] - result["backlog_at_wall"]) / result["backlog_at_wall"], abs=0.1)
@@ -83,7 +84,7 @@ def test_validation_rows_carry_measured_errors(ctx):
 
 def test_summary_names_the_recommendation(ctx):
     rec = ctx.recommendation
-    sec = sections.summary_section(ctx, rec)
+    sec = summary.summary_section(ctx, rec)
     rows = sec.values["summary"]
     assert rows["Recommended topology"] == rec.topology["summary"]
     assert f"{rec.memory['maxmemory_bytes'] / 2**30:.2f} GiB" in rows["maxmemory"]
@@ -95,7 +96,7 @@ def test_summary_names_the_recommendation(ctx):
 def test_a_run_without_sweeps_or_experiments_says_so(tmp_path):
     run = load_run(next(p.parent for p in sorted(REFERENCE.rglob("manifest.json"))
                         if json.loads(p.read_text()).get("scenario", {}).get("workload") == "pubsub"))
-    ctx = sections.context(REPO / "data/targets/example.yaml", [run.path])
-    assert "No failover experiment" in sections.failover_section(ctx).items[0]
-    assert "No sweep" in sections.throughput_section(ctx).items[0]
-    assert sections.pubsub_section(ctx).figures
+    ctx = runset.context(REPO / "data/targets/example.yaml", [run.path])
+    assert "No failover experiment" in failover.failover_section(ctx).items[0]
+    assert "No sweep" in throughput.throughput_section(ctx).items[0]
+    assert pubsub.pubsub_section(ctx).figures

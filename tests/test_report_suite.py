@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from analysis.sections import RunSet
+from analysis.report.runset import RunSet
 from loadgen import topology
 from loadgen.suite import plan, run_suite
 

@@ -136,10 +136,10 @@ def test_catalog_lists_elasticache_for_valkey_next_to_redis_oss():
 
 
 def test_ceiling_section_says_io_threads_are_not_modelled():
-    from analysis import sections
+    from analysis.report import runset, throughput
 
-    ctx = sections.context(REPO / "data/targets/example.yaml", [REPO / "data/reference"])
-    sec = sections.throughput_model_section(ctx)
+    ctx = runset.context(REPO / "data/targets/example.yaml", [REPO / "data/reference"])
+    sec = throughput.throughput_model_section(ctx)
     assert sec.tables  # the reference set has sweeps: the section has its table …
     assert any(isinstance(i, str) and "io-threads" in i and "not modelled" in i for i in sec.items)  # … and the note
 

@@ -142,3 +142,34 @@ def test_sizing_on_recorded_reference_runs():
     assert "extrapolated" in r.cpu["ceiling_method"]["works"] and r.cpu["ceiling_extrapolation"]["works"] > 1
     assert r.cpu["cpu_us_per_work_saturated"] < r.cpu["cpu_us_per_work"] < r.cpu["cpu_us_per_work_light_load"]
     assert r.cpu["ceiling_validation"] is None  # no saturation probe among these runs
+
+
+def test_size_composes_the_estimators():
+    """``size`` reports what each model's estimator returns (one number per quantity), and the sensitivity
+    row is the same estimators on the scaled target."""
+    target = load_target("data/targets/example.yaml")
+    rec = sizing.size(target)
+    measured = sizing.measured_from_runs(None)
+    layout = mem.RedisLayout.for_server(target.deployment.server_id, mem.Allocator.parse(target.deployment.allocator))
+    est = sizing.estimate(target, measured, layout)
+    assert rec.cpu.items() >= est.cpu.to_dict().items()  # size() adds the measured knee when runs are given
+    assert rec.network == est.network.to_dict()
+    assert rec.memory["parts"] == est.memory.parts
+    assert rec.memory["dataset_bytes"] == est.memory.dataset_bytes == pytest.approx(sum(est.memory.parts.values()))
+    assert rec.mass_operation == est.mass.summary and est.mass.peak_bytes == rec.mass_operation["peak_bytes"]
+    assert rec.disk == sizing.estimate_disk(target.deployment, rec.memory["maxmemory_bytes"]).to_dict()
+    topo = sizing.estimate_topology(target.deployment, est.memory, est.network.link_gbps)
+    assert rec.topology == topo.topology and rec.instances == topo.instances
+    assert set(topo.flags) <= set(rec.flags)
+    (label, row), = rec.sensitivity.items()
+    scaled = sizing.estimate(target.scaled(2.0), measured, layout)
+    assert row["utilization_peak"] == scaled.cpu.utilization_peak > est.cpu.utilization_peak
+    assert row["link_gbps"] == scaled.network.link_gbps > est.network.link_gbps
+
+
+def test_no_mass_operation_estimate_is_empty():
+    target = _redis_target()
+    layout = mem.RedisLayout.for_server(target.deployment.server_id, mem.Allocator.parse(target.deployment.allocator))
+    est = sizing.estimate(target, sizing.measured_from_runs(None), layout)
+    assert est.mass.summary is None and est.mass.peak_bytes == 0 and est.mass.arrival_works_per_s == 0
+    assert est.memory.parts["mass operation peak"] == 0

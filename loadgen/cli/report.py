@@ -81,7 +81,7 @@ def _note_left_out(run_dirs) -> None:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from analysis.report import ReportRequest, build_report
+    from analysis.report.build import ReportRequest, build_report
 
     request = ReportRequest(Path(args.target_load), tuple(Path(r) for r in args.runs), Path(args.out),
                             args.topology).resolved()  # bad input fails here, before any note
@@ -95,7 +95,7 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _suite(args: argparse.Namespace) -> int:
-    from analysis.report import ReportRequest, build_report
+    from analysis.report.build import ReportRequest, build_report
     from loadgen import suite
 
     if args.scale <= 0:

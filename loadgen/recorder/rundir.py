@@ -179,7 +179,7 @@ def scrub_tree(directory: Path, secret_values: Iterable[str], skip_suffixes: tup
     JSON (``.json``, ``.ipynb``) and JSON-lines files are masked inside parsed string values only, so they
     stay valid; other text files line by line; files with ``skip_suffixes`` (a PDF's compressed bytes) and
     secrets shorter than :data:`MIN_SCANNED_SECRET_LEN` are left alone. The one scrubber of run
-    directories (:meth:`RunDir.scrub_secrets`) and reports (``analysis.report.scrub_secrets``)."""
+    directories (:meth:`RunDir.scrub_secrets`) and reports (``analysis.report.build.scrub_secrets``)."""
     needles = [s for s in secret_values if s and len(s) >= MIN_SCANNED_SECRET_LEN]
     fixed: list[Path] = []
     if not needles:

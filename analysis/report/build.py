@@ -1,6 +1,8 @@
 """The sizing report: executes the notebooks headless (papermill) and exports them.
 
-What the notebooks display (the run set, the sections) is in :mod:`analysis.sections`.
+What the notebooks display is in the sibling modules, one per topic: :mod:`analysis.report.runset` (the run
+set and the notebooks' context), ``throughput``, ``memory``, ``mass_operation``, ``pubsub``, ``failover``,
+``validation``, ``summary`` (their sections), ``section`` and ``series`` (shared helpers).
 
 ``build_report`` runs ``notebooks/01…05`` with the same parameters, keeps the executed notebooks,
 writes ``sizing.json`` and exports ``05-sizing-report`` as a self-contained HTML file (figures embedded
@@ -16,6 +18,8 @@ Layout of ``<out>/<target-name>/``::
 from __future__ import annotations
 
 import json
+import logging
+import math
 import os
 import re
 import time
@@ -23,8 +27,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from analysis.targets import load_target
+from analysis.targets import resolve as resolve_target
 from loadgen import paths
 from loadgen.errors import BadInput, RcapError
+from loadgen.recorder.rundir import scrub_tree
 
 NOTEBOOKS = ("01-benchmark", "02-memory-growth", "03-throughput-latency", "04-failover", "05-sizing-report")
 STANDALONE_NOTEBOOKS = ("06-compare-runs",)
@@ -67,8 +74,6 @@ def resolve(path: str | os.PathLike) -> Path:
 
 def target_name(target_load: Path) -> str:
     """The report's directory name: the target's ``name`` (its file stem when the file sets none)."""
-    from analysis.targets import load_target
-
     name = load_target(str(target_load)).name
     return re.sub(r"[^A-Za-z0-9._-]+", "-", str(name)).strip("-") or "target"
 
@@ -85,8 +90,6 @@ class ReportRequest:
     cell_timeout_s: int = 300
 
     def resolved(self) -> "ReportRequest":
-        from analysis.targets import load_target, resolve as resolve_target
-
         target = resolve(resolve_target(str(self.target_load)))  # a path, or a shipped target's name
         load_target(str(target))  # a missing or invalid file: one line naming the file (and line)
         runs = tuple(resolve(r) for r in (self.run_dirs or (REFERENCE_RUNS,)))
@@ -120,6 +123,8 @@ class ReportFiles:
 
 def execute_notebook(source: Path, dest: Path, parameters: dict, cell_timeout_s: int = 300) -> None:
     """Run one notebook headless with papermill, cwd = its folder; a failing cell → ``RcapError``."""
+    # papermill, nbconvert and weasyprint are imported where used: they take seconds to load, and the
+    # notebooks import this module (REFERENCE_RUNS, resolve, write_sizing_json) without building a report
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
@@ -152,8 +157,6 @@ def export_html(executed: Path, title: str) -> str:
 
 def write_pdf(html: str, dest: Path, base_url: Path | None = None) -> None:
     """Render the HTML page to PDF with weasyprint (A4, page numbers)."""
-    import logging
-
     import weasyprint
 
     logging.getLogger("weasyprint").setLevel(logging.ERROR)  # unsupported screen-only CSS is expected
@@ -169,8 +172,6 @@ def scrub_secrets(directory: Path, secrets: tuple[str, ...]) -> list[Path]:
     PDF is never rewritten (its bytes are compressed); secrets shorter than
     ``MIN_SCANNED_SECRET_LEN`` are not searched (they occur in figures by chance).
     """
-    from loadgen.recorder.rundir import scrub_tree  # noqa: PLC0415
-
     return scrub_tree(directory, secrets, skip_suffixes=(".pdf",))
 
 
@@ -214,8 +215,6 @@ def build_report(request: ReportRequest, *, notebook_dir: Path | None = None,
 
 def write_sizing_json(recommendation: dict, report_dir: str | os.PathLike) -> Path:
     """Write the machine-readable recommendation (``Recommendation.to_dict()``) to ``sizing.json``."""
-    import math
-
     def finite(o):  # JSON has no Infinity/NaN: an unbounded estimate is written as null
         if isinstance(o, float) and not math.isfinite(o):
             return None
