@@ -1319,7 +1319,7 @@ def mass_operation_run_section(ctx: Context) -> Section:
              "measured": plots.human_bytes(end["used_memory_bytes"]),
              "error": f"{100 * (at('used_memory_bytes') - end['used_memory_bytes']) / end['used_memory_bytes']:+.1f}%"}]
     sec.add(table(rows, index="at the end of the run"))
-    from loadgen.users.plan import LIVE_WAIT_REQUEST
+    from loadgen.workloads.mass_operation import LIVE_WAIT_REQUEST
 
     live = run.latency[(run.latency["op"] == LIVE_WAIT_REQUEST) & (run.latency["kind"] == "measured")]
     if len(live):  # live IndexingWorkers in the same queue (spec Corrections 10): FIFO wait B(t) / μ
