@@ -40,7 +40,8 @@ from loadgen import bench, topology  # noqa: E402
 from loadgen.nuxeo.payloads import work_type  # noqa: E402
 from loadgen.nuxeo.scripts import load_scripts  # noqa: E402
 from loadgen.nuxeo.workmanager import WorkQueueCommands  # noqa: E402
-from loadgen.suite import PROBE_USERS, probe_done  # noqa: E402
+from loadgen.suite import probe_done  # noqa: E402
+from loadgen.workloads.work_lifecycle import PROBE_USERS  # noqa: E402
 
 PREFIX = "nuxeo:"
 
