@@ -261,7 +261,7 @@ def _fmt(v) -> str:
 # Failover (results written by `rcap failover` into its run directory)
 # ---------------------------------------------------------------------------------------------
 
-FAILOVER_RESULT = "result.json"  # written by `rcap failover` (loadgen.failover.record)
+FAILOVER_RESULT = "result.json"  # written by `rcap failover` (rcap.failover.record)
 
 
 def experiment_results(runs: RunSet, experiment: str) -> list[tuple]:

@@ -122,7 +122,7 @@ def test_blocking_model_fitted_on_recorded_runs_at_two_keyspace_sizes(topology_f
     from analysis.keyscans import scan_points
     from analysis.runs import load_runs
     from analysis.targets import load_target
-    from loadgen.bench import run_bench
+    from rcap.bench import run_bench
 
     topo = topology_factory("standalone")
     c = topo.client()

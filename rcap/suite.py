@@ -78,7 +78,7 @@ def run_suite(target_load: Path, *, target_url: str | None = None, password: str
     ``base_dir`` holds the embedded topologies' files.
     """
     from analysis.targets import load_target
-    from loadgen import bench
+    from rcap import bench
 
     if scale <= 0:
         raise BadInput(f"scale must be positive, not {scale}")
@@ -123,13 +123,13 @@ def run_suite(target_load: Path, *, target_url: str | None = None, password: str
             run_steps(topo.target.url, topo.target.password, topo.target.tls_ca)
     for i, step in enumerate(steps, 1):
         if step.kind == "memory-wall":
-            from loadgen.failover.memory_wall import MemoryWallSpec, run_memory_wall
+            from rcap.failover.memory_wall import MemoryWallSpec, run_memory_wall
 
             progress(f"[{i}/{len(steps)}] {step.label}")
             spec = MemoryWallSpec(maxmemory="32mb", base_dir=base_dir)
             run_dirs.append(run_memory_wall(spec, out=suite_dir, log=progress).parent)
         elif step.kind == "failover":
-            from loadgen.failover.master_loss import FailoverSpec, run_failover
+            from rcap.failover.master_loss import FailoverSpec, run_failover
 
             progress(f"[{i}/{len(steps)}] {step.label} ({_describe(step, scale, full)})")
             secs = step.seconds(scale, full)

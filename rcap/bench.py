@@ -414,7 +414,7 @@ def _execute(spec: BenchSpec, scen: Any, lab: _Lab, flag: _StopFlag, out: Path,
         _check_stop(flag)
         run = RunDir.create(out, scen.name, secrets_to_scrub=[target.password or ""])
         if existing:  # so that `rcap cleanup RUN_DIR` after a killed run spares them too
-            from loadgen.cleanup import write_snapshot  # noqa: PLC0415
+            from rcap.cleanup import write_snapshot  # noqa: PLC0415
 
             write_snapshot(run.path, existing)
         session = RunSession(spec, scen, lab, flag, run, keys_found=len(existing), probes=probes,
