@@ -40,8 +40,9 @@ from loadgen.errors import RcapError
 from loadgen.histograms import LatencyRecorder, RunningTotals, install
 from loadgen.scenarios import load_scenario, parse_sets, scenario_from_json
 from loadgen.topology.targets import Target, connect, read_password, target_from_env
+from loadgen.users import user_classes
 from loadgen.users.base import RunContext, merge_counters
-from loadgen.users.plan import plan
+from loadgen.workloads import plan
 
 COUNTERS_KEY = "rcap_counters"
 CPU_KEY = "rcap_cpu"
@@ -129,7 +130,7 @@ _drained: set[str] = set()
 _redis_start: dict[str, Any] = {}
 
 if P.scenario is not None:
-    globals().update({cls.__name__: cls for cls in P.scenario.user_classes()})  # Locust finds them here
+    globals().update({cls.__name__: cls for cls in user_classes(P.scenario)})  # Locust finds them here
 else:
     class RcapWorker(User):
         """Stands in until the master says which scenario runs (Locust wants a user class at import)."""
@@ -156,7 +157,7 @@ def _options(parser: Any) -> None:
     group.add_argument("--run-dir", default=None, include_in_web_ui=False,
                        help="write latency.jsonl and counters.json there (rcap bench sets it)")
     if P.scenario is not None:  # the web UI and headless runs start with the scenario's own user count
-        users = sum(cls.fixed_count for cls in P.scenario.user_classes())
+        users = sum(cls.fixed_count for cls in user_classes(P.scenario))
         parser.set_defaults(num_users=users, spawn_rate=users)
         if P.target is not None:
             parser.set_defaults(host=P.target.url)
@@ -173,7 +174,7 @@ def _worker_setup(environment: Any) -> None:
     P.ctx = RunContext(P.scenario, P.target, RECORDER, environment)
     environment.rcap = P.ctx
     known = {cls.__name__ for cls in environment.user_classes}
-    environment.user_classes.extend(c for c in P.scenario.user_classes() if c.__name__ not in known)
+    environment.user_classes.extend(c for c in user_classes(P.scenario) if c.__name__ not in known)
 
 
 def _queues() -> list[str]:
@@ -246,7 +247,7 @@ def _on_init(environment: Any, **_kw: Any) -> None:
 
 def _too_few_users(runner: Any) -> str | None:
     """A count below the scenario's fixed user mix would leave roles empty (a consumer and no producer)."""
-    needed = sum(cls.fixed_count for cls in P.scenario.user_classes())
+    needed = sum(cls.fixed_count for cls in user_classes(P.scenario))
     asked = getattr(runner, "target_user_count", None)
     if asked is not None and asked < needed:
         return (f"scenario {P.scenario.name!r} needs {needed} users for its fixed mix of roles, "

@@ -19,7 +19,7 @@ import psutil
 import pytest
 
 from analysis.runs import load_run
-from loadgen.bench import parse_duration, run_bench
+from rcap.bench import parse_duration, run_bench
 from loadgen.errors import BadInput, TargetError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -337,7 +337,7 @@ def test_connection_lost_mid_run_is_recorded_and_the_run_goes_on(tmp_path: Path,
 
 def test_sweep_records_one_run_per_value_on_one_topology(tmp_path: Path, locustfile: Path) -> None:
     from analysis.runs import load_sweep
-    from loadgen.bench import run_sweep
+    from rcap.bench import run_sweep
 
     sweep_dir = run_sweep(StandinScenario(), users=[1, 3], duration_s=3, out=tmp_path / "runs",
                           locustfile=locustfile, progress=False)
@@ -419,7 +419,7 @@ FAILING_LOCUSTFILE = "raise RuntimeError('the Locust side cannot start')\n"
 
 
 def test_locust_failure_marks_the_run_failed(tmp_path: Path) -> None:
-    from loadgen.bench import RunFailed
+    from rcap.bench import RunFailed
 
     lf = tmp_path / "failing_locustfile.py"
     lf.write_text(FAILING_LOCUSTFILE)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from loadgen.cli import main
+from rcap.cli import main
 
 
 def _rcap(capsys, *argv: str) -> tuple[int, str, str]:

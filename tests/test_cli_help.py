@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from loadgen.cli import EXIT_CODES, build_parser, main
+from rcap.cli import EXIT_CODES, build_parser, main
 
 RCAP = str(Path(sys.executable).with_name("rcap"))
 

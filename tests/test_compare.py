@@ -11,7 +11,7 @@ import pytest
 
 from analysis.compare import compare, op_seconds, op_table
 from analysis.runs import load_run
-from loadgen.cli import main
+from rcap.cli import main
 
 RCAP = str(Path(sys.executable).parent / "rcap")
 

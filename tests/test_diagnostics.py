@@ -13,7 +13,7 @@ from hdrh.log import HistogramLogReader
 from analysis.compare import op_table, server_vs_client
 from analysis.hdrlog import write_hlogs
 from analysis.runs import load_run
-from loadgen.bench import run_bench
+from rcap.bench import run_bench
 from loadgen.histograms import HIGHEST_US, LOWEST_US, SIGNIFICANT_DIGITS
 from loadgen.recorder.diagnostics import ServerDiagnostics
 

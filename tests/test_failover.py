@@ -14,11 +14,11 @@ import threading
 
 import pytest
 
-from loadgen.cli import main
-from loadgen.failover import partition as netpart
-from loadgen.failover.master_loss import FailoverSpec, run_failover
-from loadgen.failover.restart import RestartSpec, run_restart
-from loadgen.failover.workload import LoadSpec
+from rcap.cli import main
+from rcap.failover import partition as netpart
+from rcap.failover.master_loss import FailoverSpec, run_failover
+from rcap.failover.restart import RestartSpec, run_restart
+from rcap.failover.workload import LoadSpec
 
 RESULT_KEYS = {"unavailability_ms", "promotion_ms", "acked", "acked_present", "acked_lost", "duplicates",
                "pubsub_missed"}
@@ -192,7 +192,7 @@ def test_bad_input_is_one_line_and_exit_2(argv, needle, capsys):
 
 def test_enterprise_endpoint_moves_and_the_password_stays_out_of_the_run(rcap_base_dir, tmp_path, monkeypatch):
     password = "fo-secret-Zq81x"
-    monkeypatch.setattr("loadgen.failover.master_loss.secrets.token_urlsafe", lambda _n: password)
+    monkeypatch.setattr("rcap.failover.master_loss.secrets.token_urlsafe", lambda _n: password)
     spec = FailoverSpec(topology="enterprise", fault="kill", at_s=2, fault_s=4, duration_s=9, down_after_ms=1000,
                         failover_timeout_ms=3000, base_dir=str(rcap_base_dir),
                         load=LoadSpec(schedule_rate=100, workloads=("workmanager", "pubsub")))

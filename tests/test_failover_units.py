@@ -6,12 +6,12 @@ import pytest
 import redis
 
 from loadgen.errors import BadInput
-from loadgen.failover.availability import Outcome, error_class, nuxeo_retry_delay_ms, unavailability_windows
-from loadgen.failover.master_loss import FailoverSpec
-from loadgen.failover.partition import Partition
-from loadgen.failover.repeat import spread
-from loadgen.failover.sentinel_events import SentinelEvent, switch_target
-from loadgen.failover.workload import LoadSpec
+from rcap.failover.availability import Outcome, error_class, nuxeo_retry_delay_ms, unavailability_windows
+from rcap.failover.master_loss import FailoverSpec
+from rcap.failover.partition import Partition
+from rcap.failover.repeat import spread
+from rcap.failover.sentinel_events import SentinelEvent, switch_target
+from rcap.failover.workload import LoadSpec
 
 
 def test_window_runs_from_first_failure_to_first_success_after_it():

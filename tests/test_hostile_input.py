@@ -23,8 +23,8 @@ import pytest
 import redis
 
 from analysis.runs import load_run, usable
-from loadgen.bench import run_bench
-from loadgen.cli import main
+from rcap.bench import run_bench
+from rcap.cli import main
 from loadgen.errors import BadInput, TargetError
 from loadgen.recorder.rundir import RunDir
 from loadgen.scenarios import load_scenario
@@ -364,7 +364,7 @@ def test_rcap_up_tears_down_on_sigterm(tmp_path: Path) -> None:
 
 
 def test_warnings_print_as_one_line() -> None:
-    from loadgen.cli import _format_warning
+    from rcap.cli import _format_warning
 
     text = _format_warning(UserWarning("Redis uses libc,\n not jemalloc"), UserWarning, "/x/y.py", 12, "src")
     assert text == "rcap: warning: Redis uses libc, not jemalloc\n"
@@ -397,7 +397,7 @@ def test_long_password_is_named_not_a_timeout(topology_factory, tmp_path: Path, 
 def test_default_files_are_found_from_any_cwd(tmp_path: Path, monkeypatch) -> None:
     from analysis.report.build import REFERENCE_RUNS, resolve
     from analysis.targets import load_target
-    from loadgen.cli.report import DEFAULT_TARGET_LOAD
+    from rcap.cli.report import DEFAULT_TARGET_LOAD
 
     monkeypatch.chdir(tmp_path)
     assert load_target(DEFAULT_TARGET_LOAD).name

@@ -97,7 +97,7 @@ def test_scans_are_refused_on_a_target_rcap_did_not_start(standalone, tmp_path):
 
 def test_nuxeo_cluster_runs_one_scanner_per_node():
     from loadgen.scenarios import load_scenario
-    from loadgen.users.plan import plan
+    from loadgen.workloads import plan
 
     s = load_scenario("nuxeo-cluster", {"nodes": "3", "gc_period_s": "60"})
     scanners = [i for i in plan(s) if i.role == "scanner"]
@@ -122,7 +122,7 @@ def test_blocking_model_fitted_on_recorded_runs_at_two_keyspace_sizes(topology_f
     from analysis.keyscans import scan_points
     from analysis.runs import load_runs
     from analysis.targets import load_target
-    from loadgen.bench import run_bench
+    from rcap.bench import run_bench
 
     topo = topology_factory("standalone")
     c = topo.client()

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from loadgen.bench import run_bench
+from rcap.bench import run_bench
 from loadgen.errors import BadInput
 
 

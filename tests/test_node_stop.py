@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 
 from analysis.nodestop import orphan_bytes_per_work, orphans_per_stop, validation
-from loadgen.cli import main
-from loadgen.failover.node_stop import NodeStopSpec, run_node_stop
+from rcap.cli import main
+from rcap.failover.node_stop import NodeStopSpec, run_node_stop
 from loadgen.nuxeo.payloads import PayloadFactory
 from loadgen.nuxeo.workmanager import WorkManagerClient
 
 ROOT = Path(__file__).resolve().parent.parent
-RECOVERY = ROOT / "loadgen" / "failover" / "lua" / "recover-orphaned-works.lua"
+RECOVERY = ROOT / "rcap" / "failover" / "lua" / "recover-orphaned-works.lua"
 TERMINAL = ("C ", "R ", "S ")
 
 

@@ -13,7 +13,7 @@ from loadgen.errors import BadInput
 from loadgen.nuxeo.mix import BusinessLoad, derive_mix
 from loadgen.nuxeo.versions import SPEC_IDLE_POLLS_PER_S, check_version, profile
 from loadgen.scenarios import load_scenario
-from loadgen.users.plan import plan
+from loadgen.workloads import plan
 from locust_runner import LOCUSTFILE, locust_env
 
 

@@ -30,7 +30,7 @@ def standalone(tmp_path: Path):
 
 
 def _probe(topo) -> NodeProbe:
-    from loadgen.bench import SAMPLER_CLIENT_OPTIONS
+    from rcap.bench import SAMPLER_CLIENT_OPTIONS
     from loadgen.topology.targets import connect
 
     node = topo.nodes_with_role("master")[0]
@@ -214,7 +214,7 @@ def test_a_hung_node_does_not_slow_the_other_series(tmp_path: Path, standalone) 
 
     import redis
 
-    from loadgen.bench import SAMPLER_CLIENT_OPTIONS
+    from rcap.bench import SAMPLER_CLIENT_OPTIONS
 
     hung = socket.socket()  # accepts connections, never answers: a frozen host
     hung.bind(("127.0.0.1", 0))

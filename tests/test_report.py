@@ -18,7 +18,7 @@ import pytest
 
 from analysis.report import runset, summary
 from analysis.report.build import NOTEBOOKS, ReportRequest, build_report
-from loadgen.bench import run_bench
+from rcap.bench import run_bench
 
 REPO = Path(__file__).resolve().parent.parent
 TARGET = REPO / "data/targets/example.yaml"

@@ -8,7 +8,7 @@ import yaml
 
 from analysis.report.runset import RunSet
 from loadgen import topology
-from loadgen.suite import plan, run_suite
+from rcap.suite import plan, run_suite
 
 REPO = Path(__file__).resolve().parent.parent
 

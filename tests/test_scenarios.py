@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 
 from loadgen.errors import BadInput
-from loadgen.scenarios import (Dist, KvParams, Scenario, WorkManagerParams, available, load_scenario,
-                               scenario_from_json)
-from loadgen.users.plan import plan
+from loadgen.scenarios import Scenario, available, load_scenario, scenario_from_json
+from loadgen.workloads.base import Dist
+from loadgen.workloads.kv import KvParams
+from loadgen.workloads.workmanager import WorkManagerParams
+from loadgen.workloads import plan
 
 SHIPPED = ("workmanager", "kv", "pubsub", "nuxeo-cluster", "mass-operation", "kv-set-1k")
 

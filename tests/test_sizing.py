@@ -94,7 +94,7 @@ def test_persistence_disk_rule():
 def test_cli_size_and_model_memory(capsys):
     import json
 
-    from loadgen.cli import main
+    from rcap.cli import main
 
     assert main(["size", "example", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)

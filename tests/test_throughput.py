@@ -94,7 +94,7 @@ def test_rcap_model_ceiling_states_its_method_and_extrapolation(capsys):
     import json
     from pathlib import Path
 
-    from loadgen.cli import main
+    from rcap.cli import main
 
     ref = Path(__file__).resolve().parents[1] / "data" / "reference"
     sweep = next(iter(sorted(ref.glob("*-sweep-workmanager-*"))), None)

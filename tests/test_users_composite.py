@@ -3,7 +3,7 @@ consumers) in real Locust runs."""
 
 from __future__ import annotations
 
-from loadgen.users.plan import plan
+from loadgen.workloads import plan
 from locust_runner import read_counters, read_latency, run_locust
 
 

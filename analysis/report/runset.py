@@ -126,7 +126,7 @@ def _gib(n) -> str | None:
     return None if n is None else f"{n / 2**30:.1f} GiB"
 
 
-FAILOVER_RESULT = "result.json"  # written by `rcap failover` (loadgen.failover.record)
+FAILOVER_RESULT = "result.json"  # written by `rcap failover` (rcap.failover.record)
 
 
 def experiment_results(runs: RunSet, experiment: str) -> list[tuple]:

@@ -36,7 +36,7 @@ def key_picker(rng: Any, keyspace: int, distribution: str, zipf_s: float) -> Cal
 
 
 class KvUser(RcapUser):
-    """Runs the operation ``mix`` (weights per operation name, see ``scenarios.KV_OPS``) on one KV store."""
+    """Runs the operation ``mix`` (weights per operation name, see ``loadgen.workloads.kv.KV_OPS``) on one KV store."""
 
     abstract = True
     mix: dict[str, float] = {}

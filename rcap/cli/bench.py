@@ -1,4 +1,4 @@
-"""``rcap bench`` and ``rcap sweep``: thin wrappers around :mod:`loadgen.bench`.
+"""``rcap bench`` and ``rcap sweep``: thin wrappers around :mod:`rcap.bench`.
 
 The last line of stdout is the run (or sweep) directory, also after a failed or interrupted run.
 """
@@ -39,7 +39,7 @@ def _share(text: str) -> float:
 
 
 def _epilog() -> str:
-    from loadgen.cli import EXIT_CODES  # noqa: PLC0415  (one table of exit statuses, shown here and in rcap --help)
+    from rcap.cli import EXIT_CODES  # noqa: PLC0415  (one table of exit statuses, shown here and in rcap --help)
 
     return ("The last line of stdout is the run (or sweep) directory. Exit status: "
             + "; ".join(f"{code} {text}" for code, text in EXIT_CODES) + ".")
@@ -141,7 +141,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _options(args: argparse.Namespace) -> dict:
-    from loadgen.bench import parse_duration  # noqa: PLC0415
+    from rcap.bench import parse_duration  # noqa: PLC0415
 
     topo_opts = {k: v for k, v in (("maxmemory", args.maxmemory), ("maxmemory_policy", args.maxmemory_policy),
                                     ("persistence", args.persistence)) if v is not None}
@@ -161,7 +161,7 @@ def _options(args: argparse.Namespace) -> dict:
 
 
 def _distributed(args: argparse.Namespace) -> dict:
-    from loadgen.bench import parse_duration  # noqa: PLC0415
+    from rcap.bench import parse_duration  # noqa: PLC0415
 
     if getattr(args, "expect_workers", None) is None:
         return {}
@@ -173,7 +173,7 @@ def worker_handler(args: argparse.Namespace) -> int:
     """Run a Locust worker on rcap's locustfile until the master ends the run (Ctrl-C stops it)."""
     import subprocess  # noqa: PLC0415
 
-    from loadgen.bench import LOCUSTFILE  # noqa: PLC0415
+    from rcap.bench import LOCUSTFILE  # noqa: PLC0415
 
     if not 1 <= args.master_port <= 65535:
         raise BadInput(f"--master-port must be a TCP port, not {args.master_port}")
@@ -194,7 +194,7 @@ def worker_handler(args: argparse.Namespace) -> int:
 
 
 def _run(fn, *a, after=None, **kw) -> int:
-    from loadgen.bench import RunFailed, RunInterrupted  # noqa: PLC0415
+    from rcap.bench import RunFailed, RunInterrupted  # noqa: PLC0415
 
     try:
         path = fn(*a, **kw)
@@ -211,7 +211,7 @@ def _run(fn, *a, after=None, **kw) -> int:
 
 
 def bench_handler(args: argparse.Namespace) -> int:
-    from loadgen.bench import run_bench  # noqa: PLC0415
+    from rcap.bench import run_bench  # noqa: PLC0415
 
     if not 1 <= args.repeat <= 100:
         raise BadInput(f"--repeat takes 1 to 100 runs, got {args.repeat}")
@@ -239,7 +239,7 @@ def _print_op_table(path: Path) -> None:
 
 
 def sweep_handler(args: argparse.Namespace) -> int:
-    from loadgen.bench import run_sweep  # noqa: PLC0415
+    from rcap.bench import run_sweep  # noqa: PLC0415
 
     if args.rates is not None:
         if args.rate is not None:
@@ -254,7 +254,7 @@ def sweep_handler(args: argparse.Namespace) -> int:
 
 
 def cleanup_handler(args: argparse.Namespace) -> int:
-    from loadgen.cleanup import plan  # noqa: PLC0415
+    from rcap.cleanup import plan  # noqa: PLC0415
     from loadgen.topology.keyspace import cleanup_prefix  # noqa: PLC0415
     from loadgen.topology.targets import Target, check, connect, describe_error  # noqa: PLC0415
 

@@ -22,7 +22,7 @@ def _log(line: str) -> None:
 
 
 def _seconds(text: str) -> float:
-    from loadgen.bench import parse_duration  # noqa: PLC0415  (one duration syntax for every command)
+    from rcap.bench import parse_duration  # noqa: PLC0415  (one duration syntax for every command)
 
     return parse_duration(text)
 
@@ -119,14 +119,14 @@ def _run(run_once, args: argparse.Namespace, label: str) -> int:
     check_out(args.out)
     if args.repeat == 1:
         return _finish(run_once())
-    from loadgen.failover.repeat import repeat  # noqa: PLC0415
+    from rcap.failover.repeat import repeat  # noqa: PLC0415
 
     return _finish(repeat(run_once, args.repeat, args.out, label, log=_log))
 
 
 def failover_handler(args: argparse.Namespace) -> int:
-    from loadgen.failover.master_loss import FailoverSpec, run_failover  # noqa: PLC0415
-    from loadgen.failover.workload import LoadSpec  # noqa: PLC0415
+    from rcap.failover.master_loss import FailoverSpec, run_failover  # noqa: PLC0415
+    from rcap.failover.workload import LoadSpec  # noqa: PLC0415
 
     workloads = _csv(args.workloads)
     for name in ("producers", "consumers"):
@@ -147,7 +147,7 @@ def failover_handler(args: argparse.Namespace) -> int:
 
 
 def restart_handler(args: argparse.Namespace) -> int:
-    from loadgen.failover.restart import RestartSpec, run_restart  # noqa: PLC0415
+    from rcap.failover.restart import RestartSpec, run_restart  # noqa: PLC0415
 
     spec = RestartSpec(persistence=_csv(args.persistence), works=args.works,
                        completed_fraction=args.completed_fraction, work_type=args.work_type, stop=args.stop,
@@ -156,7 +156,7 @@ def restart_handler(args: argparse.Namespace) -> int:
 
 
 def memory_wall_handler(args: argparse.Namespace) -> int:
-    from loadgen.failover.memory_wall import MemoryWallSpec, run_memory_wall  # noqa: PLC0415
+    from rcap.failover.memory_wall import MemoryWallSpec, run_memory_wall  # noqa: PLC0415
 
     spec = MemoryWallSpec(maxmemory=args.maxmemory, scenario=args.scenario, work_type=args.work_type,
                           schedule_rate=args.rate, consume_rate=args.consume_rate,
@@ -165,7 +165,7 @@ def memory_wall_handler(args: argparse.Namespace) -> int:
 
 
 def register_node_stop(sub: argparse._SubParsersAction) -> None:
-    from loadgen.cli.topology import add_target_options  # noqa: PLC0415
+    from rcap.cli.topology import add_target_options  # noqa: PLC0415
 
     ns = sub.add_parser("node-stop", help="emulate N Nuxeo nodes consuming works; stop one (graceful "
                         "shutdownAndSuspend or crash = SIGKILL) and audit every acknowledged work")
@@ -192,8 +192,8 @@ def register_node_stop(sub: argparse._SubParsersAction) -> None:
 
 
 def node_stop_handler(args: argparse.Namespace) -> int:
-    from loadgen.cli.topology import target_from_args  # noqa: PLC0415
-    from loadgen.failover.node_stop import NodeStopSpec, run_node_stop  # noqa: PLC0415
+    from rcap.cli.topology import target_from_args  # noqa: PLC0415
+    from rcap.failover.node_stop import NodeStopSpec, run_node_stop  # noqa: PLC0415
 
     target = target_from_args(args.target, args) if args.target else None
     if target is not None and target.kind == "cluster":

@@ -32,7 +32,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from loadgen.errors import BadInput
-from loadgen.failover.availability import OpLog
+from rcap.failover.availability import OpLog
 from loadgen.nuxeo.keys import kv_namespace, subscription_pattern
 from loadgen.nuxeo.payloads import PayloadFactory, work_type
 from loadgen.nuxeo.pubsub import PubSubCommands, decode_message

@@ -11,32 +11,14 @@ from __future__ import annotations
 
 import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from loadgen.errors import BadInput, RcapError
 from loadgen.paths import RUNS, STATE
 from loadgen.recorder.rundir import new_id
-
-
-@dataclass(frozen=True)
-class Step:
-    """One benchmark of the suite: ``duration_s`` per run (seconds); several ``rates`` (open loop, the
-    scenario's unit per second) make a sweep."""
-
-    label: str
-    scenario: str
-    duration_s: float
-    rates: tuple[float, ...] = ()
-    users: tuple[int, ...] = ()  # several: a closed-loop sweep (for the USL fit)
-    overrides: dict[str, str] = field(default_factory=dict)
-    kind: str = "bench"  # bench | probe | failover | memory-wall (the last two start their own topology)
-    full_s: float = 0.0  # duration per run in the full profile (``rcap suite --full``); 0 = duration_s
-
-    def seconds(self, scale: float = 1.0, full: bool = False) -> float:
-        """Run time per run (s): the full profile's, or the brief one × ``scale``."""
-        return self.full_s if full and self.full_s else self.duration_s * scale
+from loadgen.workloads import Step, suite_steps
 
 
 @dataclass(frozen=True)
@@ -50,33 +32,11 @@ class SuiteResult:
 
 
 def plan(topology: str, nuxeo_nodes: int = 4) -> tuple[Step, ...]:
-    """The suite's steps for a target topology (``standalone``, ``sentinel`` or ``enterprise``)."""
-    steps = [
-        # the target's node count of consumer threads, so completions keep up with schedules at every
-        # step: the utilization-law fit divides CPU by works completed
-        Step("WorkManager throughput sweep", "workmanager", 8, rates=(100, 300, 1000),
-             overrides={"nodes": str(nuxeo_nodes)}, full_s=180),
-        # closed-loop unpipelined lifecycles, more connections each step, until the main thread is >= 90 %
-        # busy or throughput stops growing (+5 %): the measured works/s ceiling the CPU model is checked on
-        Step("WorkManager saturation probe (closed loop, unpipelined lifecycles)", "work-lifecycle", 5,
-             users=PROBE_USERS, kind="probe", full_s=30),
-        Step("KeyValue throughput sweep", "kv", 6, rates=(1000, 4000, 16000), full_s=120),
-        Step("Redis SET 1 KB against concurrency (closed loop, USL)", "kv-set-1k", 4, users=(1, 4, 16, 64),
-             full_s=30),
-        Step("PubSub fan-out, 1 node", "pubsub", 5, overrides={"nodes": "1"}, full_s=60),
-        Step(f"PubSub fan-out, {nuxeo_nodes} nodes", "pubsub", 5, overrides={"nodes": str(nuxeo_nodes)}, full_s=60),
-        Step("mass operation: backlog and memory growth", "mass-operation", 20, full_s=120),
-    ]
-    if topology != "external":
-        steps.append(Step("memory wall: reindex works until OOM at maxmemory 32 MiB", "mass-operation", 0,
-                          kind="memory-wall"))
-    if topology in ("sentinel", "enterprise"):
-        steps.append(Step("failover: master killed under WorkManager load", "workmanager", 20, kind="failover",
-                          full_s=60))
-    return tuple(steps)
+    """The suite's steps for a target topology (``standalone``, ``sentinel``, ``enterprise`` or
+    ``external``): each workload's own (:func:`loadgen.workloads.suite_steps`)."""
+    return suite_steps(topology, nuxeo_nodes)
 
 
-PROBE_USERS = (4, 16, 50, 100)
 PROBE_GROWTH = 0.05  # two steps in a row adding less than 5 % works/s: throughput stopped growing
 
 
@@ -118,7 +78,7 @@ def run_suite(target_load: Path, *, target_url: str | None = None, password: str
     ``base_dir`` holds the embedded topologies' files.
     """
     from analysis.targets import load_target
-    from loadgen import bench
+    from rcap import bench
 
     if scale <= 0:
         raise BadInput(f"scale must be positive, not {scale}")
@@ -163,13 +123,13 @@ def run_suite(target_load: Path, *, target_url: str | None = None, password: str
             run_steps(topo.target.url, topo.target.password, topo.target.tls_ca)
     for i, step in enumerate(steps, 1):
         if step.kind == "memory-wall":
-            from loadgen.failover.memory_wall import MemoryWallSpec, run_memory_wall
+            from rcap.failover.memory_wall import MemoryWallSpec, run_memory_wall
 
             progress(f"[{i}/{len(steps)}] {step.label}")
             spec = MemoryWallSpec(maxmemory="32mb", base_dir=base_dir)
             run_dirs.append(run_memory_wall(spec, out=suite_dir, log=progress).parent)
         elif step.kind == "failover":
-            from loadgen.failover.master_loss import FailoverSpec, run_failover
+            from rcap.failover.master_loss import FailoverSpec, run_failover
 
             progress(f"[{i}/{len(steps)}] {step.label} ({_describe(step, scale, full)})")
             secs = step.seconds(scale, full)

@@ -1,6 +1,6 @@
 """A Nuxeo node stops (``rcap node-stop``): do the jobs survive a node going away, and what does a crash leave?
 
-``nodes`` emulated Nuxeo nodes (:mod:`loadgen.failover.nuxeo_node`, one process each, with the worker threads
+``nodes`` emulated Nuxeo nodes (:mod:`rcap.failover.nuxeo_node`, one process each, with the worker threads
 of one queue) consume works that this controller schedules at a steady ``rate``. At ``at_s`` one node stops:
 
 - ``graceful``: SIGTERM → ``shutdownAndSuspend`` (queue inactive, every running work rescheduled with
@@ -36,7 +36,7 @@ from typing import Any
 import redis
 
 from loadgen.errors import BadInput, TargetError
-from loadgen.failover.record import ExperimentRun
+from rcap.failover.record import ExperimentRun
 from loadgen.nuxeo.keys import check_prefix
 from loadgen.nuxeo.payloads import PayloadFactory, nanotime_work_id, work_type
 from loadgen.nuxeo.workmanager import WorkManagerClient
@@ -111,7 +111,7 @@ class NodeProcess:
     def __init__(self, name: str, log: Path, cfg: dict):
         self.name, self.log = name, log
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        self.proc = subprocess.Popen([sys.executable, "-m", "loadgen.failover.nuxeo_node"], stdin=subprocess.PIPE,
+        self.proc = subprocess.Popen([sys.executable, "-m", "rcap.failover.nuxeo_node"], stdin=subprocess.PIPE,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
                                      start_new_session=True)
         self.proc.stdin.write(json.dumps({**cfg, "name": name, "log": str(log)}).encode())

@@ -86,9 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     for group in GROUPS:
         try:
-            module = importlib.import_module(f"loadgen.cli.{group}")
+            module = importlib.import_module(f"rcap.cli.{group}")
         except ModuleNotFoundError as exc:
-            if exc.name == f"loadgen.cli.{group}":
+            if exc.name == f"rcap.cli.{group}":
                 continue  # group not built yet
             raise
         module.register(sub)

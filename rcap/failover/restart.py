@@ -20,8 +20,8 @@ from pathlib import Path
 
 
 from loadgen.errors import BadInput
-from loadgen.failover.nodes import node_client
-from loadgen.failover.record import ExperimentRun
+from rcap.failover.nodes import node_client
+from rcap.failover.record import ExperimentRun
 from loadgen.nuxeo.keys import check_prefix
 from loadgen.nuxeo.payloads import PayloadFactory, work_type
 from loadgen.nuxeo.scripts import SCRIPTS, WORK_SCRIPT_NAMES

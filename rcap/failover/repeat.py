@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from loadgen.recorder.rundir import MANIFEST, RunDir, utc_iso
-from loadgen.failover.record import RESULT
+from rcap.failover.record import RESULT
 
 _NOT_MEASURES = {"seed", "t0", "status", "min_replicas_to_write", "min_replicas_max_lag_s", "wait_replicas",
                  "down_after_ms", "works", "maxmemory_bytes", "confirm_attempts"}

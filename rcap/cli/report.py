@@ -96,7 +96,7 @@ def _report(args: argparse.Namespace) -> int:
 
 def _suite(args: argparse.Namespace) -> int:
     from analysis.report.build import ReportRequest, build_report
-    from loadgen import suite
+    from rcap import suite
 
     if args.scale <= 0:
         raise BadInput(f"--scale must be positive, not {args.scale}")

@@ -21,8 +21,8 @@ from pathlib import Path
 import redis
 
 from loadgen.errors import BadInput
-from loadgen.failover.nodes import node_client
-from loadgen.failover.record import ExperimentRun
+from rcap.failover.nodes import node_client
+from rcap.failover.record import ExperimentRun
 from loadgen.nuxeo.keys import check_prefix
 from loadgen.nuxeo.payloads import PayloadFactory, work_type
 from loadgen.nuxeo.workmanager import WorkManagerClient

@@ -4,6 +4,7 @@ A run: resolve the scenario and the target (starting the embedded topology when 
 refuse a prefix that already holds keys, start Locust headless as a subprocess, sample the server
 every second, show the progress line, then write the summary and the manifest, clean the prefix
 (SCAN + UNLINK) unless ``keep``, tear the embedded topology down, and seal the run directory.
+The recorded part is a :class:`RunSession`: the manifest, the Locust supervisor and finalize.
 
 Ctrl-C or SIGTERM stops Locust gracefully (SIGTERM to its process group, then SIGKILL after
 :data:`STOP_GRACE_S`), records what was measured, marks the run ``interrupted`` and raises
@@ -394,7 +395,6 @@ def _execute(spec: BenchSpec, scen: Any, lab: _Lab, flag: _StopFlag, out: Path,
 
     target = lab.target
     prefix = scen.prefix
-    users = int(scen.users)
     client = connect(target)
     try:
         try:
@@ -414,11 +414,13 @@ def _execute(spec: BenchSpec, scen: Any, lab: _Lab, flag: _StopFlag, out: Path,
         _check_stop(flag)
         run = RunDir.create(out, scen.name, secrets_to_scrub=[target.password or ""])
         if existing:  # so that `rcap cleanup RUN_DIR` after a killed run spares them too
-            from loadgen.cleanup import write_snapshot  # noqa: PLC0415
+            from rcap.cleanup import write_snapshot  # noqa: PLC0415
 
             write_snapshot(run.path, existing)
-        return _record(spec, scen, lab, flag, run, client, users, len(existing), sweep, probes, server,
-                       server_warnings, cleanup=lambda: cleanup_prefix(client, prefix, keep=existing))
+        session = RunSession(spec, scen, lab, flag, run, keys_found=len(existing), probes=probes,
+                             cleanup=lambda: cleanup_prefix(client, prefix, keep=existing),
+                             warnings=list(server_warnings))
+        return _record(session, client, sweep, server)
     finally:
         client.close()
 
@@ -435,88 +437,121 @@ def _server_facts(probes: list[NodeProbe]) -> tuple[dict, list[str]]:
         client.close()
 
 
-def _record(spec: BenchSpec, scen: Any, lab: _Lab, flag: _StopFlag, run: RunDir, client: Any,
-            users: int, keys_found: int, sweep: dict | None, probes: list[NodeProbe], server: dict,
-            server_warnings: list[str], cleanup) -> Path:
-    target = lab.target
-    start_t = time.time()
-    warnings: list[str] = list(server_warnings)
-    argv = _locust_argv(spec, scen, users, run)
-    man: dict[str, Any] = {
-        "manifest_version": facts.MANIFEST_VERSION,
-        "run_id": run.path.name,
-        "status": "running",
-        "start_t": round(start_t, 3),
-        "start": utc_iso(start_t),
-        "scenario": json.loads(_scenario_json(scen)),
-        "parameters": {
-            "users": users, "rate": scen.rate, "duration_s": spec.duration_s, "processes": spec.processes,
-            "spawn_rate": spec.spawn_rate or users, "overrides": dict(spec.overrides), "prefix": scen.prefix,
-            "reuse_prefix": spec.reuse_prefix, "keys_found_under_prefix": keys_found, "keep": spec.keep,
-            "sample_interval_s": spec.sample_interval_s, "locust_argv": argv[1:],
-        },
-        "target": _target_facts(target),
-        "topology": _topology_facts(lab),
-        "host": facts.host(),
-        "software": facts.software(),
-        "warnings": warnings,
-    }
-    if sweep:
-        man["sweep"] = sweep
-    man["server"] = server
-    run.write_json(MANIFEST, man)
-    run.event("run_start", t=start_t, run_id=run.path.name, users=users, rate=scen.rate)
+@dataclass
+class RunSession:
+    """One recorded run, split along its seams: :meth:`open_manifest` (the manifest as the run starts),
+    :meth:`supervise` (Locust started, watched and always stopped), :meth:`finalize` (summary, quality
+    verdict, prefix cleanup, final manifest, seal) and :meth:`outcome` (the path, or the run's exception).
 
-    diagnostics = ServerDiagnostics([(p.name, p.connect) for p in probes], reset_stats=lab.topology is not None)
-    diagnostics.start()
-    sampler = ServerSampler(run, probes, interval_s=spec.sample_interval_s,
-                            on_sample=lab.metrics.observe_server if lab.metrics else None).start()
-    follower = LatencyFollower(run.file(LATENCY))
-    backlog = _backlog_reader(client, scen.prefix,
-                              target.kind == "cluster" or bool(getattr(scen.params, "hashtag", False)))
-    from loadgen.topology.targets import password_handoff  # noqa: PLC0415
+    ``keys_found`` keys were under the prefix at start; ``cleanup()`` removes the run's keys (sparing those).
+    """
 
-    secret_env, forget_password = password_handoff(target.password)  # a 0600 file Locust reads once
-    env = {**os.environ, "PYTHONUNBUFFERED": "1",
-           "RCAP_SCENARIO": _scenario_json(scen),
-           "RCAP_TARGET": json.dumps(target.to_dict()),
-           "RCAP_RUN_DIR": str(run.path), **secret_env}
-    status, error = "complete", None
+    spec: BenchSpec
+    scen: Any
+    lab: _Lab
+    flag: _StopFlag
+    run: RunDir
+    keys_found: int
+    probes: list[NodeProbe]
+    cleanup: Callable[[], int]
+    warnings: list[str] = field(default_factory=list)
+    man: dict[str, Any] = field(default_factory=dict)
+    status: str = "complete"
+    error: str | None = None
     locust_rc: int | None = None
     cpu: LoadgenCpu | None = None
-    proc: subprocess.Popen | None = None
-    load_start_t = time.time()
-    try:
-        from loadgen.topology.processes import spawn  # noqa: PLC0415
+    load_start_t: float = 0.0
+    end_t: float = 0.0
 
-        # own session (Ctrl-C reaches rcap only, which stops Locust in order) and owned: if rcap is
-        # killed, Locust dies with it instead of loading the target until its run time ends
-        proc = spawn(argv, str(run.file("locust.log")), owned=True, env=env)
-        cpu = LoadgenCpu(proc.pid)
-        locust_rc, overran = _watch(spec, scen, run, proc, flag, follower, sampler, cpu, backlog, load_start_t,
-                                    metrics=lab.metrics)
-        if overran:
-            status, error = "failed", f"Locust did not stop within {LOCUST_START_SLACK_S:g} s of the run time"
-        elif flag:
-            status = "interrupted"
-        elif locust_rc != 0:
-            status, error = "failed", _locust_failure(spec, run, locust_rc)
-    except KeyboardInterrupt:  # outside the main thread (no handler): same as SIGINT
-        flag.set("SIGINT")
-        status = "interrupted"
-    except BaseException as exc:
-        status, error = "failed", f"{type(exc).__name__}: {exc}"
-        raise
-    finally:
-        if proc is not None and proc.poll() is None:  # never leave Locust behind
-            _stop_locust(proc, signal.SIGTERM)
-            try:
-                proc.wait(timeout=STOP_GRACE_S)
-            except subprocess.TimeoutExpired:
-                _stop_locust(proc, signal.SIGKILL)
-                proc.wait()
-        forget_password()
-        end_t = time.time()
+    @property
+    def users(self) -> int:
+        return int(self.scen.users)
+
+    # --- the manifest ---------------------------------------------------------------------------------
+
+    def open_manifest(self, argv: list[str], sweep: dict | None, server: dict) -> None:
+        """Write the ``running`` manifest and the ``run_start`` event."""
+        spec, scen, run, users = self.spec, self.scen, self.run, self.users
+        start_t = time.time()
+        self.man = {
+            "manifest_version": facts.MANIFEST_VERSION,
+            "run_id": run.path.name,
+            "status": "running",
+            "start_t": round(start_t, 3),
+            "start": utc_iso(start_t),
+            "scenario": json.loads(_scenario_json(scen)),
+            "parameters": {
+                "users": users, "rate": scen.rate, "duration_s": spec.duration_s, "processes": spec.processes,
+                "spawn_rate": spec.spawn_rate or users, "overrides": dict(spec.overrides), "prefix": scen.prefix,
+                "reuse_prefix": spec.reuse_prefix, "keys_found_under_prefix": self.keys_found, "keep": spec.keep,
+                "sample_interval_s": spec.sample_interval_s, "locust_argv": argv[1:],
+            },
+            "target": _target_facts(self.lab.target),
+            "topology": _topology_facts(self.lab),
+            "host": facts.host(),
+            "software": facts.software(),
+            "warnings": self.warnings,
+        }
+        if sweep:
+            self.man["sweep"] = sweep
+        self.man["server"] = server
+        run.write_json(MANIFEST, self.man)
+        run.event("run_start", t=start_t, run_id=run.path.name, users=users, rate=scen.rate)
+
+    # --- the Locust supervisor ------------------------------------------------------------------------
+
+    def supervise(self, argv: list[str], follower: LatencyFollower, sampler: ServerSampler,
+                  backlog: Callable[[], int | None]) -> None:
+        """Run Locust to its end (or a signal), setting ``status``/``error``; Locust is never left behind
+        and the password file is always forgotten."""
+        spec, scen, run, flag, target = self.spec, self.scen, self.run, self.flag, self.lab.target
+        from loadgen.topology.processes import spawn  # noqa: PLC0415
+        from loadgen.topology.targets import password_handoff  # noqa: PLC0415
+
+        proc: subprocess.Popen | None = None
+        forget_password: Callable[[], None] = lambda: None
+        self.load_start_t = time.time()
+        try:
+            secret_env, forget_password = password_handoff(target.password)  # a 0600 file Locust reads once
+            env = {**os.environ, "PYTHONUNBUFFERED": "1",
+                   "RCAP_SCENARIO": _scenario_json(scen),
+                   "RCAP_TARGET": json.dumps(target.to_dict()),
+                   "RCAP_RUN_DIR": str(run.path), **secret_env}
+            # own session (Ctrl-C reaches rcap only, which stops Locust in order) and owned: if rcap is
+            # killed, Locust dies with it instead of loading the target until its run time ends
+            proc = spawn(argv, str(run.file("locust.log")), owned=True, env=env)
+            self.cpu = LoadgenCpu(proc.pid)
+            self.locust_rc, overran = _watch(spec, scen, run, proc, flag, follower, sampler, self.cpu, backlog,
+                                             self.load_start_t, metrics=self.lab.metrics)
+            if overran:
+                self.status, self.error = "failed", f"Locust did not stop within {LOCUST_START_SLACK_S:g} s of the run time"
+            elif flag:
+                self.status = "interrupted"
+            elif self.locust_rc != 0:
+                self.status, self.error = "failed", _locust_failure(spec, run, self.locust_rc)
+        except KeyboardInterrupt:  # outside the main thread (no handler): same as SIGINT
+            flag.set("SIGINT")
+            self.status = "interrupted"
+        except BaseException as exc:
+            self.status, self.error = "failed", f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            if proc is not None and proc.poll() is None:  # never leave Locust behind
+                _stop_locust(proc, signal.SIGTERM)
+                try:
+                    proc.wait(timeout=STOP_GRACE_S)
+                except subprocess.TimeoutExpired:
+                    _stop_locust(proc, signal.SIGKILL)
+                    proc.wait()
+            forget_password()
+            self.end_t = time.time()
+
+    # --- finalize -------------------------------------------------------------------------------------
+
+    def finalize(self, diagnostics: ServerDiagnostics, follower: LatencyFollower, sampler: ServerSampler) -> None:
+        """Stop the observers, write the summary and the final manifest, clean the prefix, seal the run."""
+        spec, scen, run, flag, man, warnings = self.spec, self.scen, self.run, self.flag, self.man, self.warnings
+        end_t, cpu = self.end_t, self.cpu
         sampler.stop()
         run.write_json(DIAGNOSTICS, diagnostics.finish())
         _record_errors(run, follower.poll())
@@ -548,40 +583,63 @@ def _record(spec: BenchSpec, scen: Any, lab: _Lab, flag: _StopFlag, run: RunDir,
 
         man["quality"] = q.verdict(summary, loadgen_bound=man.get("loadgen_bound"),
                                    max_error_ratio=spec.max_error_ratio, failures=q.read_failures(run.path))
-        if status == "complete" and man["quality"]["verdict"] == "degraded":
-            status, error = "degraded", q.one_line(man["quality"])  # the CLI prints it (RunDegraded)
+        if self.status == "complete" and man["quality"]["verdict"] == "degraded":
+            self.status, self.error = "degraded", q.one_line(man["quality"])  # the CLI prints it (RunDegraded)
         total = summary.get("total") or {}
         if spec.progress and total.get("count"):
             p99 = f"{total['p99_us']:,} µs" if total.get("p99_us") is not None else "-"
-            sys.stderr.write(f"rcap: {scen.name} {status}: {total['ops_per_s'] or 0:,.0f} ops/s (steady), "
+            sys.stderr.write(f"rcap: {scen.name} {self.status}: {total['ops_per_s'] or 0:,.0f} ops/s (steady), "
                              f"p99 {p99}, {total['errors']:,} errors\n")
         man["server_samples"] = sampler.samples
         if not spec.keep:
             try:
-                removed = cleanup()
-                run.event("cleanup", keys_removed=removed, keys_spared=keys_found, prefix=scen.prefix)
+                removed = self.cleanup()
+                run.event("cleanup", keys_removed=removed, keys_spared=self.keys_found, prefix=scen.prefix)
             except Exception as exc:  # noqa: BLE001  (target gone: say so, keep the run)
                 warnings.append(f"prefix cleanup failed ({type(exc).__name__}); keys may remain under "
                                 f"{scen.prefix!r}")
-        elif lab.topology is not None:
-            warnings.append(f"--keep: topology {lab.topology.name} left running with the keys")
-        man.update(status=status, end_t=round(end_t, 3), end=utc_iso(end_t), load_start_t=round(load_start_t, 3),
-                   elapsed_s=round(end_t - load_start_t, 3), locust_exit_code=locust_rc)
-        if error:
-            man["error"] = error
+        elif self.lab.topology is not None:
+            warnings.append(f"--keep: topology {self.lab.topology.name} left running with the keys")
+        man.update(status=self.status, end_t=round(end_t, 3), end=utc_iso(end_t),
+                   load_start_t=round(self.load_start_t, 3), elapsed_s=round(end_t - self.load_start_t, 3),
+                   locust_exit_code=self.locust_rc)
+        if self.error:
+            man["error"] = self.error
         run.write_json(MANIFEST, man)
         scrubbed = run.scrub_secrets()
         if scrubbed:  # should never happen: say where, so it gets fixed
             man["warnings"].append(f"a secret was found and masked in: {', '.join(scrubbed)}")
             run.write_json(MANIFEST, man)
         run.seal()
-    if status == "interrupted":
-        raise RunInterrupted(f"interrupted by {flag.signal_name}; partial run recorded", run.path)
-    if status == "failed":
-        raise RunFailed(f"run failed: {error}", run.path)
-    if status == "degraded":
-        raise RunDegraded(f"run recorded as {error}", run.path)
-    return run.path
+
+    def outcome(self) -> Path:
+        """The run directory, or the exception its status calls for."""
+        if self.status == "interrupted":
+            raise RunInterrupted(f"interrupted by {self.flag.signal_name}; partial run recorded", self.run.path)
+        if self.status == "failed":
+            raise RunFailed(f"run failed: {self.error}", self.run.path)
+        if self.status == "degraded":
+            raise RunDegraded(f"run recorded as {self.error}", self.run.path)
+        return self.run.path
+
+
+def _record(session: RunSession, client: Any, sweep: dict | None, server: dict) -> Path:
+    """Record one run: manifest, observers (diagnostics, sampler, latency follower, backlog), Locust, finalize."""
+    spec, scen, lab, run, probes = session.spec, session.scen, session.lab, session.run, session.probes
+    argv = _locust_argv(spec, scen, session.users, run)
+    session.open_manifest(argv, sweep, server)
+    diagnostics = ServerDiagnostics([(p.name, p.connect) for p in probes], reset_stats=lab.topology is not None)
+    diagnostics.start()
+    sampler = ServerSampler(run, probes, interval_s=spec.sample_interval_s,
+                            on_sample=lab.metrics.observe_server if lab.metrics else None).start()
+    follower = LatencyFollower(run.file(LATENCY))
+    backlog = _backlog_reader(client, scen.prefix,
+                              lab.target.kind == "cluster" or bool(getattr(scen.params, "hashtag", False)))
+    try:
+        session.supervise(argv, follower, sampler, backlog)
+    finally:
+        session.finalize(diagnostics, follower, sampler)
+    return session.outcome()
 
 
 def _locust_failure(spec: BenchSpec, run: RunDir, rc: int) -> str:

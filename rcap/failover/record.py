@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from loadgen.failover.nodes import data_nodes, node_client
+from rcap.failover.nodes import data_nodes, node_client
 from loadgen.recorder import manifest as facts
 from loadgen.recorder.rundir import MANIFEST, RunDir, utc_iso
 from loadgen.recorder.sampler import NodeProbe, ServerSampler

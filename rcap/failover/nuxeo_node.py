@@ -1,6 +1,6 @@
 """One emulated Nuxeo node for ``rcap node-stop``: a process with the worker threads of one work queue.
 
-Run as ``python -m loadgen.failover.nuxeo_node`` with a JSON configuration on stdin (the target's
+Run as ``python -m rcap.failover.nuxeo_node`` with a JSON configuration on stdin (the target's
 password travels there, never on the command line). Each thread has its own connection and follows
 ``WorkThreadPoolExecutor`` (spec §1.3–1.4, Corrections 3 and 11):
 
