@@ -18,6 +18,7 @@ from typing import Callable
 from loadgen.errors import BadInput, RcapError
 from loadgen.paths import RUNS, STATE
 from loadgen.recorder.rundir import new_id
+from rcapcore import topologies
 
 
 @dataclass(frozen=True)
@@ -67,10 +68,10 @@ def plan(topology: str, nuxeo_nodes: int = 4) -> tuple[Step, ...]:
         Step(f"PubSub fan-out, {nuxeo_nodes} nodes", "pubsub", 5, overrides={"nodes": str(nuxeo_nodes)}, full_s=60),
         Step("mass operation: backlog and memory growth", "mass-operation", 20, full_s=120),
     ]
-    if topology != "external":
+    if topology != topologies.EXTERNAL:
         steps.append(Step("memory wall: reindex works until OOM at maxmemory 32 MiB", "mass-operation", 0,
                           kind="memory-wall"))
-    if topology in ("sentinel", "enterprise"):
+    if topology in topologies.with_sentinels():
         steps.append(Step("failover: master killed under WorkManager load", "workmanager", 20, kind="failover",
                           full_s=60))
     return tuple(steps)
@@ -126,7 +127,7 @@ def run_suite(target_load: Path, *, target_url: str | None = None, password: str
     target = load_target(str(target_load))
     topology_kind = target.deployment.topology
     nodes = target.business.nuxeo_nodes if target.business else max(target.redis.pubsub_subscribers, 1)
-    steps = plan(topology_kind if target_url is None else "external", nodes)
+    steps = plan(topology_kind if target_url is None else topologies.EXTERNAL, nodes)
     suite_dir = Path(runs_out) / new_id("suite")
     tls_ca, tls_cert, tls_key = tls
     run_dirs: list[Path] = []
@@ -157,7 +158,7 @@ def run_suite(target_load: Path, *, target_url: str | None = None, password: str
     else:
         from loadgen import topology
 
-        pw = password or (secrets.token_urlsafe(18) if topology_kind == "enterprise" else None)
+        pw = password or (secrets.token_urlsafe(18) if topologies.facts(topology_kind).password_required else None)
         progress(f"starting an embedded {topology_kind} topology")
         with topology.running(topology_kind, password=pw, base_dir=base_dir) as topo:
             run_steps(topo.target.url, topo.target.password, topo.target.tls_ca)

@@ -68,7 +68,7 @@ class RunContext:
         self.stopping = Event()
         self.busy = 0
         self.last_delivery_s = 0.0
-        self.hashtag = target.kind == "cluster" or bool(getattr(scenario.params, "hashtag", False))
+        self.hashtag = target.sharded or bool(getattr(scenario.params, "hashtag", False))
         self._resolver, self._seeds = resolver_for(target)
         self._ids = itertools.count()
         self.pools: list | None = None
