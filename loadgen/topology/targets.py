@@ -257,23 +257,35 @@ def connect(target: Target, **redis_kwargs):
     """A redis-py client for ``target``: ``Redis``, a Sentinel ``master_for`` client (follows failovers;
     its ``Sentinel`` is on ``client.sentinel``) or ``RedisCluster``. ``redis_kwargs`` override defaults.
     Only ``RedisCluster`` connects here (``TargetError`` if it cannot); the others on first use."""
-    kwargs = {**target.connection_kwargs(), **redis_kwargs}
-    if target.kind == "standalone":
-        host, port = target.hosts[0]
-        return redis.Redis(host=host, port=port, db=target.db, **kwargs)
-    if target.kind == "sentinel":
-        sentinel_kwargs = {k: v for k, v in kwargs.items()
-                           if k.startswith("ssl") or k.startswith("socket_") or k == "retry"}
-        sentinel = Sentinel(list(target.hosts), sentinel_kwargs=sentinel_kwargs, **kwargs)
-        client = sentinel.master_for(target.service_name, db=target.db)
-        client.sentinel = sentinel
-        return client
+    return _CLIENTS[target.kind](target, {**target.connection_kwargs(), **redis_kwargs})
+
+
+def _fixed_client(target: Target, kwargs: dict):
+    host, port = target.hosts[0]
+    return redis.Redis(host=host, port=port, db=target.db, **kwargs)
+
+
+def _sentinel_client(target: Target, kwargs: dict):
+    sentinel_kwargs = {k: v for k, v in kwargs.items()
+                       if k.startswith("ssl") or k.startswith("socket_") or k == "retry"}
+    sentinel = Sentinel(list(target.hosts), sentinel_kwargs=sentinel_kwargs, **kwargs)
+    client = sentinel.master_for(target.service_name, db=target.db)
+    client.sentinel = sentinel
+    return client
+
+
+def _cluster_client(target: Target, kwargs: dict):
     host, port = target.hosts[0]
     kwargs.pop("db", None)
     try:  # RedisCluster connects at once, and its errors are not RedisErrors
         return RedisCluster(host=host, port=port, **kwargs)
     except RedisClusterException as exc:
         raise TargetError(describe_error(target, exc)) from None
+
+
+_CLIENTS: dict[str, Callable] = {"standalone": _fixed_client, "sentinel": _sentinel_client, "cluster": _cluster_client}
+"""``Target.kind`` → its redis-py client (``Redis``, ``Sentinel.master_for``, ``RedisCluster``), the
+admin-side twin of ``loadgen.clients.ROUTERS``."""
 
 
 def describe_error(target: Target, exc: BaseException) -> str:
