@@ -22,7 +22,8 @@ class TopologyFacts:
     ``cluster``: route by key slot). ``schemes`` are its URL schemes ``(plain, TLS)``, plain None when
     it serves TLS only. ``data_nodes``/``sentinels`` count what rcap's lab starts; ``proxied``: clients
     reach the master through a proxy endpoint, not the nodes; ``sharded``: keys spread over several
-    masters; ``self_managed``: sized on VMs only (no cloud-managed instance types). ``sizing`` names the rule ``analysis.sizing`` applies (None: not sized, what-if only).
+    masters; ``self_managed``: sized on VMs only (no cloud-managed instance types). ``sizing`` names the
+    rule ``analysis.sizing`` applies (None: not sized, what-if only).
     """
 
     name: str

@@ -127,7 +127,8 @@ def build(lab: Launcher, *, down_after_ms: int, failover_timeout_ms: int, timeou
             lambda pid: accepts("127.0.0.1", port) and os.path.exists(os.path.join(folder, "stats.sock")))
     wait_until(lambda: backend_states(lab.topo) == {master.name: "UP", **{r.name: "DOWN" for r in replicas}},
                timeout_s, "HAProxy to route to the master only")
-    lab.topo.target = Target.parse(f"{facts(NAME).schemes[True]}://127.0.0.1:{port}", password=lab.opts.password, tls_ca=tls.ca,
+    scheme = facts(NAME).schemes[True]
+    lab.topo.target = Target.parse(f"{scheme}://127.0.0.1:{port}", password=lab.opts.password, tls_ca=tls.ca,
                                    topology=NAME)
     wait_until(lambda: lab.pingable_target(lab.topo.target), timeout_s, "the TLS endpoint to answer")
     return lab.topo.target
