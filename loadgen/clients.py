@@ -245,21 +245,22 @@ class ClusterRouter:
         return lambda: cls(seeds)
 
     def connection(self, key: bytes | None) -> Connection:
-        """The connection to the master serving ``key``'s slot (any master for a keyless command)."""
-        slots = self._slots
-        if not slots:
-            self._refresh_slots()
-            slots = self._slots
-        addr = slots[key_slot(key)] if key is not None else None
-        if addr is None:
-            addr = next(a for a in slots if a is not None)
+        """This client's connection to the master serving ``key``'s slot."""
+        addr = self._addr(key)
         conn = self._nodes.get(addr)
         if conn is None:
             conn = self._nodes[addr] = Connection(self._node_endpoint(addr))
         return conn
 
     def dedicated(self, key: bytes | None = None) -> Connection:
-        return Connection(self.connection(key).endpoint)
+        return Connection(self._node_endpoint(self._addr(key)))
+
+    def _addr(self, key: bytes | None) -> tuple[str, int]:
+        """The master serving ``key``'s slot (any master for a keyless command)."""
+        if not self._slots:
+            self._refresh_slots()
+        addr = self._slots[key_slot(key)] if key is not None else None
+        return addr if addr is not None else next(a for a in self._slots if a is not None)
 
     def redirected(self, reply_text: str) -> Connection | None:
         """After ``MOVED``/``ASK``: forget the slot map; for ``ASK``, the target node's connection, with
