@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from analysis import sizing, targets as analysis_targets
+from analysis import sizing
+from analysis import targets as analysis_targets
 from loadgen import clients
 from loadgen.errors import BadInput
 from loadgen.topology import registry
