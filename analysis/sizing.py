@@ -27,6 +27,7 @@ from analysis.runs import SWEEP, load_sweep
 from analysis.targets import TargetLoad
 from analysis.validation import memory_observations
 from loadgen.errors import BadInput
+from rcapcore.topologies import facts
 
 GIB = 1024 ** 3
 BASE_USED_MEMORY_BYTES = 1 * mem.MIB  # an empty Redis 7 (≈ 0.9 MB used_memory at start)
@@ -310,7 +311,7 @@ def estimate_memory(target: TargetLoad, traffic: Traffic, measured: Measured, la
     dataset = BASE_USED_MEMORY_BYTES + steady_bytes + kv_bytes + mass.peak_bytes
     overheads = mem.NodeOverheads(
         fragmentation_ratio=measured.fragmentation_ratio or mem.NodeOverheads.fragmentation_ratio,
-        replicas=d.replicas if d.topology != "standalone" else 0, pubsub_subscribers=traffic.subscribers,
+        replicas=d.replicas if facts(d.topology).ha else 0, pubsub_subscribers=traffic.subscribers,
         normal_clients=traffic.clients, persistence=d.persistence, headroom=d.headroom)
     parts = {"base": BASE_USED_MEMORY_BYTES, "steady works": steady_bytes, "mass operation peak": mass.peak_bytes,
              "kv keys": kv_bytes}
@@ -474,7 +475,7 @@ def size(target: TargetLoad, runs: Sequence | None = None, catalog_path: str | N
     if cpu["p99_estimate_us"] is None or cpu["p99_estimate_us"] > d.latency_slo_p99_us:
         est = "unbounded (saturated)" if cpu["p99_estimate_us"] is None else f"{cpu['p99_estimate_us']:.0f} µs"
         flags.append(f"estimated p99 {est} exceeds the SLO {d.latency_slo_p99_us:.0f} µs")
-    if d.topology == "sentinel" and target.business is not None:
+    if facts(d.topology).connect_as == "sentinel" and target.business is not None:
         from loadgen.nuxeo.pool import node_pool  # noqa: PLC0415
         from loadgen.nuxeo.versions import profile  # noqa: PLC0415
 
@@ -575,26 +576,35 @@ def estimate_topology(d, memory: MemoryEstimate, link_gbps: float, catalog_path:
     node_ram = topo.get("node_ram_bytes", rec.node_ram_bytes)
     insts = [i.to_dict() for i in candidates(load_catalog(catalog_path), rec.maxmemory_bytes, node_ram, link_gbps,
                                              tuple(d.providers) or None)]
-    if d.topology == "enterprise":
+    if facts(d.topology).self_managed:
         insts = [i for i in insts if not i["managed"]]  # Redis Enterprise runs on VMs
     return TopologyEstimate(topo, node_ram, insts, flags)
 
 
 def _topology(d, rec: mem.MemoryRecommendation, frag: float, flags: list[str]) -> dict:
     """Topology rules: Sentinel ≥ 3 with a majority quorum; Redis Enterprise odd ≥ 3 nodes, 30 % RAM free,
-    replicas double memory, ≤ 25 GB per shard (the WorkManager needs a single shard)."""
-    if d.topology == "standalone":
-        flags.append("standalone: no failover; a crash loses pending works since the last save")
-        return {"kind": "standalone", "data_nodes": 1, "summary": "1 Redis node, no HA"}
-    if d.topology == "sentinel":
-        sentinels = max(3, d.sentinels)
-        if d.sentinels < 3:
-            flags.append(f"{d.sentinels} sentinels requested: at least 3 on independent failure domains are needed")
-        if d.replicas < 1:
-            flags.append("sentinel without replicas: nothing to fail over to")
-        quorum = sentinels // 2 + 1
-        return {"kind": "sentinel", "data_nodes": 1 + d.replicas, "sentinels": sentinels, "quorum": quorum,
-                "summary": f"1 master + {d.replicas} replica(s), {sentinels} sentinels, quorum {quorum}"}
+    replicas double memory, ≤ 25 GB per shard (the WorkManager needs a single shard). The rule is the
+    topology's ``sizing`` fact (``rcapcore.topologies``)."""
+    return _TOPOLOGY_RULES[facts(d.topology).sizing](d, rec, frag, flags)
+
+
+def _single_node(d, rec: mem.MemoryRecommendation, frag: float, flags: list[str]) -> dict:
+    flags.append("standalone: no failover; a crash loses pending works since the last save")
+    return {"kind": "standalone", "data_nodes": 1, "summary": "1 Redis node, no HA"}
+
+
+def _sentinel(d, rec: mem.MemoryRecommendation, frag: float, flags: list[str]) -> dict:
+    sentinels = max(3, d.sentinels)
+    if d.sentinels < 3:
+        flags.append(f"{d.sentinels} sentinels requested: at least 3 on independent failure domains are needed")
+    if d.replicas < 1:
+        flags.append("sentinel without replicas: nothing to fail over to")
+    quorum = sentinels // 2 + 1
+    return {"kind": "sentinel", "data_nodes": 1 + d.replicas, "sentinels": sentinels, "quorum": quorum,
+            "summary": f"1 master + {d.replicas} replica(s), {sentinels} sentinels, quorum {quorum}"}
+
+
+def _enterprise(d, rec: mem.MemoryRecommendation, frag: float, flags: list[str]) -> dict:
     nodes = max(3, d.enterprise_nodes)
     if nodes % 2 == 0:
         nodes += 1
@@ -609,6 +619,10 @@ def _topology(d, rec: mem.MemoryRecommendation, frag: float, flags: list[str]) -
     return {"kind": "enterprise", "nodes": nodes, "database_bytes": db_bytes, "node_ram_bytes": node_ram,
             "summary": f"{nodes} nodes, 1 shard + {d.replicas} replica, database {db_bytes / GIB:.2f} GiB, "
                        f"≥ {node_ram / GIB:.1f} GiB RAM per node (30 % free)"}
+
+
+_TOPOLOGY_RULES = {"single-node": _single_node, "sentinel": _sentinel, "enterprise": _enterprise}
+"""``TopologyFacts.sizing`` → its rule; analysis.targets accepts only topologies that have one."""
 
 
 def with_deployment(target: TargetLoad, **changes) -> TargetLoad:

@@ -19,9 +19,10 @@ from loadgen.errors import BadInput
 from loadgen.paths import resolve as resolve_path, shipped
 from loadgen.scenarios import _build  # the project's one typed-mapping builder
 from loadgen.validate import read_text, yaml_text
+from rcapcore.topologies import names
 
 TARGET_DIR = shipped("targets")
-TOPOLOGIES = ("standalone", "sentinel", "enterprise")
+TOPOLOGIES = names(sized=True)  # those analysis.sizing has a rule for
 PERSISTENCE = ("none", "rdb", "aof")
 
 

@@ -4,7 +4,9 @@
 node, no pipelining: Nuxeo borrows a pooled connection per call) and parses replies with hiredis.
 redis-py's client layer costs more per call than a Redis round trip on loopback, so it is used only
 to resolve the target (URL, sentinel, cluster nodes, TLS settings) through
-:func:`loadgen.topology.targets.connect`.
+:func:`loadgen.topology.targets.connect`. Routing follows redis-py's one class per topology: a
+:class:`FixedRouter` (standalone, proxy endpoint), :class:`SentinelRouter` (follows the master) or
+:class:`ClusterRouter` (slot → master) per client, chosen by the target's kind (:data:`ROUTERS`).
 
 Each call is timed with ``time.perf_counter_ns`` around send + reply and recorded in µs into the
 process's :class:`loadgen.histograms.LatencyRecorder` (measured, and corrected in open loop). Failures
@@ -37,6 +39,7 @@ pack_command = hiredis.pack_command
 ReplyError = hiredis.ReplyError
 _perf_ns = time.perf_counter_ns
 _STALE_NODE_ERRORS = ("READONLY", "LOADING", "MASTERDOWN")
+ENDPOINT_TIMEOUT_S = 5.0  # connect timeout of the load connections, s
 
 
 class RequestFailed(Exception):
@@ -76,39 +79,6 @@ def _ssl_context(target: Any) -> Any:
         ctx.load_cert_chain(target.tls_cert, target.tls_key)
     ctx.check_hostname = False  # lab certificates name 127.0.0.1 loosely; the CA is still verified
     return ctx
-
-
-def resolver_for(target: Any) -> tuple[Callable[[], Endpoint] | None, list[Endpoint]]:
-    """``(resolver, cluster_seeds)`` for a :class:`loadgen.topology.targets.Target`.
-
-    Standalone: a fixed endpoint. Sentinel: asks the sentinels for the current master at every
-    (re)connection, so a user follows a failover. Cluster: seed endpoints, routing by slot.
-    """
-    ctx = _ssl_context(target)
-    timeout = 5.0
-
-    def endpoint(host: str, port: int) -> Endpoint:
-        return Endpoint(host, int(port), target.username, target.password, target.db, ctx, timeout)
-
-    if target.kind == "cluster":
-        return None, [Endpoint(h, p, target.username, target.password, 0, ctx, timeout) for h, p in target.hosts]
-    if target.kind == "sentinel":
-        from loadgen.topology.targets import connect  # noqa: PLC0415
-
-        sentinel = connect(target).sentinel
-        service = target.service_name
-
-        def current_master() -> Endpoint:
-            try:
-                host, port = sentinel.discover_master(service)
-            except Exception as exc:  # noqa: BLE001  (redis-py raises several types; all mean "no master now")
-                raise ConnectionLost(f"no master for {service}: {exc}") from None
-            return endpoint(host, port)
-
-        return current_master, []
-    host, port = target.hosts[0]
-    fixed = endpoint(host, port)
-    return (lambda: fixed), []
 
 
 class Connection:
@@ -194,58 +164,126 @@ class Connection:
             pass
 
 
-class RedisClient:
-    """Times each Redis call, records µs, reports failures to Locust; owns this user's connections.
+class FixedRouter:
+    """Every command to one endpoint: a standalone node, or a proxy endpoint (the enterprise stand-in,
+    where the proxy follows the master). Like redis-py's ``Redis``: one connection per client."""
 
-    ``resolver`` returns the :class:`Endpoint` to use (standalone or the current sentinel master);
-    for a cluster, ``cluster_seeds`` lists seed endpoints and commands are routed by key slot.
-    """
+    sharded = False
+    __slots__ = ("_resolve", "_conn")
 
-    def __init__(self, environment: Any, recorder: LatencyRecorder, resolver: Callable[[], Endpoint] | None = None,
-                 *, cluster_seeds: Sequence[Endpoint] = (), reconnect_backoff_s: float = 0.1) -> None:
-        self._fire = environment.events.request.fire if environment is not None else None
-        self._record = recorder.record
-        self._record_error = recorder.record_error
-        self._resolver = resolver
-        self._cluster = bool(cluster_seeds)
-        self._seeds = list(cluster_seeds)
+    def __init__(self, resolve: Callable[[], Endpoint]) -> None:
+        self._resolve = resolve
         self._conn: Connection | None = None
+
+    @classmethod
+    def factory(cls, target: Any) -> Callable[[], FixedRouter]:
+        host, port = target.hosts[0]
+        fixed = _endpoint(target, _ssl_context(target), host, port)
+        return lambda: cls(lambda: fixed)
+
+    def endpoint(self) -> Endpoint:
+        """Where a new connection goes now."""
+        return self._resolve()
+
+    def connection(self, key: bytes | None) -> Connection:
+        """This client's connection (opened on first use or after :meth:`drop`); ``key`` is ignored."""
+        conn = self._conn
+        if conn is None:
+            conn = self._conn = Connection(self._resolve())
+        return conn
+
+    def dedicated(self, key: bytes | None = None) -> Connection:
+        """A new connection of its own (e.g. for PSUBSCRIBE)."""
+        return Connection(self._resolve())
+
+    def drop(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+class SentinelRouter(FixedRouter):
+    """Like :class:`FixedRouter`, but each (re)connection asks the sentinels for the current master, so
+    a client follows a failover (redis-py's ``Sentinel.master_for``). The sentinel client is per process."""
+
+    __slots__ = ()
+
+    @classmethod
+    def factory(cls, target: Any) -> Callable[[], SentinelRouter]:
+        from loadgen.topology.targets import connect  # noqa: PLC0415  (redis-py, not needed by fixed routes)
+
+        sentinel = connect(target).sentinel
+        service = target.service_name
+        ctx = _ssl_context(target)
+
+        def current_master() -> Endpoint:
+            try:
+                host, port = sentinel.discover_master(service)
+            except Exception as exc:  # noqa: BLE001  (redis-py raises several types; all mean "no master now")
+                raise ConnectionLost(f"no master for {service}: {exc}") from None
+            return _endpoint(target, ctx, host, port)
+
+        return lambda: cls(current_master)
+
+
+class ClusterRouter:
+    """Redis Cluster: each command to the master of its key's hash slot (redis-py's ``RedisCluster``),
+    one connection per node; the slot map is read from a seed at first use and after MOVED/ASK."""
+
+    sharded = True
+    __slots__ = ("_seeds", "_nodes", "_slots")
+
+    def __init__(self, seeds: Sequence[Endpoint]) -> None:
+        self._seeds = list(seeds)
         self._nodes: dict[tuple[str, int], Connection] = {}
         self._slots: list[tuple[str, int] | None] = []
-        self._backoff_s = reconnect_backoff_s
-        self.pool: Any = None
-        """``pool: nuxeo``: a shared :class:`loadgen.users.pool.EmulatedNodePool` lent per round trip."""
-        self.lag_ns = 0
-        """Open loop: how long the current iteration waited behind the server (ns); adds to the corrected latency."""
-        self.served_ns = 0
-        """Open loop: service time of this iteration's requests so far (ns), for the pacer's ideal schedule."""
-        self.open_loop = False
 
-    # -- connections -------------------------------------------------------------------------
-    def _connection(self, key: bytes | None) -> Connection:
-        if not self._cluster:
-            conn = self._conn
-            if conn is None:
-                conn = self._conn = Connection(self._resolver())  # type: ignore[misc]
-            return conn
-        return self._node(self._addr_for(key))
+    @classmethod
+    def factory(cls, target: Any) -> Callable[[], ClusterRouter]:
+        ctx = _ssl_context(target)
+        seeds = [_endpoint(target, ctx, h, p, db=0) for h, p in target.hosts]
+        return lambda: cls(seeds)
 
-    def _addr_for(self, key: bytes | None) -> tuple[str, int]:
-        """The cluster master serving ``key``'s slot (any master for a keyless command)."""
+    def connection(self, key: bytes | None) -> Connection:
+        """This client's connection to the master serving ``key``'s slot."""
+        addr = self._addr(key)
+        conn = self._nodes.get(addr)
+        if conn is None:
+            conn = self._nodes[addr] = Connection(self._node_endpoint(addr))
+        return conn
+
+    def dedicated(self, key: bytes | None = None) -> Connection:
+        return Connection(self._node_endpoint(self._addr(key)))
+
+    def _addr(self, key: bytes | None) -> tuple[str, int]:
+        """The master serving ``key``'s slot (any master for a keyless command)."""
         if not self._slots:
             self._refresh_slots()
         addr = self._slots[key_slot(key)] if key is not None else None
         return addr if addr is not None else next(a for a in self._slots if a is not None)
 
-    def _node_endpoint(self, addr: tuple[str, int]) -> Endpoint:
-        seed = self._seeds[0]
-        return Endpoint(addr[0], addr[1], seed.username, seed.password, 0, seed.ssl_context, seed.timeout_s)
-
-    def _node(self, addr: tuple[str, int]) -> Connection:
+    def redirected(self, reply_text: str) -> Connection | None:
+        """After ``MOVED``/``ASK``: forget the slot map; for ``ASK``, the target node's connection, with
+        ``ASKING`` sent (the caller resends there once); for ``MOVED``, None (the caller retries)."""
+        self._slots = []
+        if reply_text.startswith("MOVED"):
+            return None
+        host, port = reply_text.split()[2].rsplit(":", 1)
+        addr = (host, int(port))
         conn = self._nodes.get(addr)
         if conn is None:
             conn = self._nodes[addr] = Connection(self._node_endpoint(addr))
+        conn.call(pack_command(("ASKING",)))
         return conn
+
+    def drop(self) -> None:
+        for conn in self._nodes.values():
+            conn.close()
+        self._nodes.clear()
+
+    def _node_endpoint(self, addr: tuple[str, int]) -> Endpoint:
+        seed = self._seeds[0]
+        return Endpoint(addr[0], addr[1], seed.username, seed.password, 0, seed.ssl_context, seed.timeout_s)
 
     def _refresh_slots(self) -> None:
         last: Exception | None = None
@@ -270,20 +308,56 @@ class RedisClient:
             return
         raise ConnectionLost(f"no cluster node reachable: {last}")
 
+
+Router = FixedRouter | ClusterRouter
+ROUTERS: dict[str, type] = {"standalone": FixedRouter, "sentinel": SentinelRouter, "cluster": ClusterRouter}
+"""``Target.kind`` → its router class (``rcapcore.topologies``: each topology's ``connect_as``)."""
+
+
+def router_factory(target: Any) -> Callable[[], Router]:
+    """For a :class:`loadgen.topology.targets.Target`: a function returning a new router per client
+    (what is per process, e.g. the sentinel client or the resolved endpoint, is shared)."""
+    return ROUTERS[target.kind].factory(target)
+
+
+def _endpoint(target: Any, ssl_context: Any, host: str, port: int, *, db: int | None = None) -> Endpoint:
+    return Endpoint(host, int(port), target.username, target.password, target.db if db is None else db,
+                    ssl_context, ENDPOINT_TIMEOUT_S)
+
+
+class RedisClient:
+    """Times each Redis call, records µs, reports failures to Locust; routing is its router's
+    (:class:`FixedRouter`, :class:`SentinelRouter` or :class:`ClusterRouter`, see :func:`router_factory`),
+    which owns this user's connections."""
+
+    def __init__(self, environment: Any, recorder: LatencyRecorder, router: Router, *,
+                 reconnect_backoff_s: float = 0.1) -> None:
+        self._fire = environment.events.request.fire if environment is not None else None
+        self._record = recorder.record
+        self._record_error = recorder.record_error
+        self._router = router
+        self._route = router.connection
+        self._sharded = router.sharded
+        self._conn: Connection | None = None
+        """The one connection of an unsharded router, cached here for the hot path."""
+        self._backoff_s = reconnect_backoff_s
+        self.pool: Any = None
+        """``pool: nuxeo``: a shared :class:`loadgen.users.pool.EmulatedNodePool` lent per round trip."""
+        self.lag_ns = 0
+        """Open loop: how long the current iteration waited behind the server (ns); adds to the corrected latency."""
+        self.served_ns = 0
+        """Open loop: service time of this iteration's requests so far (ns), for the pacer's ideal schedule."""
+        self.open_loop = False
+
+    # -- connections -------------------------------------------------------------------------
     def drop_connections(self) -> None:
         """Close every socket (after an error, or at user stop); the next call reconnects."""
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-        for conn in self._nodes.values():
-            conn.close()
-        self._nodes.clear()
+        self._conn = None
+        self._router.drop()
 
     def connection_for(self, key: bytes | None = None) -> Connection:
         """A fresh dedicated connection (e.g. for PSUBSCRIBE), not timed and not shared."""
-        if self._cluster:
-            return Connection(self._node_endpoint(self._addr_for(key)))
-        return Connection(self._resolver())  # type: ignore[misc]
+        return self._router.dedicated(key)
 
     # -- requests ----------------------------------------------------------------------------
     def execute(self, op: str, packed: bytes, key: bytes | None = None) -> Any:
@@ -292,12 +366,14 @@ class RedisClient:
         ``key`` routes the command in a cluster. Raises :class:`RequestFailed` (already recorded)
         on an error reply or a lost connection.
         """
-        if self.pool is not None and not self._cluster:
+        if self.pool is not None and not self._sharded:
             return self._execute_pooled(op, packed, key)
         try:
             conn = self._conn
-            if conn is None or self._cluster:
-                conn = self._connection(key)
+            if conn is None:
+                conn = self._route(key)
+                if not self._sharded:
+                    self._conn = conn
             t0 = _perf_ns()
             conn.send(packed)
             reply = conn.read()
@@ -352,7 +428,7 @@ class RedisClient:
         args = op.args
         packed = pack_command(args)
         evalsha = args[0] == "EVALSHA"
-        key = _route_key(args, evalsha) if self._cluster else None
+        key = _route_key(args, evalsha) if self._sharded else None
         try:
             return op.parse(self.execute(op.name, packed, key))
         except RequestFailed as exc:
@@ -364,17 +440,14 @@ class RedisClient:
 
     def command(self, op: str, *args: Any) -> Any:
         """Pack and :meth:`execute` a command given as arguments (raw reply); routes by ``args[1]``."""
-        return self.execute(op, pack_command(args), _bytes(args[1]) if self._cluster and len(args) > 1 else None)
+        return self.execute(op, pack_command(args), _bytes(args[1]) if self._sharded and len(args) > 1 else None)
 
     def _error_reply(self, op: str, packed: bytes, key: bytes | None, reply: Any, t0: int, t1: int) -> Any:
         text = str(reply)
-        if self._cluster and text.startswith(("MOVED", "ASK")):
-            self._slots = []
-            if text.startswith("MOVED"):
+        if self._sharded and text.startswith(("MOVED", "ASK")):
+            conn = self._router.redirected(text)
+            if conn is None:
                 return self.execute(op, packed, key)
-            host, port = text.split()[2].rsplit(":", 1)
-            conn = self._node((host, int(port)))
-            conn.call(pack_command(("ASKING",)))
             t0 = _perf_ns()
             reply = conn.call(packed)
             t1 = _perf_ns()

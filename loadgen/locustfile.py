@@ -211,7 +211,7 @@ def _load_scripts() -> None:
     client = connect(P.target)
     try:
         for script in SCRIPTS.values():
-            if P.target.kind == "cluster":
+            if P.target.sharded:
                 client.execute_command("SCRIPT", "LOAD", script.source, target_nodes=client.PRIMARIES)
             else:
                 client.execute_command("SCRIPT", "LOAD", script.source)

@@ -44,9 +44,9 @@ from loadgen.recorder.rundir import (
 from loadgen.recorder.diagnostics import DIAGNOSTICS, ServerDiagnostics
 from loadgen.recorder.sampler import NodeProbe, ServerSampler
 from loadgen.recorder.summary import build_summary
+from rcapcore import topologies
 
 LOCUSTFILE = Path(loadgen.__file__).resolve().parent / "locustfile.py"
-TOPOLOGY_KINDS = ("standalone", "sentinel", "enterprise", "cluster")
 STOP_GRACE_S = 15.0
 """Seconds Locust gets to stop and flush after SIGTERM before it is killed."""
 LOCUST_STOP_TIMEOUT_S = 2
@@ -149,8 +149,8 @@ class BenchSpec:
     workers_timeout_s: float = 120.0  # s to wait for the workers before the run fails
 
     def validate(self) -> "BenchSpec":
-        if self.target is None and self.topology not in TOPOLOGY_KINDS:
-            raise BadInput(f"unknown topology {self.topology!r} (use one of {', '.join(TOPOLOGY_KINDS)})")
+        if self.target is None and self.topology not in topologies.NAMES:
+            raise BadInput(f"unknown topology {self.topology!r} (use one of {', '.join(topologies.NAMES)})")
         from loadgen.validate import number  # noqa: PLC0415  (bounds: loadgen.validate.BOUNDS)
 
         if self.users is not None and (not isinstance(self.users, int) or self.users < 1):
@@ -258,7 +258,7 @@ def _lab_only(spec: BenchSpec, flag: _StopFlag, metrics: Any) -> Iterator[_Lab]:
     from loadgen import topology as topo_mod  # noqa: PLC0415
 
     password = spec.password
-    if spec.topology == "enterprise" and not password:
+    if topologies.facts(spec.topology).password_required and not password:
         password = secrets.token_urlsafe(18)  # the stand-in always needs one; it never leaves memory
     # --keep leaves the embedded topology running (detached) so its keys can be inspected
     topo = topo_mod.up(spec.topology, password=password, detach=spec.keep, **spec.topology_options)
@@ -634,7 +634,7 @@ def _record(session: RunSession, client: Any, sweep: dict | None, server: dict) 
                             on_sample=lab.metrics.observe_server if lab.metrics else None).start()
     follower = LatencyFollower(run.file(LATENCY))
     backlog = _backlog_reader(client, scen.prefix,
-                              lab.target.kind == "cluster" or bool(getattr(scen.params, "hashtag", False)))
+                              lab.target.sharded or bool(getattr(scen.params, "hashtag", False)))
     try:
         session.supervise(argv, follower, sampler, backlog)
     finally:

@@ -86,7 +86,7 @@ def run_suite(target_load: Path, *, target_url: str | None = None, password: str
     target = load_target(str(target_load))
     topology_kind = target.deployment.topology
     nodes = target.business.nuxeo_nodes if target.business else max(target.redis.pubsub_subscribers, 1)
-    steps = plan(topology_kind if target_url is None else "external", nodes)
+    steps = plan(topology_kind if target_url is None else topologies.EXTERNAL, nodes)
     suite_dir = Path(runs_out) / new_id("suite")
     tls_ca, tls_cert, tls_key = tls
     run_dirs: list[Path] = []
@@ -117,7 +117,7 @@ def run_suite(target_load: Path, *, target_url: str | None = None, password: str
     else:
         from loadgen import topology
 
-        pw = password or (secrets.token_urlsafe(18) if topology_kind == "enterprise" else None)
+        pw = password or (secrets.token_urlsafe(18) if topologies.facts(topology_kind).password_required else None)
         progress(f"starting an embedded {topology_kind} topology")
         with topology.running(topology_kind, password=pw, base_dir=base_dir) as topo:
             run_steps(topo.target.url, topo.target.password, topo.target.tls_ca)

@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import pytest
 
-from loadgen.clients import ConnectionLost, RedisClient, RequestFailed, resolver_for
+from loadgen.clients import ConnectionLost, RedisClient, RequestFailed, router_factory
 from loadgen.histograms import LatencyRecorder
 from loadgen.nuxeo.kv import KVCommands
 from loadgen.nuxeo.workmanager import Counters, WorkQueueCommands
 
 
 def _client(target, recorder):
-    resolver, seeds = resolver_for(target)
-    return RedisClient(None, recorder, resolver, cluster_seeds=seeds, reconnect_backoff_s=0.0)
+    return RedisClient(None, recorder, router_factory(target)(), reconnect_backoff_s=0.0)
 
 
 def _drained(recorder):

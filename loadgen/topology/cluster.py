@@ -10,8 +10,10 @@ import redis
 from loadgen.topology.launcher import Launcher
 from loadgen.topology.processes import wait_until
 from loadgen.topology.targets import Target
+from rcapcore.topologies import facts
 
-MASTERS = 3
+NAME = "cluster"
+MASTERS = facts(NAME).data_nodes // 2  # one replica each
 SLOTS = 16384
 
 
@@ -86,7 +88,7 @@ def build(lab: Launcher, *, tls: bool, down_after_ms: int, timeout_s: float, **_
         return all(_info(lab, r, "replication").get("master_link_status") == "up" for r in replicas)
 
     wait_until(ready, timeout_s, "cluster_state:ok with all slots covered and the replicas attached")
-    scheme = "rediss+cluster" if tls else "redis+cluster"
+    scheme = facts(NAME).schemes[tls]
     lab.topo.target = Target.parse(f"{scheme}://{masters[0].host}:{masters[0].port}", password=lab.opts.password,
-                                   tls_ca=lab.opts.tls.ca if tls else None, topology="cluster")
+                                   tls_ca=lab.opts.tls.ca if tls else None, topology=NAME)
     return lab.topo.target

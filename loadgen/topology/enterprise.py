@@ -20,7 +20,9 @@ from loadgen.topology.launcher import Launcher, write_private
 from loadgen.topology.processes import accepts, wait_until
 from loadgen.topology.sentinel import start_data_nodes, start_sentinels
 from loadgen.topology.targets import Target
+from rcapcore.topologies import facts
 
+NAME = "enterprise"
 BACKEND = "redis_master"
 CHECK_INTERVAL_MS = 200  # how often HAProxy asks each node for its role
 
@@ -110,9 +112,10 @@ def backend_states(topo) -> dict[str, str]:
 def build(lab: Launcher, *, down_after_ms: int, failover_timeout_ms: int, timeout_s: float, **_) -> Target:
     haproxy = find_haproxy()
     tls = lab.make_tls(["127.0.0.1"], for_nodes=False)  # TLS ends at HAProxy, as at a database endpoint
-    master, replicas = start_data_nodes(lab, 1, timeout_s)
+    data_nodes = facts(NAME).data_nodes
+    master, replicas = start_data_nodes(lab, data_nodes - 1, timeout_s)
     folder = lab.node_dir("haproxy")
-    start_sentinels(lab, master, replicas, first_index=2, down_after_ms=down_after_ms,
+    start_sentinels(lab, master, replicas, first_index=data_nodes, down_after_ms=down_after_ms,
                     failover_timeout_ms=failover_timeout_ms, timeout_s=timeout_s,
                     reconfig_script=write_demote_script(folder, lab.opts.password))
     port = lab.ports.take("127.0.0.1")
@@ -124,10 +127,11 @@ def build(lab: Launcher, *, down_after_ms: int, failover_timeout_ms: int, timeou
             lambda pid: accepts("127.0.0.1", port) and os.path.exists(os.path.join(folder, "stats.sock")))
     wait_until(lambda: backend_states(lab.topo) == {master.name: "UP", **{r.name: "DOWN" for r in replicas}},
                timeout_s, "HAProxy to route to the master only")
-    lab.topo.target = Target.parse(f"rediss://127.0.0.1:{port}", password=lab.opts.password, tls_ca=tls.ca,
-                                   topology="enterprise")
+    scheme = facts(NAME).schemes[True]
+    lab.topo.target = Target.parse(f"{scheme}://127.0.0.1:{port}", password=lab.opts.password, tls_ca=tls.ca,
+                                   topology=NAME)
     wait_until(lambda: lab.pingable_target(lab.topo.target), timeout_s, "the TLS endpoint to answer")
     return lab.topo.target
 
 
-__all__ = ["backend_states", "build", "haproxy_cfg"]
+__all__ = ["NAME", "backend_states", "build", "haproxy_cfg"]

@@ -20,39 +20,19 @@ from dataclasses import asdict, dataclass, field, replace
 
 from loadgen.errors import BadInput, TopologyError
 from loadgen.paths import STATE
+from loadgen.topology import registry, sentinel
 from loadgen.topology.binaries import RedisBinary, find_redis_server
+from loadgen.topology.launcher import Launcher
+from loadgen.topology.model import Node
 from loadgen.topology.processes import (PortAllocator, ProcessId, accepts, deferred_signals, signal_process,
                                         stop_processes)
 from loadgen.topology.redisconf import NodeOptions, parse_bytes
-from loadgen.topology.targets import Target
+from loadgen.topology.targets import Target, connect
 
-KINDS = ("standalone", "sentinel", "enterprise", "cluster")
 STATE_FILE = "topology.json"
 DEFAULT_BASE_DIR = str(STATE)
 READY_TIMEOUT_S = 30.0
 _CLAIM_GRACE_S = 30.0  # a folder without state younger than this is another `up` starting
-
-
-@dataclass(frozen=True)
-class Node:
-    """One process of a topology. ``role``: master, replica, sentinel or haproxy (as started; a failover
-    changes who is master, ask the topology). ``host``/``port`` is where it listens."""
-
-    name: str
-    role: str
-    host: str
-    port: int
-    pid: int
-    dir: str
-    create_time: float = field(default=0.0, repr=False, compare=False)
-    argv: tuple[str, ...] = field(default=(), repr=False, compare=False)
-
-    @property
-    def process_id(self) -> ProcessId:
-        return ProcessId(self.pid, self.create_time)
-
-    def alive(self) -> bool:
-        return self.process_id.alive()
 
 
 @dataclass
@@ -129,8 +109,6 @@ class Topology:
         (otherwise HAProxy would route to a returning old master until Sentinel demotes it), and leaves
         plain Sentinel's own behaviour alone elsewhere.
         """
-        from loadgen.topology.launcher import Launcher  # noqa: PLC0415
-
         node = self.node(node)
         if node.alive():
             raise TopologyError(f"{node.name} of {self.name} is already running")
@@ -139,7 +117,7 @@ class Topology:
             i = argv.index("--replicaof")
             del argv[i:i + 3]
         if as_replica is None:
-            as_replica = self.kind == "enterprise"
+            as_replica = registry.facts(self.kind).proxied
         launcher = Launcher(self, self.node_options(), PortAllocator(None), owned=self.owned)
         if as_replica and node.role in ("master", "replica"):
             # Ask the nodes, not the sentinels: a promoted replica says role:master before the sentinels
@@ -181,17 +159,14 @@ class Topology:
 
     def client(self, **redis_kwargs):
         """A redis-py client built from :attr:`target` (see ``targets.connect``)."""
-        from loadgen.topology.targets import connect  # noqa: PLC0415
-
         return connect(self.target, **redis_kwargs)
 
     def current_master_address(self) -> tuple[str, int]:
         """``(host, port)`` of the data node that is master now (the sentinels' answer where they exist)."""
-        if self.kind in ("sentinel", "enterprise"):
-            from loadgen.topology import sentinel  # noqa: PLC0415
-
+        facts = registry.facts(self.kind)
+        if facts.sentinels:
             return sentinel.discover_master(self)
-        if self.kind == "cluster":
+        if facts.sharded:
             raise BadInput("a cluster has one master per slot range; use topology.server_nodes(target)")
         master = self.nodes_with_role("master")[0]
         return master.host, master.port
@@ -358,15 +333,9 @@ def up(kind: str, *, name: str | None = None, tls: bool = False, password: str |
     ``enterprise`` always serves TLS on its HAProxy endpoint and needs ``password``. ``io_threads`` > 1
     starts the data nodes with that many I/O threads (main thread included).
     """
-    from loadgen.topology import cluster, enterprise, sentinel, standalone  # noqa: PLC0415
-    from loadgen.topology.launcher import Launcher  # noqa: PLC0415
-
-    builders = {"standalone": standalone.build, "sentinel": sentinel.build, "enterprise": enterprise.build,
-                "cluster": cluster.build}
-    if kind not in builders:
-        raise BadInput(f"unknown topology {kind!r} (one of {', '.join(KINDS)})")
-    if kind == "enterprise" and not password:
-        raise BadInput("the enterprise topology needs a password: --password-file FILE or RCAP_PASSWORD")
+    entry = registry.get(kind)
+    if entry.facts.password_required and not password:
+        raise BadInput(f"the {kind} topology needs a password: --password-file FILE or RCAP_PASSWORD")
     for label, value in (("down_after_ms", down_after_ms), ("failover_timeout_ms", failover_timeout_ms)):
         if not isinstance(value, int) or value < 100:
             raise BadInput(f"{label} must be an integer ≥ 100 ms, got {value!r}")
@@ -390,7 +359,7 @@ def up(kind: str, *, name: str | None = None, tls: bool = False, password: str |
     try:
         topo.save()
         launcher = Launcher(topo, opts, ports, owned=not detach, bind_hosts=bind_hosts)
-        builders[kind](launcher, tls=tls, down_after_ms=down_after_ms, failover_timeout_ms=failover_timeout_ms,
+        entry.build(launcher, tls=tls, down_after_ms=down_after_ms, failover_timeout_ms=failover_timeout_ms,
                        timeout_s=timeout_s)
         if detach:
             topo.owner_pid = topo.owner_create_time = None

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import os
 import re
-from typing import TYPE_CHECKING
 
 import redis
 
 from loadgen.errors import TopologyError
+from loadgen.topology.model import LabState, Node
 from loadgen.topology.processes import PortAllocator, ProcessId, deferred_signals, spawn, wait_until
 from loadgen.topology.redisconf import NodeOptions, redis_conf
-
-if TYPE_CHECKING:
-    from loadgen.topology.lab import Node, Topology
 
 NODE_START_TIMEOUT_S = 10.0
 PROBE_TIMEOUT_S = 0.5
@@ -42,7 +39,7 @@ def log_excerpt(path: str, secret: str | None = None) -> str:
 class Launcher:
     """Starts the nodes of one topology into ``topo.dir/<node>/`` and records them in ``topo``."""
 
-    def __init__(self, topo: Topology, opts: NodeOptions, ports: PortAllocator, *, owned: bool,
+    def __init__(self, topo: LabState, opts: NodeOptions, ports: PortAllocator, *, owned: bool,
                  bind_hosts: bool = False):
         self.topo = topo
         self.opts = opts
@@ -108,7 +105,6 @@ class Launcher:
             timeout_s: float = NODE_START_TIMEOUT_S) -> Node:
         """Spawn ``argv`` as node ``name`` and wait until ``ready(pid)``; the node is recorded (and saved)
         as soon as it runs, so a failure later still tears it down."""
-        from loadgen.topology.lab import Node  # noqa: PLC0415  (lab imports this module)
 
         folder = self.node_dir(name)
         log = os.path.join(folder, "node.log")

@@ -13,9 +13,11 @@ from loadgen.topology.launcher import Launcher
 from loadgen.topology.processes import wait_until
 from loadgen.topology.redisconf import SentinelPeer, sentinel_conf
 from loadgen.topology.targets import Target
+from rcapcore.topologies import facts
 
+NAME = "sentinel"
 MASTER_NAME = "mymaster"
-SENTINELS = 3
+SENTINELS = facts(NAME).sentinels
 QUORUM = 2
 
 
@@ -78,19 +80,20 @@ def _sees_everything(lab: Launcher, sentinel, master, replicas: int) -> bool:
 
 
 def sentinel_url(lab: Launcher, sentinels) -> str:
-    scheme = "rediss+sentinel" if lab.opts.tls else "redis+sentinel"
+    scheme = facts(NAME).schemes[bool(lab.opts.tls)]
     return f"{scheme}://{','.join(f'{s.host}:{s.port}' for s in sentinels)}/{MASTER_NAME}"
 
 
 def build(lab: Launcher, *, tls: bool, down_after_ms: int, failover_timeout_ms: int, timeout_s: float,
           **_) -> Target:
+    data_nodes = facts(NAME).data_nodes
     if tls:
-        lab.make_tls([lab.host(i) for i in range(3 + SENTINELS)])
-    master, replicas = start_data_nodes(lab, 2, timeout_s)
-    sentinels = start_sentinels(lab, master, replicas, first_index=3, down_after_ms=down_after_ms,
+        lab.make_tls([lab.host(i) for i in range(data_nodes + SENTINELS)])
+    master, replicas = start_data_nodes(lab, data_nodes - 1, timeout_s)
+    sentinels = start_sentinels(lab, master, replicas, first_index=data_nodes, down_after_ms=down_after_ms,
                                 failover_timeout_ms=failover_timeout_ms, timeout_s=timeout_s)
     lab.topo.target = Target.parse(sentinel_url(lab, sentinels), password=lab.opts.password,
-                                   tls_ca=lab.opts.tls.ca if tls else None, topology="sentinel")
+                                   tls_ca=lab.opts.tls.ca if tls else None, topology=NAME)
     return lab.topo.target
 
 

@@ -29,13 +29,9 @@ from redis.sentinel import MasterNotFoundError, Sentinel
 
 from loadgen.errors import BadInput, TargetError
 from loadgen.redaction import _userinfo, redact, redact_text  # noqa: F401  (re-exported)
+from rcapcore.topologies import EXTERNAL, NAMES, SHARDED_KINDS, URL_SCHEMES
 
-_KINDS = {
-    "redis": ("standalone", False), "rediss": ("standalone", True),
-    "redis+sentinel": ("sentinel", False), "rediss+sentinel": ("sentinel", True),
-    "redis+cluster": ("cluster", False), "rediss+cluster": ("cluster", True),
-}
-TOPOLOGIES = ("standalone", "sentinel", "enterprise", "cluster", "external")
+TOPOLOGIES = (*NAMES, EXTERNAL)  # what Target.topology may say
 # Lab-friendly client timeouts (s): a dead node is reported in seconds, not minutes.
 CONNECT_TIMEOUT_S = 2.0
 SOCKET_TIMEOUT_S = 5.0
@@ -108,25 +104,25 @@ class Target:
     tls_cert: str | None = None
     tls_key: str | None = None
     kind: str = "standalone"
-    topology: str = "external"
+    topology: str = EXTERNAL
 
     @classmethod
     def parse(cls, url: str, password: str | None = None, tls_ca: str | None = None,
-              tls_cert: str | None = None, tls_key: str | None = None, topology: str = "external") -> Target:
+              tls_cert: str | None = None, tls_key: str | None = None, topology: str = EXTERNAL) -> Target:
         """Validate ``url``; ``BadInput`` with one line if it is malformed. A password inside the URL
         is accepted (when ``password`` is not given) and removed from ``url``."""
         if not isinstance(url, str) or "://" not in url:
             raise BadInput(f"malformed target URL {redact(str(url))!r}: expected redis://host:port, "
                            "rediss://…, redis+sentinel://h:p,…/name or redis+cluster://host:port")
         scheme = url.split("://", 1)[0].lower()
-        if scheme not in _KINDS:
+        if scheme not in URL_SCHEMES:
             raise BadInput(f"malformed target URL {redact(url)!r}: unknown scheme {scheme!r} "
-                           f"(use one of {', '.join(_KINDS)})")
+                           f"(use one of {', '.join(URL_SCHEMES)})")
         if topology not in TOPOLOGIES:
             raise BadInput(f"unknown topology {topology!r}")
         if (tls_cert is None) != (tls_key is None):
             raise BadInput("--tls-cert and --tls-key go together (mTLS client certificate and its key)")
-        kind, tls = _KINDS[scheme]
+        kind, tls = URL_SCHEMES[scheme]
         if not tls and (tls_ca or tls_cert):
             raise BadInput(f"TLS options given for a plain-text URL {redact(url)!r}: use {scheme.replace('redis', 'rediss', 1)}://")
         if password is None:
@@ -161,7 +157,7 @@ class Target:
             if len(segments) > 1 or not segments[0].isdigit():
                 raise BadInput(f"malformed target URL {self.url!r}: the path must be a database number")
             db = int(segments[0])
-            if self.kind == "cluster" and db:
+            if self.sharded and db:
                 raise BadInput(f"malformed target URL {self.url!r}: Redis Cluster has only database 0")
         return {"user": user, "hosts": addresses, "db": db, "service": service}
 
@@ -184,8 +180,13 @@ class Target:
         return self._parts()["service"]
 
     @property
+    def sharded(self) -> bool:
+        """Keys spread over hash slots (a cluster): multi-key commands need a hash tag."""
+        return self.kind in SHARDED_KINDS
+
+    @property
     def tls(self) -> bool:
-        return _KINDS[self.url.split("://", 1)[0].lower()][1]
+        return URL_SCHEMES[self.url.split("://", 1)[0].lower()][1]
 
     def connection_kwargs(self) -> dict:
         """redis-py keyword arguments for one node (auth, TLS, lab timeouts)."""
@@ -256,23 +257,35 @@ def connect(target: Target, **redis_kwargs):
     """A redis-py client for ``target``: ``Redis``, a Sentinel ``master_for`` client (follows failovers;
     its ``Sentinel`` is on ``client.sentinel``) or ``RedisCluster``. ``redis_kwargs`` override defaults.
     Only ``RedisCluster`` connects here (``TargetError`` if it cannot); the others on first use."""
-    kwargs = {**target.connection_kwargs(), **redis_kwargs}
-    if target.kind == "standalone":
-        host, port = target.hosts[0]
-        return redis.Redis(host=host, port=port, db=target.db, **kwargs)
-    if target.kind == "sentinel":
-        sentinel_kwargs = {k: v for k, v in kwargs.items()
-                           if k.startswith("ssl") or k.startswith("socket_") or k == "retry"}
-        sentinel = Sentinel(list(target.hosts), sentinel_kwargs=sentinel_kwargs, **kwargs)
-        client = sentinel.master_for(target.service_name, db=target.db)
-        client.sentinel = sentinel
-        return client
+    return _CLIENTS[target.kind](target, {**target.connection_kwargs(), **redis_kwargs})
+
+
+def _fixed_client(target: Target, kwargs: dict):
+    host, port = target.hosts[0]
+    return redis.Redis(host=host, port=port, db=target.db, **kwargs)
+
+
+def _sentinel_client(target: Target, kwargs: dict):
+    sentinel_kwargs = {k: v for k, v in kwargs.items()
+                       if k.startswith("ssl") or k.startswith("socket_") or k == "retry"}
+    sentinel = Sentinel(list(target.hosts), sentinel_kwargs=sentinel_kwargs, **kwargs)
+    client = sentinel.master_for(target.service_name, db=target.db)
+    client.sentinel = sentinel
+    return client
+
+
+def _cluster_client(target: Target, kwargs: dict):
     host, port = target.hosts[0]
     kwargs.pop("db", None)
     try:  # RedisCluster connects at once, and its errors are not RedisErrors
         return RedisCluster(host=host, port=port, **kwargs)
     except RedisClusterException as exc:
         raise TargetError(describe_error(target, exc)) from None
+
+
+_CLIENTS: dict[str, Callable] = {"standalone": _fixed_client, "sentinel": _sentinel_client, "cluster": _cluster_client}
+"""``Target.kind`` → its redis-py client (``Redis``, ``Sentinel.master_for``, ``RedisCluster``), the
+admin-side twin of ``loadgen.clients.ROUTERS``."""
 
 
 def describe_error(target: Target, exc: BaseException) -> str:
@@ -389,7 +402,7 @@ def server_nodes(target: Target) -> list[tuple[str, str, int]]:
             return nodes
         client = connect(target)
         try:
-            if target.kind == "cluster":  # CLUSTER NODES lists replicas that CLUSTER SLOTS may still omit
+            if target.sharded:  # CLUSTER NODES lists replicas that CLUSTER SLOTS may still omit
                 nodes = client.cluster_nodes()
                 return sorted(("master" if "master" in info["flags"] else "replica", *_host_port(addr))
                               for addr, info in nodes.items() if "noaddr" not in info["flags"])

@@ -15,7 +15,7 @@ import gevent
 from gevent.event import Event
 from locust.exception import StopUser
 
-from loadgen.clients import RedisClient, RedisUser, RequestFailed, resolver_for
+from loadgen.clients import RedisClient, RedisUser, RequestFailed, router_factory
 from loadgen.histograms import LatencyRecorder
 from loadgen.pacing import Pacer
 from loadgen.scenarios import Scenario
@@ -68,8 +68,8 @@ class RunContext:
         self.stopping = Event()
         self.busy = 0
         self.last_delivery_s = 0.0
-        self.hashtag = target.kind == "cluster" or bool(getattr(scenario.params, "hashtag", False))
-        self._resolver, self._seeds = resolver_for(target)
+        self.hashtag = target.sharded or bool(getattr(scenario.params, "hashtag", False))
+        self._new_router = router_factory(target)
         self._ids = itertools.count()
         self.pools: list | None = None
         self._pool_rr = 0
@@ -82,8 +82,9 @@ class RunContext:
         self.busy = 0
 
     def new_client(self) -> RedisClient:
-        client = RedisClient(self.environment, self.recorder, self._resolver, cluster_seeds=self._seeds)
-        if getattr(self.scenario, "pool", "persistent") == "nuxeo" and not self._seeds:
+        router = self._new_router()
+        client = RedisClient(self.environment, self.recorder, router)
+        if getattr(self.scenario, "pool", "persistent") == "nuxeo" and not router.sharded:
             client.pool = self.next_pool()
         return client
 
@@ -95,7 +96,8 @@ class RunContext:
 
             p = self.scenario.params
             nodes = getattr(p, "nodes", None) or getattr(p, "gc_nodes", 1)
-            self.pools = node_pools(nodes, lambda: Connection(self._resolver()), self.target.kind,
+            router = self._new_router()  # unsharded: endpoint() is where the pools connect now
+            self.pools = node_pools(nodes, lambda: Connection(router.endpoint()), self.target.kind,
                                     self.counters.totals)
         pool = self.pools[self._pool_rr % len(self.pools)]
         self._pool_rr += 1

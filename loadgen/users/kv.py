@@ -62,7 +62,7 @@ class KvUser(RcapUser):
         self.cas_values: dict[str, bytes] = {}
         self.uploads = 0
         self.locks = lock_commands(prefix=ctx.scenario.prefix)
-        self.cluster = ctx.target.kind == "cluster"
+        self.cluster = ctx.target.sharded
 
     # one KV API call each --------------------------------------------------------------------
     def key(self) -> str:

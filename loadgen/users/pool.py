@@ -76,6 +76,6 @@ def node_pools(nodes: int, connect: Callable[[], Any], target_kind: str,
     """One pool per emulated node, with the limits Nuxeo really gets on this kind of target; ``totals``
     (the run's counters) gets ``pool_connections_opened``/``_closed`` and ``pool_max_in_flight_per_node``
     (summed over processes when merged)."""
-    limits = node_pool("sentinel" if target_kind == "sentinel" else "standalone")
+    limits = node_pool(target_kind)
     return [EmulatedNodePool(connect, limits.command_connections, limits.max_idle, totals)
             for _ in range(max(1, nodes))]

@@ -25,7 +25,7 @@ class KeyspaceScanner(RcapUser):
         self.ops = period_scans(ctx.scenario.prefix)
         self.rng = ctx.rng()
         self.refused = None
-        if ctx.target.kind == "cluster":
+        if ctx.target.sharded:
             self.refused = "keys_scans_skipped_cluster"
         elif getattr(ctx.target, "topology", "external") == "external" and not getattr(p, "keys_on_shared_target",
                                                                                        False):

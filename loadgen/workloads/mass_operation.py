@@ -8,6 +8,7 @@ from typing import Any
 from loadgen.errors import BadInput
 from loadgen.nuxeo.payloads import work_type
 from loadgen.workloads.base import WORK_ROLES, Dist, PlanItem, Step, Workload, users_for
+from rcapcore import topologies
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ def plan(scenario: Any) -> list[PlanItem]:
 
 def suite_steps(topology: str, nuxeo_nodes: int) -> tuple[Step, ...]:
     steps = [Step("mass operation: backlog and memory growth", "mass-operation", 20, full_s=120)]
-    if topology != "external":
+    if topology != topologies.EXTERNAL:
         steps.append(Step("memory wall: reindex works until OOM at maxmemory 32 MiB", "mass-operation", 0,
                           kind="memory-wall"))
     return tuple(steps)

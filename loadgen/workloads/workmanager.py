@@ -10,6 +10,7 @@ from loadgen.nuxeo.payloads import work_type
 from loadgen.nuxeo.queues import queue_spec
 from loadgen.nuxeo.versions import profile
 from loadgen.workloads.base import WORK_ROLES, Dist, PlanItem, Step, Workload, share
+from rcapcore import topologies
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,7 @@ def suite_steps(topology: str, nuxeo_nodes: int) -> tuple[Step, ...]:
     # step: the utilization-law fit divides CPU by works completed
     steps = [Step("WorkManager throughput sweep", "workmanager", 8, rates=(100, 300, 1000),
                   overrides={"nodes": str(nuxeo_nodes)}, full_s=180)]
-    if topology in ("sentinel", "enterprise"):
+    if topology in topologies.with_sentinels():
         steps.append(Step("failover: master killed under WorkManager load", "workmanager", 20, kind="failover",
                           full_s=60))
     return tuple(steps)

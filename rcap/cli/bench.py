@@ -13,8 +13,7 @@ from loadgen.errors import BadInput
 from loadgen.paths import RUNS
 from loadgen.scenarios import parse_sets
 from loadgen.topology.targets import read_password
-
-TOPOLOGIES = ("standalone", "sentinel", "enterprise", "cluster")
+from rcapcore.topologies import NAMES
 
 
 def _number_list(kind: type, label: str):
@@ -50,7 +49,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     where = p.add_mutually_exclusive_group()
     where.add_argument("--target", metavar="URL",
                        help="redis://, rediss://, redis+sentinel:// or redis+cluster:// (no password in it)")
-    where.add_argument("--topology", choices=TOPOLOGIES, default="standalone",
+    where.add_argument("--topology", choices=NAMES, default="standalone",
                        help="embedded topology started for the run when no --target (default: standalone)")
     p.add_argument("--rate", type=float, help="open loop: target rate in ops/s (or works/s) over all users")
     p.add_argument("--duration", default="60s", help="run time per bench, e.g. 60s, 2m (default 60s)")

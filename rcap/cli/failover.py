@@ -14,6 +14,7 @@ from pathlib import Path
 
 from loadgen.errors import BadInput
 from loadgen.paths import RUNS
+from rcapcore import topologies
 
 
 def _log(line: str) -> None:
@@ -42,7 +43,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 def register(sub: argparse._SubParsersAction) -> None:
     fo = sub.add_parser("failover", help="take the master of a Sentinel/Enterprise group away under load; "
                         "measure detection, promotion, unavailability and acknowledged-write loss")
-    fo.add_argument("--topology", choices=("sentinel", "enterprise"), default="sentinel")
+    fo.add_argument("--topology", choices=topologies.with_sentinels(), default="sentinel")
     fo.add_argument("--fault", choices=("kill", "stop", "partition"), default="kill",
                     help="kill = SIGKILL (restarted after --fault-duration), stop = SIGSTOP then SIGCONT, "
                          "partition = iptables DROP between the master and its replicas and sentinels")
@@ -170,7 +171,7 @@ def register_node_stop(sub: argparse._SubParsersAction) -> None:
     ns = sub.add_parser("node-stop", help="emulate N Nuxeo nodes consuming works; stop one (graceful "
                         "shutdownAndSuspend or crash = SIGKILL) and audit every acknowledged work")
     where = ns.add_mutually_exclusive_group()
-    where.add_argument("--topology", choices=("standalone", "sentinel"), default="standalone",
+    where.add_argument("--topology", choices=topologies.names(proxied=False, sharded=False), default="standalone",
                        help="local topology started for the run (default standalone)")
     where.add_argument("--target", metavar="URL", help="an existing Redis (keys under a per-run prefix, "
                        "deleted at the end)")
@@ -196,10 +197,10 @@ def node_stop_handler(args: argparse.Namespace) -> int:
     from rcap.failover.node_stop import NodeStopSpec, run_node_stop  # noqa: PLC0415
 
     target = target_from_args(args.target, args) if args.target else None
-    if target is not None and target.kind == "cluster":
+    if target is not None and target.sharded:
         raise BadInput("node-stop needs a standalone or sentinel target: the WorkManager scripts are not "
                        "cluster-safe (CROSSSLOT)")
-    spec = NodeStopSpec(mode=args.mode, topology="external" if target else args.topology, nodes=args.nodes,
+    spec = NodeStopSpec(mode=args.mode, topology=topologies.EXTERNAL if target else args.topology, nodes=args.nodes,
                         threads=args.threads, at_s=_seconds(args.at), duration_s=_seconds(args.duration),
                         rate=args.rate, work_ms=args.work_ms, poison_sample=args.poison_sample,
                         interruptible=not args.uninterruptible_works,

@@ -9,6 +9,7 @@ from pathlib import Path
 from loadgen.errors import BadInput
 from loadgen.paths import REPORTS, RUNS
 from loadgen.topology.targets import read_password
+from rcapcore.topologies import names
 
 DEFAULT_TARGET_LOAD = "data/targets/example.yaml"
 
@@ -22,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     rep.add_argument("--runs", nargs="+", default=[], metavar="DIR",
                      help="run or sweep directories, or folders holding them (default: data/reference/)")
     rep.add_argument("--out", default=str(REPORTS), metavar="DIR", help="output folder (default: reports/)")
-    rep.add_argument("--topology", choices=("standalone", "sentinel", "enterprise"),
+    rep.add_argument("--topology", choices=names(sized=True),
                      help="size for this topology instead of the one the target file asks for")
     rep.set_defaults(handler=_report)
 

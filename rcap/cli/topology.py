@@ -10,7 +10,8 @@ import warnings
 
 from loadgen import topology
 from loadgen.errors import BadInput
-from loadgen.topology.lab import DEFAULT_BASE_DIR, KINDS
+from loadgen.topology.lab import DEFAULT_BASE_DIR
+from loadgen.topology.registry import NAMES
 from loadgen.topology.redisconf import PERSISTENCE, POLICIES
 from loadgen.topology.targets import read_password
 
@@ -34,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         description="Start a local topology on loopback and free ports; returns when it is "
                                     "ready and prints the target URL as the last line. Password from "
                                     "--password-file or RCAP_PASSWORD (never on the command line).")
-    up.add_argument("kind", metavar="TOPOLOGY", help=f"one of {', '.join(KINDS)}")
+    up.add_argument("kind", metavar="TOPOLOGY", help=f"one of {', '.join(NAMES)}")
     up.add_argument("--name", help="folder name under .rcap/ (default: the topology kind)")
     up.add_argument("--tls", action="store_true", help="nodes serve TLS only (enterprise: always TLS)")
     up.add_argument("--password-file", metavar="FILE", help="password for the nodes (else RCAP_PASSWORD)")

@@ -28,8 +28,9 @@ from loadgen.nuxeo.keys import check_prefix
 from loadgen.nuxeo.workmanager import WorkManagerClient
 from loadgen.paths import RUNS, STATE
 from loadgen.topology.lab import Node, Topology, up
+from rcapcore.topologies import facts, with_sentinels
 
-TOPOLOGIES = ("sentinel", "enterprise")
+TOPOLOGIES = with_sentinels()
 FAULTS = ("kill", "stop", "partition")
 SERVICE_NAME = "mymaster"
 WORK_OPS = frozenset({"schedule", "pop", "running", "completed"})
@@ -79,7 +80,7 @@ class FailoverSpec:
             raise BadInput(f"--follow must be one of {', '.join(FOLLOW_MODES)}")
         if self.load.seed != self.seed:
             object.__setattr__(self, "load", replace(self.load, seed=self.seed))
-        if self.topology == "enterprise" and self.load.follow == "switch-master":
+        if facts(self.topology).proxied and self.load.follow == "switch-master":
             # Behind the proxy a client sees one endpoint and no sentinel events.
             object.__setattr__(self, "load", replace(self.load, follow="errors"))
 
@@ -143,7 +144,7 @@ def run_failover(spec: FailoverSpec, out: str | Path = RUNS, *, log=None) -> Pat
     if spec.fault == "partition":
         netpart.check_available()
         netpart.remove_stale_chains()
-    password = secrets.token_urlsafe(18) if spec.topology == "enterprise" else None
+    password = secrets.token_urlsafe(18) if facts(spec.topology).password_required else None
     say(f"starting a {spec.topology} topology (down-after {spec.down_after_ms} ms)")
     topo = up(spec.topology, down_after_ms=spec.down_after_ms, failover_timeout_ms=spec.failover_timeout_ms,
               persistence=spec.persistence, password=password, bind_hosts=True, base_dir=spec.base_dir)

@@ -42,9 +42,10 @@ from loadgen.nuxeo.payloads import PayloadFactory, nanotime_work_id, work_type
 from loadgen.nuxeo.workmanager import WorkManagerClient
 from loadgen.paths import RUNS, STATE
 from loadgen.topology.targets import Target, connect, describe_error
+from rcapcore.topologies import EXTERNAL, names
 
 MODES = ("graceful", "crash")
-TOPOLOGIES = ("standalone", "sentinel")
+TOPOLOGIES = names(proxied=False, sharded=False)  # nodes reached directly, one master
 TERMINAL = {"C", "R", "S"}  # events that end a popped work on its node
 
 
@@ -82,7 +83,7 @@ class NodeStopSpec:
                 raise BadInput(f"{name.replace('_s', '').replace('_', '-')} must be a finite number, got {v!r}")
         if self.mode not in MODES:
             raise BadInput(f"--mode must be one of {', '.join(MODES)}, got {self.mode!r}")
-        if self.topology not in TOPOLOGIES + ("external",):
+        if self.topology not in (*TOPOLOGIES, EXTERNAL):
             raise BadInput(f"--topology must be one of {', '.join(TOPOLOGIES)}, got {self.topology!r}")
         if not 2 <= self.nodes <= 32:
             raise BadInput(f"--nodes must be between 2 and 32 (one stops, the others must survive), got {self.nodes}")

@@ -1,0 +1,1 @@
+"""Shared core below ``loadgen`` and ``analysis``: imports neither of them."""
