@@ -27,7 +27,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from analysis.runs import Run
-from loadgen.errors import BadInput
+from rcapcore.errors import BadInput
 from loadgen.histograms import MEASURED, decode
 from loadgen.recorder.summary import PERCENTILES, read_latency_lines
 from loadgen.recorder.rundir import LATENCY

@@ -18,7 +18,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from loadgen.errors import BadInput
+from rcapcore.errors import BadInput
 from loadgen.nuxeo.scans import GC_PERIOD_S, scans_per_period
 
 KEYS_PREFIX = "KEYS "

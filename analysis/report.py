@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from loadgen import paths
-from loadgen.errors import BadInput, RcapError
+from rcapcore import paths
+from rcapcore.errors import BadInput, RcapError
 
 NOTEBOOKS = ("01-benchmark", "02-memory-growth", "03-throughput-latency", "04-failover", "05-sizing-report")
 STANDALONE_NOTEBOOKS = ("06-compare-runs",)
@@ -60,7 +60,7 @@ def resolve(path: str | os.PathLike) -> Path:
     """A path as given (from the cwd), else the shipped file a checkout-relative path names, made absolute.
 
     Notebooks run with their own folder as cwd while users pass paths relative to the project root
-    (see :func:`loadgen.paths.resolve`).
+    (see :func:`rcapcore.paths.resolve`).
     """
     return paths.resolve(path).resolve()
 

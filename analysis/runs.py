@@ -15,7 +15,7 @@ from typing import Any, Iterable
 
 import pandas as pd
 
-from loadgen.errors import BadInput
+from rcapcore.errors import BadInput
 
 from loadgen.histograms import decode
 from loadgen.recorder.rundir import COUNTERS, EVENTS, LATENCY, MANIFEST, SERVER_DIR, SUMMARY, SWEEP, WORKLOAD

@@ -14,7 +14,7 @@ from functools import cached_property
 from pathlib import Path
 
 from analysis.report import REFERENCE_RUNS, resolve
-from loadgen.errors import RcapError
+from rcapcore.errors import RcapError
 
 SWEEP_FILE, MANIFEST_FILE = "sweep.json", "manifest.json"
 

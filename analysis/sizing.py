@@ -19,7 +19,7 @@ from analysis import throughput as tp
 from analysis.backlog import BacklogInput, live_lag, mass_operation, scheduling_cap_per_s, simulate
 from analysis.catalog import candidates, load_catalog
 from analysis.targets import TargetLoad
-from loadgen.errors import BadInput
+from rcapcore.errors import BadInput
 
 GIB = 1024 ** 3
 BASE_USED_MEMORY_BYTES = 1 * mem.MIB  # an empty Redis 7 (≈ 0.9 MB used_memory at start)
@@ -443,7 +443,7 @@ def _keys_scans(target: TargetLoad, traffic: Traffic, runs: Sequence | None) -> 
     """The expected spike of the scheduled KEYS for the target's KV keyspace (business targets: the Nuxeo
     nodes run them), blocking time fitted on the runs' scans when they cover two keyspace sizes."""
     from analysis import keyscans  # noqa: PLC0415
-    from loadgen.errors import BadInput  # noqa: PLC0415
+    from rcapcore.errors import BadInput  # noqa: PLC0415
 
     if target.business is None:
         return None

@@ -15,10 +15,10 @@ from typing import Any
 
 import yaml
 
-from loadgen.errors import BadInput
-from loadgen.paths import resolve as resolve_path, shipped
+from rcapcore.errors import BadInput
+from rcapcore.paths import resolve as resolve_path, shipped
 from loadgen.scenarios import _build  # the project's one typed-mapping builder
-from loadgen.validate import read_text, yaml_text
+from rcapcore.validate import read_text, yaml_text
 
 TARGET_DIR = shipped("targets")
 TOPOLOGIES = ("standalone", "sentinel", "enterprise")

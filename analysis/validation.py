@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import memory as mem
-from loadgen.errors import BadInput
+from rcapcore.errors import BadInput
 
 MEMORY_GOAL = 0.03
 CEILING_GOAL = 0.15

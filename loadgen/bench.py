@@ -32,8 +32,8 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 import loadgen
-from loadgen.errors import BadInput, RcapError, TargetError
-from loadgen.paths import RUNS
+from rcapcore.errors import BadInput, RcapError, TargetError
+from rcapcore.paths import RUNS
 from loadgen.recorder import manifest as facts
 from loadgen.recorder.loadgen_cpu import REMEDY, LoadgenCpu
 from loadgen.recorder.progress import LatencyFollower, ProgressLine, per_second
@@ -150,7 +150,7 @@ class BenchSpec:
     def validate(self) -> "BenchSpec":
         if self.target is None and self.topology not in TOPOLOGY_KINDS:
             raise BadInput(f"unknown topology {self.topology!r} (use one of {', '.join(TOPOLOGY_KINDS)})")
-        from loadgen.validate import number  # noqa: PLC0415  (bounds: loadgen.validate.BOUNDS)
+        from rcapcore.validate import number  # noqa: PLC0415  (bounds: rcapcore.validate.BOUNDS)
 
         if self.users is not None and (not isinstance(self.users, int) or self.users < 1):
             raise BadInput(f"--users must be a whole number of at least 1, not {self.users!r}")
@@ -678,7 +678,7 @@ def run_bench(scenario: Any, **options: Any) -> Path:
     """Run one benchmark and return its run directory (see :class:`BenchSpec` for ``options``).
 
     ``duration`` may be given as text (``"60s"``) instead of ``duration_s``. Raises
-    :class:`~loadgen.errors.BadInput`/``TargetError``/``TopologyError`` before anything is recorded,
+    :class:`~rcapcore.errors.BadInput`/``TargetError``/``TopologyError`` before anything is recorded,
     :class:`RunFailed` or :class:`RunInterrupted` (with ``.run_dir``) after.
     """
     spec = _spec(scenario, options)

@@ -14,7 +14,7 @@ import gzip
 import json
 from pathlib import Path
 
-from loadgen.errors import BadInput
+from rcapcore.errors import BadInput
 
 SNAPSHOT = "prefix_keys_at_start.txt.gz"
 

@@ -36,7 +36,7 @@ from locust import User, events, task
 from locust.runners import MasterRunner, WorkerRunner
 
 from loadgen.clients import REQUEST_TYPE
-from loadgen.errors import RcapError
+from rcapcore.errors import RcapError
 from loadgen.histograms import LatencyRecorder, RunningTotals, install
 from loadgen.scenarios import load_scenario, parse_sets, scenario_from_json
 from loadgen.topology.targets import Target, connect, read_password, target_from_env

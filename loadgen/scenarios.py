@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Union
 
-from loadgen.errors import BadInput
+from rcapcore.errors import BadInput
 from loadgen.nuxeo.keys import DEFAULT_PREFIX, check_prefix
-from loadgen.paths import shipped
-from loadgen.validate import load_yaml, number, short, yaml_text
+from rcapcore.paths import shipped
+from rcapcore.validate import load_yaml, number, short, yaml_text
 
 MAX_ZIPF_KEYSPACE = 1_000_000
 """Largest ``keyspace`` a ``zipf`` key distribution accepts (its picker keeps a weight per key)."""

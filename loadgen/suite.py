@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from loadgen.errors import BadInput, RcapError
-from loadgen.paths import RUNS, STATE
+from rcapcore.errors import BadInput, RcapError
+from rcapcore.paths import RUNS, STATE
 from loadgen.recorder.rundir import new_id
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import redis
 
-from loadgen.errors import BadInput
+from rcapcore.errors import BadInput
 from loadgen.failover.availability import Outcome, error_class, nuxeo_retry_delay_ms, unavailability_windows
 from loadgen.failover.master_loss import FailoverSpec
 from loadgen.failover.partition import Partition

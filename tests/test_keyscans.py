@@ -107,7 +107,7 @@ def test_nuxeo_cluster_runs_one_scanner_per_node():
 
 
 def test_blocking_fit_needs_two_keyspace_sizes():
-    from loadgen.errors import BadInput
+    from rcapcore.errors import BadInput
 
     with pytest.raises(BadInput, match="two or more keyspace sizes"):
         fit_blocking([100_000, 101_000, 99_000], [10_000, 11_000, 9_000])

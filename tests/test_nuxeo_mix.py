@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from loadgen.errors import BadInput
+from rcapcore.errors import BadInput
 from loadgen.nuxeo.mix import BusinessLoad, WorkShare, batch_upload_ops, derive_mix
 from loadgen.nuxeo.payloads import work_type
 from loadgen.nuxeo.pubsub import VCS_EXTRA_DOC_BYTES, VCS_ONE_DOC_BYTES

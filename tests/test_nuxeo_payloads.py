@@ -9,7 +9,7 @@ import zlib
 
 import pytest
 
-from loadgen.errors import BadInput
+from rcapcore.errors import BadInput
 from loadgen.nuxeo.payloads import (JAVA_MAGIC, WORK_TYPES, PayloadFactory, nanotime_work_id,
                                     picture_views_work_id, work_id_from_payload, work_type)
 from loadgen.nuxeo.queues import (POLL_INTERVAL_MS, POLL_JITTER_MS, default_queues, idle_poll_interval_s,

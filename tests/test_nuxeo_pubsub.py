@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from loadgen.errors import BadInput
+from rcapcore.errors import BadInput
 from loadgen.nuxeo.pubsub import (CACHEINVAL_FLOOR_BYTES, CACHEINVAL_MEAN_BYTES, DBS_ID_BYTES, VCS_EXTRA_DOC_BYTES, VCS_ONE_DOC_BYTES, PubSubCommands,
                                   PubSubNode, decode_message)
 

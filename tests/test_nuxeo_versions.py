@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from loadgen.errors import BadInput
+from rcapcore.errors import BadInput
 from loadgen.nuxeo.mix import BusinessLoad, derive_mix
 from loadgen.nuxeo.versions import SPEC_IDLE_POLLS_PER_S, check_version, profile
 from loadgen.scenarios import load_scenario

@@ -25,7 +25,8 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     tomllib = None
 
-from loadgen import DISTRIBUTION, paths
+from loadgen import DISTRIBUTION
+from rcapcore import paths
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORT_STACK = ("pandas", "scipy", "weasyprint", "papermill", "matplotlib", "nbconvert", "nbclient", "ipykernel")
@@ -142,7 +143,7 @@ def test_installed_wheel_from_another_directory(venv, standalone_target, tmp_pat
     cwd = tmp_path / "elsewhere"
     cwd.mkdir()
     where = subprocess.run([str(venv / "bin" / "python"), "-c",
-                            "import loadgen, analysis; from loadgen import paths; "
+                            "import loadgen, analysis; from rcapcore import paths; "
                             "print(loadgen.__file__); print(analysis.__file__); print(paths.checkout_root())"],
                            cwd=cwd, capture_output=True, text=True, check=True).stdout.split("\n")
     assert where[0].startswith(str(venv)) and where[1].startswith(str(venv)), where
@@ -183,7 +184,7 @@ def test_installed_wheel_from_another_directory(venv, standalone_target, tmp_pat
 
     # what `rcap report` needs is there, as package data of the installed wheel
     listing = subprocess.run([str(venv / "bin" / "python"), "-c",
-                              "from loadgen import paths\n"
+                              "from rcapcore import paths\n"
                               "for k in paths.SHIPPED_KINDS: print(k, paths.shipped(k), len(list(paths.shipped(k).iterdir())))"],
                              cwd=cwd, capture_output=True, text=True, check=True).stdout.splitlines()
     for line in listing:

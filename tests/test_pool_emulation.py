@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from loadgen.errors import BadInput
+from rcapcore.errors import BadInput
 from loadgen.nuxeo.pool import node_pool
 from loadgen.scenarios import load_scenario
 from locust_runner import LOCUSTFILE, locust_env, read_counters

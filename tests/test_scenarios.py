@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from loadgen.errors import BadInput
+from rcapcore.errors import BadInput
 from loadgen.scenarios import (Dist, KvParams, Scenario, WorkManagerParams, available, load_scenario,
                                scenario_from_json)
 from loadgen.users.plan import plan

@@ -1,7 +1,7 @@
 import pytest
 
 from analysis.targets import load_target
-from loadgen.errors import BadInput
+from rcapcore.errors import BadInput
 
 
 def test_example_target_is_a_mid_size_deployment_with_a_mass_reindex():

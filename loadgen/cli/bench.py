@@ -9,8 +9,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from loadgen.errors import BadInput
-from loadgen.paths import RUNS
+from rcapcore.errors import BadInput
+from rcapcore.paths import RUNS
 from loadgen.scenarios import parse_sets
 from loadgen.topology.targets import read_password
 
@@ -30,7 +30,7 @@ def _number_list(kind: type, label: str):
 
 
 def _share(text: str) -> float:
-    from loadgen.validate import number  # noqa: PLC0415
+    from rcapcore.validate import number  # noqa: PLC0415
 
     try:
         return number(text, "--max-error-ratio", minimum=0.0, maximum=1.0)

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from loadgen.errors import BadInput
+from rcapcore.errors import BadInput
 
 
 def register(sub: argparse._SubParsersAction) -> None:

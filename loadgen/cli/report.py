@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from loadgen.errors import BadInput
-from loadgen.paths import REPORTS, RUNS
+from rcapcore.errors import BadInput
+from rcapcore.paths import REPORTS, RUNS
 from loadgen.topology.targets import read_password
 
 DEFAULT_TARGET_LOAD = "data/targets/example.yaml"

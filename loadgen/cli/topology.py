@@ -9,7 +9,7 @@ import sys
 import warnings
 
 from loadgen import topology
-from loadgen.errors import BadInput
+from rcapcore.errors import BadInput
 from loadgen.topology.lab import DEFAULT_BASE_DIR, KINDS
 from loadgen.topology.redisconf import PERSISTENCE, POLICIES
 from loadgen.topology.targets import read_password

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import redis
 
-from loadgen.errors import BadInput, TopologyError
+from rcapcore.errors import BadInput, TopologyError
 from loadgen.failover import partition as netpart
 from loadgen.failover.availability import nuxeo_retry_delay_ms
 from loadgen.failover.nodes import data_nodes, node_client, sentinel_nodes, wait_settled
@@ -26,7 +26,7 @@ from loadgen.failover.sentinel_events import SentinelEvent, SentinelWatcher, swi
 from loadgen.failover.workload import FOLLOW_MODES, WORKLOADS, FailoverLoad, LoadSpec
 from loadgen.nuxeo.keys import check_prefix
 from loadgen.nuxeo.workmanager import WorkManagerClient
-from loadgen.paths import RUNS, STATE
+from rcapcore.paths import RUNS, STATE
 from loadgen.topology.lab import Node, Topology, up
 
 TOPOLOGIES = ("sentinel", "enterprise")

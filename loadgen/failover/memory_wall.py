@@ -20,13 +20,13 @@ from pathlib import Path
 
 import redis
 
-from loadgen.errors import BadInput
+from rcapcore.errors import BadInput
 from loadgen.failover.nodes import node_client
 from loadgen.failover.record import ExperimentRun
 from loadgen.nuxeo.keys import check_prefix
 from loadgen.nuxeo.payloads import PayloadFactory, work_type
 from loadgen.nuxeo.workmanager import WorkManagerClient
-from loadgen.paths import RUNS, STATE
+from rcapcore.paths import RUNS, STATE
 from loadgen.scenarios import load_scenario
 from loadgen.topology.lab import up
 from loadgen.topology.redisconf import parse_bytes

@@ -31,7 +31,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from loadgen.errors import BadInput
+from rcapcore.errors import BadInput
 from loadgen.failover.availability import OpLog
 from loadgen.nuxeo.keys import kv_namespace, subscription_pattern
 from loadgen.nuxeo.payloads import PayloadFactory, work_type

@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from loadgen.errors import BadInput
+from rcapcore.errors import BadInput
 from loadgen.nuxeo.keys import DEFAULT_PREFIX, cacheinval_channel, dbs_channel, vcs_channel
 from loadgen.nuxeo.kv import nominal_steps
 from loadgen.nuxeo.pubsub import CACHEINVAL_MEAN_BYTES, DBS_ID_BYTES, VCS_EXTRA_DOC_BYTES, VCS_ONE_DOC_BYTES

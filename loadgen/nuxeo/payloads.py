@@ -15,7 +15,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from loadgen.errors import BadInput
+from rcapcore.errors import BadInput
 
 JAVA_MAGIC = b"\xac\xed\x00\x05"
 _TC_OBJECT_CLASSDESC = b"sr"  # TC_OBJECT, TC_CLASSDESC

@@ -21,7 +21,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from loadgen.errors import BadInput
+from rcapcore.errors import BadInput
 from loadgen.nuxeo.keys import (DEFAULT_PREFIX, cacheinval_channel, dbs_channel, subscription_pattern,
                                 vcs_channel)
 from loadgen.nuxeo.ops import Op, parse_int_reply

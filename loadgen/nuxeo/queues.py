@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from loadgen.errors import BadInput
+from rcapcore.errors import BadInput
 
 POLL_INTERVAL_MS = 1000  # REMOTE_POLL_INTERVAL_MS
 POLL_JITTER_MS = 200  # REMOTE_POLL_INTERVAL_STDEV_MS: the wait is 1000 ± random(200) ms

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from loadgen.errors import BadInput
+from rcapcore.errors import BadInput
 
 VERSIONS = ("10.10", "2021")
 DEFAULT_VERSION = "2021"

@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
-from loadgen.redaction import redact_value
+from rcapcore.redaction import redact_value
 
 MANIFEST = "manifest.json"
 SUMMARY = "summary.json"
@@ -87,7 +87,7 @@ def check_out(out: str | Path) -> Path:
     """Check an output folder (``--out``) before anything starts: it must be a directory (or creatable
     under one), writable, and not inside an existing run directory (runs are immutable). One-line
     ``BadInput`` otherwise."""
-    from loadgen.errors import BadInput  # noqa: PLC0415
+    from rcapcore.errors import BadInput  # noqa: PLC0415
 
     out = Path(out)
     if out.exists() and not out.is_dir():

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import redis
 
-from loadgen.errors import TopologyError
+from rcapcore.errors import TopologyError
 from loadgen.topology.processes import PortAllocator, ProcessId, deferred_signals, spawn, wait_until
 from loadgen.topology.redisconf import NodeOptions, redis_conf
 

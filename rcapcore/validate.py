@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from loadgen.errors import BadInput
+from rcapcore.errors import BadInput
 
 MAX_NUMBER = 1e12
 """Upper bound of any number without its own entry in :data:`BOUNDS`."""
