@@ -1106,7 +1106,7 @@ def memory_breakdown_section(ctx: Context) -> Section:
         return sec.md("_No mass-operation run in the run set._")
     run = runs[-1]
     params = run.manifest.get("scenario", {}).get("params", {})
-    from loadgen.nuxeo.payloads import work_type
+    from rcapcore.nuxeo.payloads import work_type
 
     payload = int(work_type(params.get("work_type", "reindexBucket")).mean_size_bytes())
     layout = layout_of(run.manifest)
@@ -1267,7 +1267,7 @@ def _measured_mass_operation(ctx: Context):
     from analysis import memory as mem
     from analysis.backlog import BacklogInput, simulate
     from analysis.validation import layout_of
-    from loadgen.nuxeo.payloads import work_type
+    from rcapcore.nuxeo.payloads import work_type
 
     runs = ctx.runs.of("mass-operation")
     if not runs:

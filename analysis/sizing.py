@@ -54,13 +54,13 @@ class Traffic:
 
 
 def traffic_of(target: TargetLoad) -> Traffic:
-    """Redis-level traffic: from ``loadgen.nuxeo.mix.derive_mix`` for business targets, as given otherwise.
+    """Redis-level traffic: from ``rcapcore.nuxeo.mix.derive_mix`` for business targets, as given otherwise.
     Connections: Nuxeo's real pool per node (spec Corrections 8: 16 with the PubSub one, 8 on Sentinel)."""
-    from loadgen.nuxeo.pool import node_pool  # noqa: PLC0415
+    from rcapcore.nuxeo.pool import node_pool  # noqa: PLC0415
 
     pool = node_pool(target.deployment.topology)
     if target.business is not None:
-        from loadgen.nuxeo.mix import BusinessLoad, derive_mix  # noqa: PLC0415
+        from rcapcore.nuxeo.mix import BusinessLoad, derive_mix  # noqa: PLC0415
 
         b = target.business
         mix = derive_mix(BusinessLoad(nuxeo_version=b.nuxeo_version, nodes=b.nuxeo_nodes, docs_per_s=b.docs_per_s, works_per_doc=b.works_per_doc,
@@ -388,8 +388,8 @@ def size(target: TargetLoad, runs: Sequence | None = None, catalog_path: str | N
         est = "unbounded (saturated)" if cpu["p99_estimate_us"] is None else f"{cpu['p99_estimate_us']:.0f} µs"
         flags.append(f"estimated p99 {est} exceeds the SLO {d.latency_slo_p99_us:.0f} µs")
     if d.topology == "sentinel" and target.business is not None:
-        from loadgen.nuxeo.pool import node_pool  # noqa: PLC0415
-        from loadgen.nuxeo.versions import profile  # noqa: PLC0415
+        from rcapcore.nuxeo.pool import node_pool  # noqa: PLC0415
+        from rcapcore.nuxeo.versions import profile  # noqa: PLC0415
 
         threads = profile(target.business.nuxeo_version).idle_polling_threads()
         flags.append(f"Sentinel mode ignores nuxeo.redis.maxTotal/maxIdle: each Nuxeo node gets Jedis's default "

@@ -27,8 +27,8 @@ PERSISTENCE = ("none", "rdb", "aof")
 
 @dataclass(frozen=True)
 class BusinessLoad:
-    """Nuxeo cluster load (cluster-wide rates). Derived to Redis traffic by ``loadgen.nuxeo.mix``.
-    ``nuxeo_version``: ``"10.10"`` or ``"2021"`` (default), see ``loadgen.nuxeo.versions``."""
+    """Nuxeo cluster load (cluster-wide rates). Derived to Redis traffic by ``rcapcore.nuxeo.mix``.
+    ``nuxeo_version``: ``"10.10"`` or ``"2021"`` (default), see ``rcapcore.nuxeo.versions``."""
 
     nuxeo_version: Any = "2021"
     nuxeo_nodes: int = 1
@@ -185,7 +185,7 @@ def _check(t: TargetLoad) -> list[tuple[str, str]]:
     if t.business is not None and t.business.nuxeo_nodes < 1:
         errs.append(("business.nuxeo_nodes", "must be >= 1"))
     if t.business is not None:
-        from loadgen.nuxeo.versions import check_version  # noqa: PLC0415
+        from rcapcore.nuxeo.versions import check_version  # noqa: PLC0415
 
         try:
             check_version(t.business.nuxeo_version)

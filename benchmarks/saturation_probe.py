@@ -37,8 +37,8 @@ sys.path.insert(0, str(REPO))
 from analysis import throughput as tp  # noqa: E402
 from analysis.runs import load_sweep  # noqa: E402
 from loadgen import bench, topology  # noqa: E402
-from loadgen.nuxeo.payloads import work_type  # noqa: E402
-from loadgen.nuxeo.scripts import load_scripts  # noqa: E402
+from rcapcore.nuxeo.payloads import work_type  # noqa: E402
+from rcapcore.nuxeo.scripts import load_scripts  # noqa: E402
 from loadgen.nuxeo.workmanager import WorkQueueCommands  # noqa: E402
 from loadgen.suite import PROBE_USERS, probe_done  # noqa: E402
 

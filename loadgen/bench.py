@@ -338,7 +338,7 @@ def _resolve_scenario(spec: BenchSpec) -> Any:
         if spec.rate is not None:
             changes["rate"] = float(spec.rate)
     if spec.prefix is not None:
-        from loadgen.nuxeo.keys import check_prefix  # noqa: PLC0415
+        from rcapcore.nuxeo.keys import check_prefix  # noqa: PLC0415
 
         changes["prefix"] = check_prefix(spec.prefix)
     return dataclasses.replace(scen, **changes) if changes else scen
@@ -374,7 +374,7 @@ def _locust_argv(spec: BenchSpec, scen: Any, users: int, run: RunDir) -> list[st
 
 def _backlog_reader(client: Any, prefix: str, cluster: bool):
     """HLEN of the WorkManager state hash: works scheduled or running (the backlog)."""
-    from loadgen.nuxeo.keys import work_namespace  # noqa: PLC0415
+    from rcapcore.nuxeo.keys import work_namespace  # noqa: PLC0415
 
     key = f"{work_namespace(prefix, hashtag=cluster)}state"
 

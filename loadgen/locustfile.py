@@ -183,7 +183,7 @@ def _queues() -> list[str]:
 
 def _read_queues() -> dict[str, Any]:
     """Redis-side WorkManager state of the scenario's queues: the count hash and the data/state sizes."""
-    from loadgen.nuxeo.keys import WorkQueueKeys  # noqa: PLC0415
+    from rcapcore.nuxeo.keys import WorkQueueKeys  # noqa: PLC0415
 
     queues = _queues()
     if not queues:
@@ -205,7 +205,7 @@ def _read_queues() -> dict[str, Any]:
 
 
 def _load_scripts() -> None:
-    from loadgen.nuxeo.scripts import SCRIPTS  # noqa: PLC0415
+    from rcapcore.nuxeo.scripts import SCRIPTS  # noqa: PLC0415
 
     client = connect(P.target)
     try:

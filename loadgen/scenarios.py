@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Callable, Union
 
 from rcapcore.errors import BadInput
-from loadgen.nuxeo.keys import DEFAULT_PREFIX, check_prefix
+from rcapcore.nuxeo.keys import DEFAULT_PREFIX, check_prefix
 from rcapcore.paths import shipped
 from rcapcore.validate import load_yaml, number, short, yaml_text
 
@@ -213,7 +213,7 @@ class MassOperationParams:
 @dataclass(frozen=True)
 class NuxeoClusterParams:
     """``nuxeo-cluster``: the Redis traffic of a Nuxeo cluster derived from business inputs (spec §7,
-    :func:`loadgen.nuxeo.mix.derive_mix`): works, idle polls, PubSub, lock GETs and batch uploads."""
+    :func:`rcapcore.nuxeo.mix.derive_mix`): works, idle polls, PubSub, lock GETs and batch uploads."""
 
     nodes: int = 4
     docs_per_s: float = 200.0
@@ -344,7 +344,7 @@ def build_scenario(name: str, data: dict[str, Any], overrides: dict[str, str] | 
     params = _build(params_cls, raw_params, f"{where}: params")
     top = {k: v for k, v in data.items() if k != "workload"}
     scalar = _build(_TopLevel, top, where)
-    from loadgen.nuxeo.versions import check_version  # noqa: PLC0415
+    from rcapcore.nuxeo.versions import check_version  # noqa: PLC0415
 
     version = check_version(scalar.nuxeo_version)
     users = _fixed_users(workload, params, scalar.prefix, version)
@@ -438,7 +438,7 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
 def _validated(s: Scenario) -> Scenario:
     where = f"scenario {s.name}"
     check_prefix(s.prefix)
-    from loadgen.nuxeo.versions import check_version  # noqa: PLC0415
+    from rcapcore.nuxeo.versions import check_version  # noqa: PLC0415
 
     check_version(s.nuxeo_version)
     if s.pool not in ("persistent", "nuxeo"):
@@ -467,7 +467,7 @@ def _validated(s: Scenario) -> Scenario:
         if isinstance(v, Dist):
             v.validate(f"{where}: {f.name}")
     if s.workload == "workmanager":
-        from loadgen.nuxeo.payloads import work_type  # noqa: PLC0415
+        from rcapcore.nuxeo.payloads import work_type  # noqa: PLC0415
 
         if not p.queues:
             raise BadInput(f"{where}: at least one queue is needed")
@@ -495,7 +495,7 @@ def _validated(s: Scenario) -> Scenario:
         if bad or sum(p.topics.values()) <= 0:
             raise BadInput(f"{where}: topics weights are for vcs, dbs, cacheinval and must add up to more than 0")
     elif s.workload == "mass-operation":
-        from loadgen.nuxeo.payloads import work_type  # noqa: PLC0415
+        from rcapcore.nuxeo.payloads import work_type  # noqa: PLC0415
 
         work_type(p.work_type)
         if not (p.schedule_rate > 0 and p.consume_rate > 0):

@@ -9,7 +9,7 @@ import pytest
 
 from analysis.keyscans import expected_spike, fit_blocking, spike
 from analysis.runs import Run
-from loadgen.nuxeo.scans import BULK_STATUS_REQUEST, TRANSIENT_GC_REQUEST, period_scans, scans_per_period
+from rcapcore.nuxeo.scans import BULK_STATUS_REQUEST, TRANSIENT_GC_REQUEST, period_scans, scans_per_period
 from loadgen.topology.targets import Target
 from locust_runner import read_counters, run_locust
 

@@ -15,7 +15,7 @@ import pytest
 from analysis.nodestop import orphan_bytes_per_work, orphans_per_stop, validation
 from loadgen.cli import main
 from loadgen.failover.node_stop import NodeStopSpec, run_node_stop
-from loadgen.nuxeo.payloads import PayloadFactory
+from rcapcore.nuxeo.payloads import PayloadFactory
 from loadgen.nuxeo.workmanager import WorkManagerClient
 
 ROOT = Path(__file__).resolve().parent.parent

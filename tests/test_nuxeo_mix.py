@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from rcapcore.errors import BadInput
-from loadgen.nuxeo.mix import BusinessLoad, WorkShare, batch_upload_ops, derive_mix
-from loadgen.nuxeo.payloads import work_type
+from rcapcore.nuxeo.mix import BusinessLoad, WorkShare, batch_upload_ops, derive_mix
+from rcapcore.nuxeo.payloads import work_type
 from loadgen.nuxeo.pubsub import VCS_EXTRA_DOC_BYTES, VCS_ONE_DOC_BYTES
-from loadgen.nuxeo.queues import polling_threads
+from rcapcore.nuxeo.queues import polling_threads
 
 
 def test_four_nodes_200_docs_per_s():
@@ -53,7 +53,7 @@ def test_idle_cluster_polls_per_version(version, per_node):
 
 
 def test_repolls_grow_from_none_to_one_per_work_with_the_load():
-    from loadgen.nuxeo.mix import repoll_pops_per_work
+    from rcapcore.nuxeo.mix import repoll_pops_per_work
 
     assert repoll_pops_per_work(0) == 0
     assert 0 < repoll_pops_per_work(0.1) < repoll_pops_per_work(1) < repoll_pops_per_work(10) < 1

@@ -11,8 +11,8 @@ from dataclasses import replace
 
 import pytest
 
-from loadgen.nuxeo.keys import WorkQueueKeys
-from loadgen.nuxeo.mix import SPEC_REPOLL_POPS_PER_WORK, BusinessLoad, WorkShare, derive_mix
+from rcapcore.nuxeo.keys import WorkQueueKeys
+from rcapcore.nuxeo.mix import SPEC_REPOLL_POPS_PER_WORK, BusinessLoad, WorkShare, derive_mix
 from loadgen.scenarios import load_scenario
 from loadgen.users.plan import workmanager_queues
 from locust_runner import LOCUSTFILE, locust_env

@@ -103,7 +103,7 @@ def _rcap(venv: Path, cwd: Path, *args: str, block: tuple[str, ...] = (), timeou
 def test_package_list_holds_every_package():
     """pyproject lists packages by hand (for the data mapping): a new subpackage must not be left out."""
     listed = set(_pyproject()["tool"]["setuptools"]["packages"])
-    found = set(find_packages(str(ROOT), include=["loadgen*", "analysis*"]))
+    found = set(find_packages(str(ROOT), include=["rcapcore*", "loadgen*", "analysis*"]))
     assert found <= listed, f"add to [tool.setuptools] packages: {sorted(found - listed)}"
 
 
@@ -113,12 +113,12 @@ def test_wheel_ships_the_data_and_notebooks(wheel):
                              check=True).stdout.split()
     if not tracked:
         pytest.skip("not a git checkout")
-    wanted = {("loadgen/shipped/" + t.removeprefix("data/")) if t.startswith("data/")
-              else "loadgen/shipped/" + t for t in tracked if not t.startswith("data/runs/")}
+    wanted = {("rcapcore/shipped/" + t.removeprefix("data/")) if t.startswith("data/")
+              else "rcapcore/shipped/" + t for t in tracked if not t.startswith("data/runs/")}
     assert wanted <= names, f"missing from the wheel: {sorted(wanted - names)[:5]}"
-    assert not any(n.startswith("loadgen/shipped/runs") for n in names), "user runs must not be shipped"
+    assert not any(n.startswith("rcapcore/shipped/runs") for n in names), "user runs must not be shipped"
     for kind in ("scenarios", "targets", "catalog", "reference", "notebooks"):
-        assert any(n.startswith(f"loadgen/shipped/{kind}/") for n in names), kind
+        assert any(n.startswith(f"rcapcore/shipped/{kind}/") for n in names), kind
 
 
 def test_worker_dependencies_leave_out_the_report_stack(wheel):

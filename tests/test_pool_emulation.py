@@ -10,7 +10,7 @@ import time
 import pytest
 
 from rcapcore.errors import BadInput
-from loadgen.nuxeo.pool import node_pool
+from rcapcore.nuxeo.pool import node_pool
 from loadgen.scenarios import load_scenario
 from locust_runner import LOCUSTFILE, locust_env, read_counters
 

@@ -24,7 +24,7 @@ def test_every_required_scenario_ships_and_loads():
 def test_typed_params():
     wm = load_scenario("workmanager")
     assert isinstance(wm.params, WorkManagerParams) and isinstance(wm.params.processing_ms, Dist)
-    from loadgen.nuxeo.versions import profile
+    from rcapcore.nuxeo.versions import profile
 
     # the version's idle threads all run (profile_queues), plus the producers
     assert wm.users == wm.params.producers + wm.params.nodes * profile(wm.nuxeo_version).idle_polling_threads()

@@ -157,7 +157,7 @@ def _check(args: argparse.Namespace) -> int:
     print(f"{target.url}: {family} {version} ({target.kind})")
     for role, host, port in topology.server_nodes(target):
         print(f"  {role:<8} {host}:{port}")
-    from loadgen.nuxeo.keys import check_prefix  # noqa: PLC0415
+    from rcapcore.nuxeo.keys import check_prefix  # noqa: PLC0415
     from loadgen.topology.preflight import problems  # noqa: PLC0415
 
     client = topology.connect(target)

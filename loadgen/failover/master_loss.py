@@ -24,7 +24,7 @@ from loadgen.failover.nodes import data_nodes, node_client, sentinel_nodes, wait
 from loadgen.failover.record import ExperimentRun
 from loadgen.failover.sentinel_events import SentinelEvent, SentinelWatcher, switch_target
 from loadgen.failover.workload import FOLLOW_MODES, WORKLOADS, FailoverLoad, LoadSpec
-from loadgen.nuxeo.keys import check_prefix
+from rcapcore.nuxeo.keys import check_prefix
 from loadgen.nuxeo.workmanager import WorkManagerClient
 from rcapcore.paths import RUNS, STATE
 from loadgen.topology.lab import Node, Topology, up

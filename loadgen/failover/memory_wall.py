@@ -23,8 +23,8 @@ import redis
 from rcapcore.errors import BadInput
 from loadgen.failover.nodes import node_client
 from loadgen.failover.record import ExperimentRun
-from loadgen.nuxeo.keys import check_prefix
-from loadgen.nuxeo.payloads import PayloadFactory, work_type
+from rcapcore.nuxeo.keys import check_prefix
+from rcapcore.nuxeo.payloads import PayloadFactory, work_type
 from loadgen.nuxeo.workmanager import WorkManagerClient
 from rcapcore.paths import RUNS, STATE
 from loadgen.scenarios import load_scenario

@@ -37,8 +37,8 @@ import redis
 
 from rcapcore.errors import BadInput, TargetError
 from loadgen.failover.record import ExperimentRun
-from loadgen.nuxeo.keys import check_prefix
-from loadgen.nuxeo.payloads import PayloadFactory, nanotime_work_id, work_type
+from rcapcore.nuxeo.keys import check_prefix
+from rcapcore.nuxeo.payloads import PayloadFactory, nanotime_work_id, work_type
 from loadgen.nuxeo.workmanager import WorkManagerClient
 from rcapcore.paths import RUNS, STATE
 from loadgen.topology.targets import Target, connect, describe_error

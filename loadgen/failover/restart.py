@@ -22,9 +22,9 @@ from pathlib import Path
 from rcapcore.errors import BadInput
 from loadgen.failover.nodes import node_client
 from loadgen.failover.record import ExperimentRun
-from loadgen.nuxeo.keys import check_prefix
-from loadgen.nuxeo.payloads import PayloadFactory, work_type
-from loadgen.nuxeo.scripts import SCRIPTS, WORK_SCRIPT_NAMES
+from rcapcore.nuxeo.keys import check_prefix
+from rcapcore.nuxeo.payloads import PayloadFactory, work_type
+from rcapcore.nuxeo.scripts import SCRIPTS, WORK_SCRIPT_NAMES
 from loadgen.nuxeo.workmanager import WorkManagerClient
 from rcapcore.paths import RUNS, STATE
 from loadgen.topology.lab import up

@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from rcapcore.errors import BadInput
-from loadgen.nuxeo.keys import (DEFAULT_PREFIX, cacheinval_channel, dbs_channel, subscription_pattern,
+from rcapcore.nuxeo.keys import (DEFAULT_PREFIX, cacheinval_channel, dbs_channel, subscription_pattern,
                                 vcs_channel)
-from loadgen.nuxeo.ops import Op, parse_int_reply
-from loadgen.nuxeo.payloads import JAVA_MAGIC
+from rcapcore.nuxeo.ops import Op, parse_int_reply
+from rcapcore.nuxeo.payloads import JAVA_MAGIC
 
 VCS_ONE_DOC_BYTES = 500
 VCS_EXTRA_DOC_BYTES = 155

@@ -8,8 +8,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from loadgen.nuxeo.queues import default_queues, queue_spec
-from loadgen.nuxeo.versions import profile
+from rcapcore.nuxeo.queues import default_queues, queue_spec
+from rcapcore.nuxeo.versions import profile
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ def plan(scenario: Any) -> list[PlanItem]:
     if w == "mass-operation":
         from loadgen.scenarios import Dist  # noqa: PLC0415
 
-        from loadgen.nuxeo.payloads import work_type  # noqa: PLC0415
+        from rcapcore.nuxeo.payloads import work_type  # noqa: PLC0415
 
         consumers = p.nodes * p.threads
         producers = min(p.producers, p.nodes)  # one scheduling lock per queue per node (Corrections 4)
@@ -111,8 +111,8 @@ def _users_for(rate: float) -> int:
 
 
 def cluster_plan(scenario: Any) -> list[PlanItem]:
-    """``nuxeo-cluster``: users from :func:`loadgen.nuxeo.mix.derive_mix` (spec §7)."""
-    from loadgen.nuxeo.mix import BusinessLoad, derive_mix  # noqa: PLC0415
+    """``nuxeo-cluster``: users from :func:`rcapcore.nuxeo.mix.derive_mix` (spec §7)."""
+    from rcapcore.nuxeo.mix import BusinessLoad, derive_mix  # noqa: PLC0415
     from loadgen.scenarios import Dist  # noqa: PLC0415
 
     p = scenario.params

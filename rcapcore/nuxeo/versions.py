@@ -43,7 +43,7 @@ class NuxeoProfile:
 
     def queues(self, addons: bool = False):
         """The default queues of one node (``queues.QueueSpec``)."""
-        from loadgen.nuxeo.queues import default_queues  # noqa: PLC0415
+        from rcapcore.nuxeo.queues import default_queues  # noqa: PLC0415
 
         return default_queues(addons, self.version)
 

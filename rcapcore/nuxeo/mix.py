@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from rcapcore.errors import BadInput
-from loadgen.nuxeo.keys import DEFAULT_PREFIX, cacheinval_channel, dbs_channel, vcs_channel
-from loadgen.nuxeo.kv import nominal_steps
+from rcapcore.nuxeo.keys import DEFAULT_PREFIX, cacheinval_channel, dbs_channel, vcs_channel
+from rcapcore.nuxeo.kv import nominal_steps
 from loadgen.nuxeo.pubsub import CACHEINVAL_MEAN_BYTES, DBS_ID_BYTES, VCS_EXTRA_DOC_BYTES, VCS_ONE_DOC_BYTES
-from loadgen.nuxeo.queues import MEAN_POLL_INTERVAL_S, QueueSpec, default_queues, queue_spec
-from loadgen.nuxeo.payloads import work_type
-from loadgen.nuxeo.transientstore import batch_upload, transient_store
-from loadgen.nuxeo.versions import DEFAULT_VERSION, check_version, profile
+from rcapcore.nuxeo.queues import MEAN_POLL_INTERVAL_S, QueueSpec, default_queues, queue_spec
+from rcapcore.nuxeo.payloads import work_type
+from rcapcore.nuxeo.transientstore import batch_upload, transient_store
+from rcapcore.nuxeo.versions import DEFAULT_VERSION, check_version, profile
 
 EVALSHA_PER_WORK = 4
 SPEC_REPOLL_POPS_PER_WORK = 0.5  # the spec's estimate (Corrections 3), for comparison only
@@ -60,7 +60,7 @@ class BusinessLoad:
     ``update_fraction`` is the share of transactions that update/delete (DBS publishes only those).
     ``work_processing_s`` is the mean time a worker thread spends on a work (it then does not poll).
     ``nuxeo_version`` picks the default queues, the queue of each work type and the transient-store TTL
-    (:mod:`loadgen.nuxeo.versions`); ``repoll_pops_per_work`` (None: :func:`repoll_pops_per_work` per
+    (:mod:`rcapcore.nuxeo.versions`); ``repoll_pops_per_work`` (None: :func:`repoll_pops_per_work` per
     queue) counts the empty pop-work a worker sends after each work.
     """
 

@@ -1,7 +1,7 @@
 """Nuxeo's default work queues, their worker threads, and the idle poll interval (spec §1.4).
 
 The table is 10.10's; 2021 enables ``common`` and ``raclupdate`` and ships ``videoConversion`` with the
-server (spec Corrections 1): see :mod:`loadgen.nuxeo.versions` for the per-version profiles.
+server (spec Corrections 1): see :mod:`rcapcore.nuxeo.versions` for the per-version profiles.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def _for_version(q: QueueSpec, nuxeo_version: str) -> QueueSpec:
 def default_queues(addons: bool = False, nuxeo_version: str = "2021") -> tuple[QueueSpec, ...]:
     """The queues of a ``nuxeo_version`` node with the core server modules (and the listed addons if
     ``addons``): 28 polling threads in 10.10, 38 in 2021."""
-    from loadgen.nuxeo.versions import check_version  # noqa: PLC0415
+    from rcapcore.nuxeo.versions import check_version  # noqa: PLC0415
 
     version = check_version(nuxeo_version)
     queues = (_for_version(q, version) for q in DEFAULT_QUEUES)
