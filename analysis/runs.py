@@ -17,9 +17,9 @@ import pandas as pd
 
 from rcapcore.errors import BadInput
 
-from loadgen.histograms import decode
+from rcapcore.latency import decode
 from loadgen.recorder.rundir import COUNTERS, EVENTS, LATENCY, MANIFEST, SERVER_DIR, SUMMARY, SWEEP, WORKLOAD
-from loadgen.recorder.summary import PERCENTILES, latency_stats, read_latency_lines
+from rcapcore.latency import PERCENTILES, latency_stats, read_latency_lines
 
 
 def _read_json(path: Path) -> dict:

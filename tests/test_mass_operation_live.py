@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from loadgen.histograms import decode
+from rcapcore.latency import decode
 from loadgen.scenarios import load_scenario
 from loadgen.users.plan import LIVE_WAIT_REQUEST, plan
 from locust_runner import read_counters, read_latency, run_locust

@@ -7,7 +7,7 @@ import pytest
 from rcapcore.errors import BadInput
 from rcapcore.nuxeo.mix import BusinessLoad, WorkShare, batch_upload_ops, derive_mix
 from rcapcore.nuxeo.payloads import work_type
-from loadgen.nuxeo.pubsub import VCS_EXTRA_DOC_BYTES, VCS_ONE_DOC_BYTES
+from rcapcore.nuxeo.payloads import VCS_EXTRA_DOC_BYTES, VCS_ONE_DOC_BYTES
 from rcapcore.nuxeo.queues import polling_threads
 
 

@@ -77,7 +77,7 @@ def _show(args: argparse.Namespace) -> int:
 
 def _compare(args: argparse.Namespace) -> int:
     from analysis.compare import compare  # noqa: PLC0415
-    from loadgen.histograms import CORRECTED, MEASURED  # noqa: PLC0415
+    from rcapcore.latency import CORRECTED, MEASURED  # noqa: PLC0415
 
     a, b = list(args.a), list(args.b)
     if args.runs:

@@ -16,9 +16,8 @@ from functools import lru_cache
 from rcapcore.errors import BadInput
 from rcapcore.nuxeo.keys import DEFAULT_PREFIX, cacheinval_channel, dbs_channel, vcs_channel
 from rcapcore.nuxeo.kv import nominal_steps
-from loadgen.nuxeo.pubsub import CACHEINVAL_MEAN_BYTES, DBS_ID_BYTES, VCS_EXTRA_DOC_BYTES, VCS_ONE_DOC_BYTES
 from rcapcore.nuxeo.queues import MEAN_POLL_INTERVAL_S, QueueSpec, default_queues, queue_spec
-from rcapcore.nuxeo.payloads import work_type
+from rcapcore.nuxeo.payloads import CACHEINVAL_MEAN_BYTES, DBS_ID_BYTES, VCS_EXTRA_DOC_BYTES, VCS_ONE_DOC_BYTES, work_type
 from rcapcore.nuxeo.transientstore import batch_upload, transient_store
 from rcapcore.nuxeo.versions import DEFAULT_VERSION, check_version, profile
 
