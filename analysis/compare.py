@@ -30,7 +30,7 @@ from analysis.runs import Run
 from rcapcore.errors import BadInput
 from rcapcore.latency import MEASURED, decode
 from rcapcore.latency import PERCENTILES, read_latency_lines
-from loadgen.recorder.rundir import LATENCY
+from rcapcore.rundata import LATENCY
 
 METRICS = ("ops_per_s", *PERCENTILES)
 """What is compared per op: steady throughput (ops/s) and the latency percentiles (µs)."""

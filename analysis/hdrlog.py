@@ -15,7 +15,7 @@ from pathlib import Path
 
 from analysis.runs import Run
 from rcapcore.latency import decode
-from loadgen.recorder.rundir import LATENCY
+from rcapcore.rundata import LATENCY
 from rcapcore.latency import read_latency_lines
 
 MAX_VALUE_UNIT_RATIO = 1000.0

@@ -169,7 +169,7 @@ def scrub_secrets(directory: Path, secrets: tuple[str, ...]) -> list[Path]:
     PDF is never rewritten (its bytes are compressed); secrets shorter than
     ``MIN_SCANNED_SECRET_LEN`` are not searched (they occur in figures by chance).
     """
-    from loadgen.recorder.rundir import scrub_tree  # noqa: PLC0415
+    from rcapcore.rundata import scrub_tree  # noqa: PLC0415
 
     return scrub_tree(directory, secrets, skip_suffixes=(".pdf",))
 

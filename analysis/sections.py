@@ -16,7 +16,6 @@ from pathlib import Path
 from analysis.report import REFERENCE_RUNS, resolve
 from rcapcore.errors import RcapError
 
-SWEEP_FILE, MANIFEST_FILE = "sweep.json", "manifest.json"
 
 
 @dataclass
@@ -29,32 +28,12 @@ class RunSet:
 
     @classmethod
     def discover(cls, paths) -> "RunSet":
-        """Load every run and sweep directory at or below ``paths`` (two levels deep at most)."""
-        from analysis.runs import load_run, load_sweep
+        """Load every run and sweep directory at or below ``paths`` (two levels deep at most), through
+        :func:`rcapcore.rundata.open_runs` like every command; the sections pick complete runs themselves."""
+        from analysis.runs import open_sweeps_and_runs
 
-        found = cls()
-        seen: set[Path] = set()
-
-        def visit(path: Path, depth: int) -> None:
-            path = path.resolve()
-            if path in seen or not path.is_dir():
-                return
-            seen.add(path)
-            if (path / SWEEP_FILE).is_file():
-                sweep = load_sweep(path)
-                found.sweeps.append(sweep)
-                for run in sweep.runs:
-                    seen.add(run.path.resolve())
-                found.runs.extend(sweep.runs)
-            elif (path / MANIFEST_FILE).is_file():
-                found.runs.append(load_run(path))
-            elif depth < 2:
-                for child in sorted(path.iterdir()):
-                    visit(child, depth + 1)
-
-        for p in paths:
-            visit(resolve(p), 0)
-        return found
+        _usable, sweeps, every_run, _note = open_sweeps_and_runs([resolve(p) for p in paths], missing_ok=True)
+        return cls(runs=every_run, sweeps=sweeps)
 
     @staticmethod
     def workload(run) -> str | None:
@@ -261,7 +240,7 @@ def _fmt(v) -> str:
 # Failover (results written by `rcap failover` into its run directory)
 # ---------------------------------------------------------------------------------------------
 
-FAILOVER_RESULT = "result.json"  # written by `rcap failover` (loadgen.failover.record)
+from rcapcore.rundata import RESULT as FAILOVER_RESULT  # noqa: E402  (written by `rcap failover`)
 
 
 def experiment_results(runs: RunSet, experiment: str) -> list[tuple]:

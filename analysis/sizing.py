@@ -139,7 +139,8 @@ def _finite(x: float) -> float | None:
 def _with_sweep_steps(runs: Sequence) -> list:
     """The runs plus the other complete steps of the sweeps they belong to: the utilization law is
     fitted across a sweep's light steps rather than read off one run."""
-    from analysis.runs import SWEEP, load_sweep  # noqa: PLC0415
+    from analysis.runs import load_sweep  # noqa: PLC0415
+    from rcapcore.rundata import SWEEP  # noqa: PLC0415
 
     out, seen = [], set()
     for run in runs:

@@ -38,9 +38,9 @@ from loadgen.recorder import manifest as facts
 from loadgen.recorder.loadgen_cpu import REMEDY, LoadgenCpu
 from loadgen.recorder.progress import LatencyFollower, ProgressLine, per_second
 from loadgen.recorder.quality import DEFAULT_MAX_ERROR_RATIO, EXIT_DEGRADED
-from loadgen.recorder.rundir import (
-    LATENCY, MANIFEST, SUMMARY, SWEEP, WORKLOAD, RunDir, check_out, new_id, utc_iso, write_json)
-from loadgen.recorder.diagnostics import DIAGNOSTICS, ServerDiagnostics
+from loadgen.recorder.rundir import RunDir, check_out, new_id, utc_iso
+from rcapcore.rundata import DIAGNOSTICS, LATENCY, MANIFEST, SUMMARY, SWEEP, WORKERS, WORKLOAD, write_json
+from loadgen.recorder.diagnostics import ServerDiagnostics
 from loadgen.recorder.sampler import NodeProbe, ServerSampler
 from loadgen.recorder.summary import build_summary
 
@@ -596,7 +596,7 @@ def _locust_failure(spec: BenchSpec, run: RunDir, rc: int) -> str:
 def _record_workers(run: RunDir, man: dict, summary: dict, warnings: list[str]) -> None:
     """A distributed run: each worker's host and CPU (``workers.json``, written by the master) into the
     manifest; the run is loadgen-bound when any worker was. The local process is only the master."""
-    path = run.file("workers.json")
+    path = run.file(WORKERS)
     workers = json.loads(path.read_text(encoding="utf-8")) if path.exists() else []
     man["workers"] = workers
     summary.setdefault("loadgen", {})["workers"] = workers

@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 
 from rcapcore.errors import BadInput
+from rcapcore.rundata import EVENTS, MANIFEST, read_json
 
 SNAPSHOT = "prefix_keys_at_start.txt.gz"
 
@@ -33,17 +34,15 @@ def read_snapshot(run_path: Path) -> frozenset:
 
 def plan(run_path: str | Path) -> tuple[str, frozenset, dict]:
     """``(prefix, keys to spare, manifest)`` for cleaning up after ``run_path``; ``BadInput`` if it must not."""
-    from analysis.runs import _read_json  # noqa: PLC0415  (one reader of run files, one-line errors)
-
     run_path = Path(run_path)
-    man = _read_json(run_path / "manifest.json")
+    man = read_json(run_path / MANIFEST)
     if not man.get("run_id") or man.get("kind") == "experiment":
         raise BadInput(f"{run_path} is not a bench run directory (no run manifest)")
     params = man.get("parameters") or {}
     prefix = params.get("prefix") or (man.get("scenario") or {}).get("prefix")
     if not prefix:
-        raise BadInput(f"{run_path}/manifest.json names no key prefix")
-    events = run_path / "events.jsonl"
+        raise BadInput(f"{run_path}/{MANIFEST} names no key prefix")
+    events = run_path / EVENTS
     if events.is_file():
         for line in events.read_text(encoding="utf-8", errors="replace").splitlines():
             try:

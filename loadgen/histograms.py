@@ -16,7 +16,6 @@ the Redis round trip it measures.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections import defaultdict
@@ -24,6 +23,7 @@ from typing import Any, Iterable, NamedTuple
 
 from hdrh.histogram import HdrHistogram
 
+from rcapcore.rundata import LATENCY, append_jsonl
 from rcapcore.latency import (CORRECTED, GENERATOR, GENERATOR_LAG_OP, MEASURED, decode, encode, histogram_from_counts,
                               new_histogram)
 
@@ -259,15 +259,6 @@ class RunningTotals:
         return row
 
 
-def append_jsonl(path: str, records: list[dict[str, Any]]) -> None:
-    """Append records to ``latency.jsonl`` (one JSON object per line)."""
-    if not records:
-        return
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.writelines(json.dumps(rec, separators=(",", ":")) + "\n" for rec in records)
-
-
 def install(events: Any, recorder: LatencyRecorder, run_dir: str | None, request_type: str,
             flush_interval_s: float = 1.0, totals: RunningTotals | None = None) -> None:
     """Wire the recorder into Locust's ``events`` (call from the locustfile, at import).
@@ -281,7 +272,7 @@ def install(events: Any, recorder: LatencyRecorder, run_dir: str | None, request
     from locust.runners import STATE_STOPPED, STATE_STOPPING, MasterRunner, WorkerRunner  # noqa: PLC0415
 
     env: dict[str, Any] = {}
-    path = os.path.join(run_dir, "latency.jsonl") if run_dir else None
+    path = os.path.join(run_dir, LATENCY) if run_dir else None
     merger = HistogramMerger()
 
     def write(records: list[dict[str, Any]]) -> None:

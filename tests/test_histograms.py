@@ -9,6 +9,7 @@ import sys
 
 from loadgen import histograms as h
 from rcapcore import latency
+from rcapcore.rundata import append_jsonl
 
 
 def _samples(n: int, seed: int) -> list[int]:
@@ -119,7 +120,7 @@ def test_feeding_locust_stats_matches_per_request_logging():
 
 def test_append_jsonl_writes_one_object_per_line(tmp_path):
     path = tmp_path / "run" / "latency.jsonl"
-    h.append_jsonl(str(path), _second(5, "GET", [1, 2, 3]).records())
-    h.append_jsonl(str(path), _second(6, "GET", [4]).records())
+    append_jsonl(str(path), _second(5, "GET", [1, 2, 3]).records())
+    append_jsonl(str(path), _second(6, "GET", [4]).records())
     lines = path.read_text().splitlines()
     assert [json.loads(x)["t"] for x in lines] == [5, 6]

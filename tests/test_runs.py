@@ -9,7 +9,8 @@ import pytest
 
 from analysis.runs import load_run, load_runs, load_sweep, runs_frame
 from rcapcore.latency import encode, new_histogram
-from loadgen.recorder.rundir import RunDir, write_json
+from loadgen.recorder.rundir import RunDir
+from rcapcore.rundata import write_json
 from loadgen.recorder.summary import build_summary
 
 

@@ -43,10 +43,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _run_at(path: str):
     from analysis.runs import load_run  # noqa: PLC0415
+    from rcapcore.rundata import MANIFEST, is_run_dir  # noqa: PLC0415
 
     p = Path(path)
-    if not (p / "manifest.json").is_file():
-        raise BadInput(f"{path} is not a run directory (no manifest.json)")
+    if not is_run_dir(p):
+        raise BadInput(f"{path} is not a run directory (no {MANIFEST})")
     try:
         return load_run(p)
     except (ValueError, OSError) as exc:  # a truncated or corrupt file

@@ -14,7 +14,7 @@ from typing import Any, Iterator
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
-from loadgen.recorder.rundir import COUNTERS, LATENCY
+from rcapcore.rundata import COUNTERS, LATENCY
 from rcapcore.latency import GENERATOR, decode, latency_stats, new_histogram, read_latency_lines
 
 
