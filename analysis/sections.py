@@ -913,8 +913,10 @@ def validation_rows(ctx: Context) -> list[dict]:
     ``check``, ``predicted``, ``measured``, ``error_pct`` (signed), ``goal_pct``, ``source``."""
     rows = [r for r in (_memory_extrapolation_row(ctx), _backlog_row(ctx), _ceiling_row(ctx), _ops_ceiling_row(ctx))
             if r is not None]
+    from analysis.memory_wall import memory_wall_prediction
+
     for run, r in memory_wall_results(ctx.runs):
-        model = r.get("model") or {}
+        model = memory_wall_prediction(r, run.manifest)  # computed now, never read from the run
         measured = r.get("backlog_at_wall")
         if model.get("available") and measured:
             rows.append({"check": "memory model: backlog at the OOM wall", "predicted": model["predicted_backlog"],
@@ -1298,7 +1300,7 @@ def mass_operation_run_section(ctx: Context) -> Section:
              "measured": plots.human_bytes(end["used_memory_bytes"]),
              "error": f"{100 * (at('used_memory_bytes') - end['used_memory_bytes']) / end['used_memory_bytes']:+.1f}%"}]
     sec.add(table(rows, index="at the end of the run"))
-    from loadgen.users.plan import LIVE_WAIT_REQUEST
+    from rcapcore.nuxeo.queues import LIVE_WAIT_REQUEST
 
     live = run.latency[(run.latency["op"] == LIVE_WAIT_REQUEST) & (run.latency["kind"] == "measured")]
     if len(live):  # live IndexingWorkers in the same queue (spec Corrections 10): FIFO wait B(t) / μ

@@ -17,7 +17,7 @@ import yaml
 
 from rcapcore.errors import BadInput
 from rcapcore.paths import resolve as resolve_path, shipped
-from loadgen.scenarios import _build  # the project's one typed-mapping builder
+from rcapcore.config import build as _build  # the project's one typed-mapping builder
 from rcapcore.validate import read_text, yaml_text
 
 TARGET_DIR = shipped("targets")
@@ -185,7 +185,7 @@ def _check(t: TargetLoad) -> list[tuple[str, str]]:
     if t.business is not None and t.business.nuxeo_nodes < 1:
         errs.append(("business.nuxeo_nodes", "must be >= 1"))
     if t.business is not None:
-        from rcapcore.nuxeo.versions import check_version  # noqa: PLC0415
+        from rcapcore.nuxeo.lts import check_version  # noqa: PLC0415
 
         try:
             check_version(t.business.nuxeo_version)

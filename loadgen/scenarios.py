@@ -18,16 +18,15 @@ import dataclasses
 import json
 import os
 import random
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Union
+from typing import Any, Callable
 
 from rcapcore.errors import BadInput
 from rcapcore.nuxeo.keys import DEFAULT_PREFIX, check_prefix
 from rcapcore.paths import shipped
-from rcapcore.validate import load_yaml, number, short, yaml_text
+from rcapcore.config import build as _build  # the project's one typed-mapping builder
+from rcapcore.validate import load_yaml, number, yaml_text
 
 MAX_ZIPF_KEYSPACE = 1_000_000
 """Largest ``keyspace`` a ``zipf`` key distribution accepts (its picker keeps a weight per key)."""
@@ -46,6 +45,11 @@ class Dist:
     min: float = 0.0
     max: float = 0.0
     sigma: float = 0.5
+
+    @classmethod
+    def from_number(cls, value: float, where: str) -> "Dist":
+        """A bare number in YAML is a fixed distribution (the typed builder's scalar shorthand)."""
+        return cls("fixed", number(value, where))
 
     def validate(self, where: str) -> None:
         if self.kind not in ("fixed", "uniform", "lognormal"):
@@ -344,7 +348,7 @@ def build_scenario(name: str, data: dict[str, Any], overrides: dict[str, str] | 
     params = _build(params_cls, raw_params, f"{where}: params")
     top = {k: v for k, v in data.items() if k != "workload"}
     scalar = _build(_TopLevel, top, where)
-    from rcapcore.nuxeo.versions import check_version  # noqa: PLC0415
+    from rcapcore.nuxeo.lts import check_version  # noqa: PLC0415
 
     version = check_version(scalar.nuxeo_version)
     users = _fixed_users(workload, params, scalar.prefix, version)
@@ -378,67 +382,10 @@ def _parse_override(key: str, text: str) -> Any:
     return yaml_text(text, f"--set {key}") if text != "" else ""
 
 
-def _build(cls: type, data: Any, where: str) -> Any:
-    """Build dataclass ``cls`` from a mapping, checking names and types (one-line ``BadInput``)."""
-    if isinstance(data, cls):
-        return data
-    if not isinstance(data, dict):
-        raise BadInput(f"{where}: expected a mapping for {cls.__name__}, got {short(data)}")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = set(data) - names
-    if unknown:
-        raise BadInput(f"{where}: unknown field(s) {', '.join(sorted(map(str, unknown)))}; "
-                       f"allowed: {', '.join(sorted(names))}")
-    values = {k: _coerce(hints[k], v, f"{where}.{k}") for k, v in data.items()}
-    return cls(**values)
-
-
-def _coerce(tp: Any, value: Any, where: str) -> Any:
-    if tp is Any:  # checked after building (e.g. nuxeo_version)
-        return value
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if origin in (Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        return _coerce(inner[0], value, where)
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        raise BadInput(f"{where}: expected true/false, got {short(value)}")
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise BadInput(f"{where}: expected an integer, got {short(value)}")
-        return number(value, where, integer=True)
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise BadInput(f"{where}: expected a number, got {short(value)}")
-        return number(value, where)
-    if tp is str:
-        if not isinstance(value, str):
-            raise BadInput(f"{where}: expected a string, got {short(value)}")
-        return value
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise BadInput(f"{where}: expected a mapping, got {short(value)}")
-        return {_coerce(args[0], k, where): _coerce(args[1], v, f"{where}.{k}") for k, v in value.items()}
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise BadInput(f"{where}: expected a list, got {short(value)}")
-        return tuple(_coerce(args[0], v, f"{where}[{i}]") for i, v in enumerate(value))
-    if dataclasses.is_dataclass(tp):
-        if tp is Dist and isinstance(value, (int, float)) and not isinstance(value, bool):
-            return Dist("fixed", number(value, where))
-        return _build(tp, value, where)
-    raise BadInput(f"{where}: unsupported value {short(value)}")
-
-
 def _validated(s: Scenario) -> Scenario:
     where = f"scenario {s.name}"
     check_prefix(s.prefix)
-    from rcapcore.nuxeo.versions import check_version  # noqa: PLC0415
+    from rcapcore.nuxeo.lts import check_version  # noqa: PLC0415
 
     check_version(s.nuxeo_version)
     if s.pool not in ("persistent", "nuxeo"):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from rcapcore.latency import decode
 from loadgen.scenarios import load_scenario
-from loadgen.users.plan import LIVE_WAIT_REQUEST, plan
+from loadgen.users.plan import plan
+from rcapcore.nuxeo.queues import LIVE_WAIT_REQUEST
 from locust_runner import read_counters, read_latency, run_locust
 
 

@@ -11,7 +11,8 @@ import pytest
 
 from rcapcore.errors import BadInput
 from rcapcore.nuxeo.mix import BusinessLoad, derive_mix
-from rcapcore.nuxeo.versions import SPEC_IDLE_POLLS_PER_S, check_version, profile
+from rcapcore.nuxeo.lts import check_version
+from rcapcore.nuxeo.versions import SPEC_IDLE_POLLS_PER_S, profile
 from loadgen.scenarios import load_scenario
 from loadgen.users.plan import plan
 from locust_runner import LOCUSTFILE, locust_env

@@ -9,9 +9,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-import numpy as np
 from hdrh.histogram import HdrHistogram
 
 from rcapcore.rundata import COUNTERS, LATENCY

@@ -8,7 +8,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from rcapcore.nuxeo.queues import default_queues, queue_spec
+from rcapcore.nuxeo.queues import LIVE_WAIT_REQUEST, default_queues, queue_spec
 from rcapcore.nuxeo.versions import profile
 
 
@@ -96,10 +96,6 @@ def workmanager_queues(scenario: Any) -> tuple[tuple[tuple[str, str, float], ...
             if spec.processing:
                 threads.setdefault(spec.queue_id, spec.threads)
     return shares, threads
-
-
-LIVE_WAIT_REQUEST = "queue wait live indexing"
-"""Request name of a live indexing work's time in the queue (schedule → pop, µs), in ``latency.jsonl``."""
 
 PRODUCER_MAX_RATE = 100.0
 """Works/s (or messages/s, KV ops/s) one paced user is given at most in ``nuxeo-cluster``; more users

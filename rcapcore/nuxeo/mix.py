@@ -19,7 +19,8 @@ from rcapcore.nuxeo.kv import nominal_steps
 from rcapcore.nuxeo.queues import MEAN_POLL_INTERVAL_S, QueueSpec, default_queues, queue_spec
 from rcapcore.nuxeo.payloads import CACHEINVAL_MEAN_BYTES, DBS_ID_BYTES, VCS_EXTRA_DOC_BYTES, VCS_ONE_DOC_BYTES, work_type
 from rcapcore.nuxeo.transientstore import batch_upload, transient_store
-from rcapcore.nuxeo.versions import DEFAULT_VERSION, check_version, profile
+from rcapcore.nuxeo.lts import DEFAULT_VERSION, check_version
+from rcapcore.nuxeo.versions import profile
 
 EVALSHA_PER_WORK = 4
 SPEC_REPOLL_POPS_PER_WORK = 0.5  # the spec's estimate (Corrections 3), for comparison only

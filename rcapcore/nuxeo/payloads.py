@@ -190,3 +190,7 @@ CACHEINVAL_FLOOR_BYTES = min(len(n) for n in CACHE_NAMES) + 1 + STAMP_CHARS
 CACHEINVAL_MEAN_BYTES = sum(max(n, CACHEINVAL_FLOOR_BYTES)
                             for n in range(CACHEINVAL_MIN_BYTES, CACHEINVAL_MAX_BYTES + 1)) / (
     CACHEINVAL_MAX_BYTES - CACHEINVAL_MIN_BYTES + 1)
+
+# Spec §1.6 rule of thumb: memory ≈ 1.1–1.2 × payload + 250–300 B per pending work (midpoints).
+RULE_PAYLOAD_FACTOR = 1.15
+RULE_PER_WORK_BYTES = 275
