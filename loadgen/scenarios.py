@@ -24,6 +24,7 @@ from typing import Any, Callable
 
 from rcapcore.errors import BadInput
 from rcapcore.nuxeo.keys import DEFAULT_PREFIX, check_prefix
+from rcapcore.nuxeo.mix import BusinessLoad
 from rcapcore.paths import shipped
 from rcapcore.config import build as _build  # the project's one typed-mapping builder
 from rcapcore.validate import load_yaml, number, yaml_text
@@ -215,19 +216,16 @@ class MassOperationParams:
 
 
 @dataclass(frozen=True)
-class NuxeoClusterParams:
+class NuxeoClusterParams(BusinessLoad):
     """``nuxeo-cluster``: the Redis traffic of a Nuxeo cluster derived from business inputs (spec §7,
-    :func:`rcapcore.nuxeo.mix.derive_mix`): works, idle polls, PubSub, lock GETs and batch uploads."""
+    :func:`rcapcore.nuxeo.mix.derive_mix`): works, idle polls, PubSub, lock GETs and batch uploads.
+    The business inputs are the one :class:`~rcapcore.nuxeo.mix.BusinessLoad` (same names and units as
+    target files), with a mid-size cluster as defaults; the fields below it are the load generator's."""
 
     nodes: int = 4
     docs_per_s: float = 200.0
-    works_per_doc: float = 3.0
     uploads_per_s: float = 1.0
     cache_invalidations_per_s: float = 20.0
-    docs_per_transaction: float = 1.0
-    storage: str = "vcs"
-    work_processing_ms: float = 20.0
-    lock_checks_per_doc: float = 1.0
     kv_users: int = 4
     hashtag: bool = False
     gc_period_s: float = 0.0  # scheduled KEYS of each node every gc_period_s (see KvParams); 0 = off

@@ -3,7 +3,8 @@
 both build with it.
 
 A dataclass with a ``from_number(value, where)`` classmethod accepts a bare number in its place
-(``Dist``: ``5`` means ``{kind: fixed, value: 5}``).
+(``Dist``: ``5`` means ``{kind: fixed, value: 5}``); one with an ``ALIASES`` mapping (old name → field)
+accepts the old names; a ``BadInput("<field>: …")`` raised by the class itself is reported at that field.
 """
 
 from __future__ import annotations
@@ -25,12 +26,24 @@ def build(cls: type, data: Any, where: str) -> Any:
         raise BadInput(f"{where}: expected a mapping for {cls.__name__}, got {short(data)}")
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
+    aliases = getattr(cls, "ALIASES", {})  # old names users may still write
+    for old, new in aliases.items():
+        if old in data:
+            if new in data:
+                raise BadInput(f"{where}: {old} and {new} name the same field; keep {new}")
+            data = {(new if k == old else k): v for k, v in data.items()}
     unknown = set(data) - names
     if unknown:
         raise BadInput(f"{where}: unknown field(s) {', '.join(sorted(map(str, unknown)))}; "
                        f"allowed: {', '.join(sorted(names))}")
     values = {k: coerce(hints[k], v, f"{where}.{k}") for k, v in data.items()}
-    return cls(**values)
+    try:
+        return cls(**values)
+    except BadInput as exc:  # a class's own check, "<field>: …": name the field where it was written
+        field_name = str(exc).split(":", 1)[0]
+        if field_name in names:
+            raise BadInput(f"{where}.{exc}") from None
+        raise
 
 
 def coerce(tp: Any, value: Any, where: str) -> Any:

@@ -231,7 +231,7 @@ def test_report_section_uses_the_target_rates_and_the_recorded_runs():
     ctx = sections.context(ROOT / "data/targets/example.yaml", [ROOT / "data/reference"])
     sec = sections.node_stop_section(ctx)
     b = ctx.target.business
-    per_node = traffic_of(ctx.target).works_per_s / b.nuxeo_nodes
+    per_node = traffic_of(ctx.target).works_per_s / b.nodes
     assert sec.values["orphaned_works_per_crash"] == pytest.approx(per_node * b.work_processing_ms / 1000)
     crash = [json.loads(p.read_text()) for p in (ROOT / "data/reference").glob("*node-stop-crash*/result.json")]
     assert crash, "a reference crash run is committed"

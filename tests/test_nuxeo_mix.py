@@ -22,7 +22,7 @@ def test_four_nodes_200_docs_per_s():
     assert indexing[0].queue_id == "elasticSearchIndexing" and indexing[0].works_per_s == pytest.approx(200)
     assert indexing[0].payload_bytes == work_type("indexing").size_bytes
     # idle polling: every thread of every node, minus the threads busy processing works
-    busy_per_node = 600 / 4 * load.work_processing_s
+    busy_per_node = 600 / 4 * load.work_processing_ms / 1000
     assert mix.idle_pops_per_s == pytest.approx(4 * (polling_threads() - busy_per_node))
     # worker re-polls (Corrections 3): between 0 and 1 extra pop-work per work
     assert 0 < mix.repoll_pops_per_s < 600
@@ -79,7 +79,7 @@ def test_dbs_publishes_updates_only():
 
 
 def test_saturated_queue_is_flagged():
-    load = BusinessLoad(nodes=1, docs_per_s=100, work_processing_s=0.5,
+    load = BusinessLoad(nodes=1, docs_per_s=100, work_processing_ms=500.0,
                         work_shares=(WorkShare("renditionBuilder", 1.0, "fulltextExtractor"),))
     mix = derive_mix(load)
     (q,) = mix.queues

@@ -5,7 +5,7 @@ so ``rcap bench`` can size ``-u`` without monkey-patching its own process).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from rcapcore.nuxeo.queues import LIVE_WAIT_REQUEST, default_queues, queue_spec
@@ -108,15 +108,12 @@ def _users_for(rate: float) -> int:
 
 def cluster_plan(scenario: Any) -> list[PlanItem]:
     """``nuxeo-cluster``: users from :func:`rcapcore.nuxeo.mix.derive_mix` (spec §7)."""
-    from rcapcore.nuxeo.mix import BusinessLoad, derive_mix  # noqa: PLC0415
+    from rcapcore.nuxeo.mix import derive_mix  # noqa: PLC0415
     from loadgen.scenarios import Dist  # noqa: PLC0415
 
     p = scenario.params
-    mix = derive_mix(BusinessLoad(nuxeo_version=scenario.nuxeo_version, nodes=p.nodes, docs_per_s=p.docs_per_s, works_per_doc=p.works_per_doc,
-                                  uploads_per_s=p.uploads_per_s, cache_invalidations_per_s=p.cache_invalidations_per_s,
-                                  docs_per_transaction=p.docs_per_transaction, storage=p.storage,
-                                  work_processing_s=p.work_processing_ms / 1000.0,
-                                  lock_checks_per_doc=p.lock_checks_per_doc, prefix=scenario.prefix))
+    # the params are a BusinessLoad: only the scenario-level version and prefix are filled in
+    mix = derive_mix(replace(p, nuxeo_version=scenario.nuxeo_version, prefix=scenario.prefix))
     items: list[PlanItem] = []
     by_queue: dict[str, list] = {}
     for q in mix.queues:
