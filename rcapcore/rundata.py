@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar, Iterable
 
@@ -179,9 +179,6 @@ def read_json(path: Path) -> dict:
 
 
 # ---- typed JSON ----
-_UNSET: Any = object()
-
-
 @dataclass
 class _Record:
     """Known keys as typed fields; unknown keys in ``extra``; ``to_dict`` gives back the same JSON (same key
@@ -206,8 +203,10 @@ class _Record:
                 out[key] = self.extra[key]
             elif key in values:
                 out[key] = values[key]
-        for key, value in values.items():  # set after loading
-            if key not in out and value is not _UNSET and value is not None:
+        defaults = {f.name: (f.default_factory() if f.default_factory is not MISSING else f.default)
+                    for f in fields(self) if f.name in self._KNOWN}
+        for key, value in values.items():  # set after loading (a field still at its default stays absent)
+            if key not in out and value != defaults[key]:
                 out[key] = value
         for key, value in self.extra.items():
             out.setdefault(key, value)

@@ -261,7 +261,7 @@ def cleanup_handler(args: argparse.Namespace) -> int:
     if not Path(args.run_dir).is_dir():
         raise BadInput(f"run directory not found: {args.run_dir}")
     prefix, keep, man = plan(args.run_dir)
-    url = args.target or (man.get("target") or {}).get("url")
+    url = args.target or (man.target or {}).get("url")
     if not url:
         raise BadInput(f"{args.run_dir}: no target URL in the manifest; give --target")
     target = Target.parse(url, password=read_password(args.password_file), tls_ca=args.tls_ca,
@@ -274,6 +274,6 @@ def cleanup_handler(args: argparse.Namespace) -> int:
         raise BadInput(describe_error(target, exc)) from None
     finally:
         client.close()
-    sys.stdout.write(f"removed {removed} keys under {prefix!r} created by run {man.get('run_id')} "
+    sys.stdout.write(f"removed {removed} keys under {prefix!r} created by run {man.run_id} "
                      f"({len(keep)} keys present at its start spared)\n")
     return 0
