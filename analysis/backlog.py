@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from loadgen.errors import BadInput
+from rcapcore.errors import BadInput
 
 
 @dataclass(frozen=True)

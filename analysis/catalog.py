@@ -11,8 +11,8 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from loadgen.errors import BadInput
-from loadgen.paths import shipped
+from rcapcore.errors import BadInput
+from rcapcore.paths import shipped
 
 GIB = 1024 ** 3
 DEFAULT_PATH = shipped("catalog") / "instance-types.csv"

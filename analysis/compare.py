@@ -27,10 +27,10 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from analysis.runs import Run
-from loadgen.errors import BadInput
-from loadgen.histograms import MEASURED, decode
-from loadgen.recorder.summary import PERCENTILES, read_latency_lines
-from loadgen.recorder.rundir import LATENCY
+from rcapcore.errors import BadInput
+from rcapcore.latency import MEASURED, decode
+from rcapcore.latency import PERCENTILES, read_latency_lines
+from rcapcore.rundata import LATENCY
 
 METRICS = ("ops_per_s", *PERCENTILES)
 """What is compared per op: steady throughput (ops/s) and the latency percentiles (µs)."""
@@ -54,7 +54,7 @@ class OpSeconds:
 @lru_cache(maxsize=1)
 def _bucket_values() -> np.ndarray:
     """µs value reported for each HDR bucket index (highest equivalent value, as hdrh does)."""
-    from loadgen.histograms import new_histogram
+    from rcapcore.latency import new_histogram
 
     h = new_histogram()
     return np.array([h.get_highest_equivalent_value(h.get_value_from_index(i)) for i in range(h.counts_len)],

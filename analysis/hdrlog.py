@@ -14,9 +14,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from analysis.runs import Run
-from loadgen.histograms import decode
-from loadgen.recorder.rundir import LATENCY
-from loadgen.recorder.summary import read_latency_lines
+from rcapcore.latency import decode
+from rcapcore.rundata import LATENCY
+from rcapcore.latency import read_latency_lines
 
 MAX_VALUE_UNIT_RATIO = 1000.0
 """µs → ms for the ``Interval_Max`` column."""

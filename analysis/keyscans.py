@@ -18,8 +18,8 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from loadgen.errors import BadInput
-from loadgen.nuxeo.scans import GC_PERIOD_S, scans_per_period
+from rcapcore.errors import BadInput
+from rcapcore.nuxeo.scans import GC_PERIOD_S, scans_per_period
 
 KEYS_PREFIX = "KEYS "
 DEFAULT_US_PER_KEY = 0.145

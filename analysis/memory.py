@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from scipy import stats
 
-from loadgen.errors import BadInput
+from rcapcore.errors import BadInput
 
 KIB = 1024
 MIB = 1024 * 1024

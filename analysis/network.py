@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from loadgen.errors import BadInput
+from rcapcore.errors import BadInput
 
 
 def resp_bulk_bytes(payload_bytes: int) -> int:

@@ -56,7 +56,7 @@ def target_rates(target) -> dict:
 
     traffic = traffic_of(target)
     if target.business is not None:
-        nodes, ms = target.business.nuxeo_nodes, target.business.work_processing_ms
+        nodes, ms = target.business.nodes, target.business.work_processing_ms
         threads = None
     else:
         nodes, ms = 1, target.redis.work_processing_ms

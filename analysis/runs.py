@@ -15,34 +15,10 @@ from typing import Any, Iterable
 
 import pandas as pd
 
-from loadgen.errors import BadInput
-
-from loadgen.histograms import decode
-from loadgen.recorder.rundir import COUNTERS, EVENTS, LATENCY, MANIFEST, SERVER_DIR, SUMMARY, SWEEP, WORKLOAD
-from loadgen.recorder.summary import PERCENTILES, latency_stats, read_latency_lines
-
-
-def _read_json(path: Path) -> dict:
-    """A run file's JSON object ({} when absent); a corrupt or truncated file is one ``BadInput``
-    line naming it."""
-    if not path.exists():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BadInput(f"{path}: corrupt or truncated JSON ({getattr(exc, 'msg', None) or type(exc).__name__}"
-                       f"{f', line {exc.lineno}' if hasattr(exc, 'lineno') else ''}); the run directory "
-                       "cannot be read") from None
-    except OSError as exc:
-        raise BadInput(f"{path}: cannot read ({exc.strerror})") from None
-    if not isinstance(data, dict):
-        raise BadInput(f"{path}: expected a JSON object, found {type(data).__name__}")
-    return data
-
-
-UNUSABLE_STATUSES = ("degraded", "running")
-"""Run statuses the models and the report leave out unless told to include them: ``degraded`` (more
-than ``--max-error-ratio`` of the requests failed) and ``running`` (the run never finished)."""
+from rcapcore.latency import PERCENTILES, decode, latency_stats, read_latency_lines
+from rcapcore.rundata import (COUNTERS, DIAGNOSTICS, EVENTS, LATENCY, LOCUST_STATS, MANIFEST, SERVER_DIR, SUMMARY,
+                              SWEEP, UNUSABLE_STATUSES, WORKLOAD, Manifest, SweepManifest, Summary, open_runs,
+                              read_json)
 
 
 def usable(runs: Iterable["Run"], include_degraded: bool = False) -> tuple[list["Run"], str | None]:
@@ -112,18 +88,28 @@ class Run:
     summary: dict = field(repr=False)
     counters: dict = field(repr=False)
 
+    @cached_property
+    def meta(self) -> Manifest:
+        """The manifest, typed (:class:`rcapcore.rundata.Manifest`); ``manifest`` is the same JSON as a dict."""
+        return Manifest.from_dict(self.manifest)
+
+    @cached_property
+    def totals(self) -> Summary:
+        """``summary.json``, typed (:class:`rcapcore.rundata.Summary`)."""
+        return Summary.from_dict(self.summary)
+
     @property
     def id(self) -> str:
-        return self.manifest.get("run_id", self.path.name)
+        return self.meta.run_id or self.path.name
 
     @property
     def status(self) -> str | None:
-        return self.manifest.get("status")
+        return self.meta.status
 
     @property
     def start_t(self) -> float | None:
         """Epoch seconds when the load started (the origin of ``elapsed_s``)."""
-        return self.manifest.get("load_start_t") or self.manifest.get("start_t")
+        return self.meta.load_origin_t
 
     def _elapsed(self, df: pd.DataFrame) -> pd.DataFrame:
         if not df.empty and "t" in df and self.start_t:
@@ -171,28 +157,26 @@ class Run:
     def diagnostics(self) -> dict:
         """``diagnostics.json``: the server's own latency percentiles, error stats, slow log and latency
         events (``loadgen.recorder.diagnostics``); empty for runs recorded before it existed."""
-        return _read_json(self.path / "diagnostics.json")
+        return read_json(self.path / DIAGNOSTICS)
 
     @cached_property
     def ops(self) -> pd.DataFrame:
         """``summary.json``'s per-operation figures, one row per op (index: op)."""
-        df = pd.DataFrame.from_dict(self.summary.get("ops", {}), orient="index")
+        df = pd.DataFrame.from_dict(self.totals.ops or {}, orient="index")
         df.index.name = "op"
         return df
 
     @cached_property
     def locust_stats(self) -> pd.DataFrame:
         """Locust's own ``locust_stats.csv`` (milliseconds, rounded by Locust)."""
-        path = self.path / "locust_stats.csv"
+        path = self.path / LOCUST_STATS
         return pd.read_csv(path) if path.exists() else pd.DataFrame()
 
     def params(self) -> dict[str, Any]:
         """The run's parameters (users, rate, duration_s, processes, scenario name, topology)."""
-        p = self.manifest.get("parameters", {})
-        return {"run_id": self.id, "scenario": self.manifest.get("scenario", {}).get("name"),
-                "topology": self.manifest.get("target", {}).get("topology"), "status": self.status,
-                "loadgen_bound": self.manifest.get("loadgen_bound"),
-                **{k: p.get(k) for k in ("users", "rate", "duration_s", "processes")}}
+        m = self.meta
+        return {"run_id": self.id, "scenario": m.scenario_name, "topology": m.topology_name, "status": self.status,
+                "loadgen_bound": m.loadgen_bound, **{k: m.param(k) for k in ("users", "rate", "duration_s", "processes")}}
 
 
 def load_run(path: str | Path) -> Run:
@@ -200,8 +184,8 @@ def load_run(path: str | Path) -> Run:
     path = Path(path)
     if not (path / MANIFEST).exists():
         raise FileNotFoundError(f"{path} is not a run directory (no {MANIFEST})")
-    return Run(path=path, manifest=_read_json(path / MANIFEST), summary=_read_json(path / SUMMARY),
-               counters=_read_json(path / COUNTERS))
+    return Run(path=path, manifest=read_json(path / MANIFEST), summary=read_json(path / SUMMARY),
+               counters=read_json(path / COUNTERS))
 
 
 def load_runs(paths: Iterable[str | Path]) -> list[Run]:
@@ -214,7 +198,7 @@ def runs_frame(runs: Iterable[Run], op: str | None = "total") -> pd.DataFrame:
     the run's parameters plus that op's ``count``, ``errors``, ``ops_per_s`` and percentiles (µs)."""
     rows = []
     for run in runs:
-        entries = {"total": run.summary.get("total", {})} if op == "total" else run.summary.get("ops", {})
+        entries = {"total": run.totals.total or {}} if op == "total" else (run.totals.ops or {})
         for name, figures in entries.items():
             if op not in (None, "total") and name != op:
                 continue
@@ -247,12 +231,25 @@ class Sweep:
 def load_sweep(path: str | Path) -> Sweep:
     """Read a sweep directory and the runs it lists (runs that never started are skipped)."""
     path = Path(path)
-    manifest = _read_json(path / SWEEP)
+    manifest = read_json(path / SWEEP)
     if not manifest:
         raise FileNotFoundError(f"{path} is not a sweep directory (no {SWEEP})")
-    runs = [load_run(path / e["run_id"]) for e in manifest.get("runs", []) if (path / e["run_id"] / MANIFEST).exists()]
+    runs = [load_run(p) for p in SweepManifest.from_dict(manifest).step_dirs(path)]
     return Sweep(path=path, manifest=manifest, runs=runs)
 
 
-__all__ = ["Run", "Sweep", "UNUSABLE_STATUSES", "load_run", "load_runs", "load_sweep", "runs_frame",
+def open_sweeps_and_runs(paths: Iterable[str | Path], include_degraded: bool = False, *,
+                         missing_ok: bool = False) -> tuple[list[Run], list[Sweep], list[Run], str | None]:
+    """:func:`rcapcore.rundata.open_runs` (runs, sweeps and suite folders, resolved the same way for every
+    command) read as DataFrame-backed objects: ``(usable runs, sweeps, every run found, note)``."""
+    opened = open_runs(paths, include_degraded, missing_ok=missing_ok)
+    by_path = {p: load_run(p) for p in opened.all_runs}
+    sweeps = [Sweep(path=s, manifest=read_json(s / SWEEP),
+                    runs=[by_path[p.resolve()] for p in SweepManifest.from_dict(read_json(s / SWEEP)).step_dirs(s)
+                          if p.resolve() in by_path])
+              for s in opened.sweeps]
+    return [by_path[p] for p in opened.usable], sweeps, list(by_path.values()), opened.note
+
+
+__all__ = ["Run", "Sweep", "UNUSABLE_STATUSES", "load_run", "load_runs", "load_sweep", "open_sweeps_and_runs", "runs_frame",
            "server_record_row", "usable"]

@@ -23,10 +23,11 @@ from analysis import servers
 from analysis import throughput as tp
 from analysis.backlog import BacklogInput, live_lag, mass_operation, scheduling_cap_per_s, simulate
 from analysis.catalog import candidates, load_catalog
-from analysis.runs import SWEEP, load_sweep
+from analysis.runs import load_sweep
 from analysis.targets import TargetLoad
 from analysis.validation import memory_observations
-from loadgen.errors import BadInput
+from rcapcore.errors import BadInput
+from rcapcore.rundata import SWEEP
 from rcapcore.topologies import facts
 
 GIB = 1024 ** 3
@@ -61,20 +62,16 @@ class Traffic:
 
 
 def traffic_of(target: TargetLoad) -> Traffic:
-    """Redis-level traffic: from ``loadgen.nuxeo.mix.derive_mix`` for business targets, as given otherwise.
+    """Redis-level traffic: from ``rcapcore.nuxeo.mix.derive_mix`` for business targets, as given otherwise.
     Connections: Nuxeo's real pool per node (spec Corrections 8: 16 with the PubSub one, 8 on Sentinel)."""
-    from loadgen.nuxeo.pool import node_pool  # noqa: PLC0415
+    from rcapcore.nuxeo.pool import node_pool  # noqa: PLC0415
 
     pool = node_pool(target.deployment.topology)
     if target.business is not None:
-        from loadgen.nuxeo.mix import BusinessLoad, derive_mix  # noqa: PLC0415
+        from rcapcore.nuxeo.mix import derive_mix  # noqa: PLC0415
 
-        b = target.business
-        mix = derive_mix(BusinessLoad(nuxeo_version=b.nuxeo_version, nodes=b.nuxeo_nodes, docs_per_s=b.docs_per_s, works_per_doc=b.works_per_doc,
-                                      uploads_per_s=b.uploads_per_s,
-                                      cache_invalidations_per_s=b.cache_invalidations_per_s,
-                                      docs_per_transaction=b.docs_per_transaction, storage=b.storage,
-                                      work_processing_s=b.work_processing_ms / 1000))
+        b = target.business  # the one BusinessLoad: no mapping, nothing dropped
+        mix = derive_mix(b)
         works = mix.works_per_s
         payload = (sum(q.works_per_s * q.payload_bytes for q in mix.queues) / works) if works else 0.0
         pending = sum(q.works_per_s * (b.work_processing_ms / 1000 + POLL_WAIT_S) for q in mix.queues)
@@ -82,8 +79,8 @@ def traffic_of(target: TargetLoad) -> Traffic:
                if mix.publishes_per_s else 0.0)
         live = sum(q.works_per_s for q in mix.queues if q.work_type == "indexing")
         return Traffic(works, mix.ops_per_s, payload, pending, mix.publishes_per_s, mix.deliveries_per_s, msg,
-                       b.nuxeo_nodes, b.kv_keys, b.kv_value_bytes, b.kv_ttl,
-                       b.nuxeo_nodes * pool.command_connections, list(mix.notes), mix.load.nuxeo_version,
+                       b.nodes, b.kv_keys, b.kv_value_bytes, b.kv_ttl,
+                       b.nodes * pool.command_connections, list(mix.notes), mix.load.nuxeo_version,
                        mix.evalsha_per_work, live)
     r = target.redis
     assert r is not None
@@ -239,7 +236,7 @@ def mass_backlog_input(target: TargetLoad, traffic: Traffic, bytes_per_work: flo
     queue per node (Corrections 4), live indexing works in the same queue (Corrections 10)."""
     mo = target.mass_operation
     assert mo is not None
-    nodes = mo.nodes or (target.business.nuxeo_nodes if target.business else 1)
+    nodes = mo.nodes or (target.business.nodes if target.business else 1)
     cap = scheduling_cap_per_s(nodes, 1, mo.scheduling_rtt_ms / 1000)
     live = traffic.live_indexing_works_per_s if mo.live_indexing else 0.0
     live_s = target.business.work_processing_ms / 1000 if target.business else 0.0
@@ -265,7 +262,7 @@ def estimate_mass_operation(target: TargetLoad, traffic: Traffic, measured: Meas
     if mo is None:
         return MassOperationEstimate()
     scale = measured.memory_scale
-    nodes = mo.nodes or (target.business.nuxeo_nodes if target.business else 1)
+    nodes = mo.nodes or (target.business.nodes if target.business else 1)
     shape = mem.WorkShape(mo.payload_bytes, payload_mix=((1.0, mo.payload_bytes, mo.payload_sd_bytes),))
     per_work = scale * mem.pending_works_bytes(100_000, shape, layout) / 100_000
     inp = mass_backlog_input(target, traffic, per_work)
@@ -476,8 +473,8 @@ def size(target: TargetLoad, runs: Sequence | None = None, catalog_path: str | N
         est = "unbounded (saturated)" if cpu["p99_estimate_us"] is None else f"{cpu['p99_estimate_us']:.0f} µs"
         flags.append(f"estimated p99 {est} exceeds the SLO {d.latency_slo_p99_us:.0f} µs")
     if facts(d.topology).connect_as == "sentinel" and target.business is not None:
-        from loadgen.nuxeo.pool import node_pool  # noqa: PLC0415
-        from loadgen.nuxeo.versions import profile  # noqa: PLC0415
+        from rcapcore.nuxeo.pool import node_pool  # noqa: PLC0415
+        from rcapcore.nuxeo.versions import profile  # noqa: PLC0415
 
         threads = profile(target.business.nuxeo_version).idle_polling_threads()
         flags.append(f"Sentinel mode ignores nuxeo.redis.maxTotal/maxIdle: each Nuxeo node gets Jedis's default "
@@ -530,7 +527,7 @@ def _keys_scans(target: TargetLoad, traffic: Traffic, runs: Sequence | None) -> 
             fit = keyscans.fit_blocking(pts["keys"], pts["keys_us"])
         except BadInput:
             fit = None
-    f = keyscans.expected_spike(traffic.kv_keys, target.business.nuxeo_nodes,
+    f = keyscans.expected_spike(traffic.kv_keys, target.business.nodes,
                                 target.deployment.latency_slo_p99_us, fit)
     return asdict(f)
 

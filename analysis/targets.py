@@ -11,38 +11,19 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import yaml
 
-from loadgen.errors import BadInput
-from loadgen.paths import resolve as resolve_path, shipped
-from loadgen.scenarios import _build  # the project's one typed-mapping builder
-from loadgen.validate import read_text, yaml_text
+from rcapcore.errors import BadInput
+from rcapcore.nuxeo.mix import BusinessLoad
+from rcapcore.paths import resolve as resolve_path, shipped
+from rcapcore.config import build as _build  # the project's one typed-mapping builder
+from rcapcore.validate import read_text, yaml_text
 from rcapcore.topologies import names
 
 TARGET_DIR = shipped("targets")
 TOPOLOGIES = names(sized=True)  # those analysis.sizing has a rule for
 PERSISTENCE = ("none", "rdb", "aof")
-
-
-@dataclass(frozen=True)
-class BusinessLoad:
-    """Nuxeo cluster load (cluster-wide rates). Derived to Redis traffic by ``loadgen.nuxeo.mix``.
-    ``nuxeo_version``: ``"10.10"`` or ``"2021"`` (default), see ``loadgen.nuxeo.versions``."""
-
-    nuxeo_version: Any = "2021"
-    nuxeo_nodes: int = 1
-    docs_per_s: float = 0.0
-    works_per_doc: float = 3.0
-    uploads_per_s: float = 0.0
-    cache_invalidations_per_s: float = 0.0
-    docs_per_transaction: float = 1.0
-    storage: str = "vcs"
-    work_processing_ms: float = 20.0
-    kv_keys: int = 0  # long-lived KV keys (bulk statuses, transient store entries, locks)
-    kv_value_bytes: int = 200
-    kv_ttl: bool = True
 
 
 @dataclass(frozen=True)
@@ -75,7 +56,7 @@ class MassOperation:
     schedule_docs_per_s: float = 5000.0
     processing_ms: float = 2000.0
     threads_per_node: int = 4
-    nodes: int | None = None  # default: the business level's nuxeo_nodes (or 1)
+    nodes: int | None = None  # default: the business level's nodes (or 1)
     scheduling_rtt_ms: float = 0.5  # one scheduling-work round trip: caps λ per node (spec Corrections 4)
     live_indexing: bool = True  # live IndexingWorkers share elasticSearchIndexing (spec Corrections 10)
 
@@ -183,10 +164,10 @@ def _check(t: TargetLoad) -> list[tuple[str, str]]:
         for name, value in vars(obj).items():
             if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
                 errs.append((f"{section}.{name}", "must be >= 0"))
-    if t.business is not None and t.business.nuxeo_nodes < 1:
-        errs.append(("business.nuxeo_nodes", "must be >= 1"))
+    if t.business is not None and t.business.nodes < 1:
+        errs.append(("business.nodes", "must be >= 1"))
     if t.business is not None:
-        from loadgen.nuxeo.versions import check_version  # noqa: PLC0415
+        from rcapcore.nuxeo.lts import check_version  # noqa: PLC0415
 
         try:
             check_version(t.business.nuxeo_version)

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import curve_fit
 
-from loadgen.errors import BadInput
+from rcapcore.errors import BadInput
 
 # Documented defaults used when no run is given (the output says so); replace them with
 # `rcap model ceiling --runs …` figures measured on the target hardware.

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import memory as mem
-from loadgen.errors import BadInput
+from rcapcore.errors import BadInput
 
 MEMORY_GOAL = 0.03
 CEILING_GOAL = 0.15
@@ -70,7 +70,7 @@ def payload_mix_of(manifest: dict) -> tuple[tuple[float, float, float], ...]:
     params = (manifest.get("scenario") or {}).get("params") or {}
     if params.get("payload_bytes"):
         return ((1.0, float(params["payload_bytes"]), 0.0),)
-    from loadgen.nuxeo.payloads import work_type  # noqa: PLC0415
+    from rcapcore.nuxeo.payloads import work_type  # noqa: PLC0415
 
     queues = params.get("queues") or ([{"work_type": params["work_type"], "share": 1.0}]
                                       if params.get("work_type") else [])

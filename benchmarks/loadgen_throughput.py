@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from loadgen import topology  # noqa: E402
-from loadgen.histograms import decode, new_histogram  # noqa: E402
+from rcapcore.latency import decode, new_histogram  # noqa: E402
 from loadgen.scenarios import load_scenario  # noqa: E402
 
 LOCUSTFILE = ROOT / "loadgen" / "locustfile.py"

@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from loadgen import topology  # noqa: E402
-from loadgen.histograms import decode, new_histogram  # noqa: E402
+from rcapcore.latency import decode, new_histogram  # noqa: E402
 from loadgen.scenarios import load_scenario  # noqa: E402
 from locust_runner import LOCUSTFILE, locust_env, read_counters, read_latency  # noqa: E402
 

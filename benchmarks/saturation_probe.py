@@ -38,8 +38,8 @@ from analysis import throughput as tp  # noqa: E402
 from analysis.runs import load_sweep  # noqa: E402
 from loadgen import topology  # noqa: E402
 from rcap import bench  # noqa: E402
-from loadgen.nuxeo.payloads import work_type  # noqa: E402
-from loadgen.nuxeo.scripts import load_scripts  # noqa: E402
+from rcapcore.nuxeo.payloads import work_type  # noqa: E402
+from rcapcore.nuxeo.scripts import load_scripts  # noqa: E402
 from loadgen.nuxeo.workmanager import WorkQueueCommands  # noqa: E402
 from rcap.suite import probe_done  # noqa: E402
 from loadgen.workloads.work_lifecycle import PROBE_USERS  # noqa: E402

@@ -33,7 +33,7 @@ from analysis import memory as mem  # noqa: E402
 from analysis import throughput as tp  # noqa: E402
 from analysis import validation as val  # noqa: E402
 from loadgen import topology  # noqa: E402
-from loadgen.nuxeo.payloads import PayloadFactory  # noqa: E402
+from rcapcore.nuxeo.payloads import PayloadFactory  # noqa: E402
 from loadgen.nuxeo.workmanager import WorkManagerClient, WorkQueueCommands  # noqa: E402
 
 ID_BYTES = 24

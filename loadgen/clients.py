@@ -31,8 +31,8 @@ from gevent.hub import get_hub
 from redis.crc import key_slot
 
 from loadgen.histograms import LatencyRecorder
-from loadgen.nuxeo.ops import Op
-from loadgen.nuxeo.scripts import SCRIPTS_BY_SHA
+from rcapcore.nuxeo.ops import Op
+from rcapcore.nuxeo.scripts import SCRIPTS_BY_SHA
 
 REQUEST_TYPE = "redis"
 pack_command = hiredis.pack_command
@@ -421,7 +421,7 @@ class RedisClient:
         return reply
 
     def call(self, op: Op) -> Any:
-        """Run one :class:`loadgen.nuxeo.ops.Op` (a W1 command builder's output) and parse its reply.
+        """Run one :class:`rcapcore.nuxeo.ops.Op` (a W1 command builder's output) and parse its reply.
 
         ``EVALSHA`` that gets ``NOSCRIPT`` is followed by ``SCRIPT LOAD`` (its own request) and one retry.
         """

@@ -16,7 +16,6 @@ the Redis round trip it measures.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections import defaultdict
@@ -24,55 +23,14 @@ from typing import Any, Iterable, NamedTuple
 
 from hdrh.histogram import HdrHistogram
 
+from rcapcore.rundata import LATENCY, append_jsonl
+from rcapcore.latency import (CORRECTED, GENERATOR, GENERATOR_LAG_OP, MEASURED, decode, encode, histogram_from_counts,
+                              new_histogram)
+
 _time = time.time
-
-LOWEST_US = 1
-"""Smallest trackable latency, µs."""
-HIGHEST_US = 60_000_000
-"""Largest trackable latency, µs (60 s); longer samples are clamped to it."""
-SIGNIFICANT_DIGITS = 3
-
-MEASURED = "measured"
-CORRECTED = "corrected"
-KINDS = (MEASURED, CORRECTED)
-GENERATOR = "generator"
-"""Kind of the load generator's own scheduling lag (op :data:`GENERATOR_LAG_OP`): not a request."""
-GENERATOR_LAG_OP = "generator lag"
 
 REPORT_KEY = "rcap_latency"
 """Key of the latency payload inside Locust's worker report dict."""
-
-
-def new_histogram() -> HdrHistogram:
-    """An empty µs histogram with rcap's range and precision."""
-    return HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)
-
-
-def histogram_from_counts(counts: dict[int, int]) -> HdrHistogram:
-    """Build a histogram from exact ``{latency_us: count}``."""
-    hist = new_histogram()
-    for value, count in counts.items():
-        hist.record_value(min(max(value, LOWEST_US), HIGHEST_US), count)
-    return hist
-
-
-def encode(hist: HdrHistogram) -> str:
-    """Compressed, base64 HdrHistogram V2 encoding (what ``latency.jsonl`` stores in ``hdr``)."""
-    return hist.encode().decode("ascii")
-
-
-def decode(text: str) -> HdrHistogram:
-    """Inverse of :func:`encode`."""
-    return HdrHistogram.decode(text.encode("ascii"))
-
-
-def same_histogram(a: HdrHistogram, b: HdrHistogram) -> bool:
-    """True when both hold the same count at every recorded value."""
-    return a.get_total_count() == b.get_total_count() and _recorded(a) == _recorded(b)
-
-
-def _recorded(hist: HdrHistogram) -> list[tuple[int, int]]:
-    return [(item.value_iterated_to, item.count_at_value_iterated_to) for item in hist.get_recorded_iterator()]
 
 
 class SecondCounts(NamedTuple):
@@ -301,15 +259,6 @@ class RunningTotals:
         return row
 
 
-def append_jsonl(path: str, records: list[dict[str, Any]]) -> None:
-    """Append records to ``latency.jsonl`` (one JSON object per line)."""
-    if not records:
-        return
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.writelines(json.dumps(rec, separators=(",", ":")) + "\n" for rec in records)
-
-
 def install(events: Any, recorder: LatencyRecorder, run_dir: str | None, request_type: str,
             flush_interval_s: float = 1.0, totals: RunningTotals | None = None) -> None:
     """Wire the recorder into Locust's ``events`` (call from the locustfile, at import).
@@ -323,7 +272,7 @@ def install(events: Any, recorder: LatencyRecorder, run_dir: str | None, request
     from locust.runners import STATE_STOPPED, STATE_STOPPING, MasterRunner, WorkerRunner  # noqa: PLC0415
 
     env: dict[str, Any] = {}
-    path = os.path.join(run_dir, "latency.jsonl") if run_dir else None
+    path = os.path.join(run_dir, LATENCY) if run_dir else None
     merger = HistogramMerger()
 
     def write(records: list[dict[str, Any]]) -> None:

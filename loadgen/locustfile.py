@@ -23,12 +23,12 @@ users. The master then merges the final reports and writes ``counters.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import socket
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -36,13 +36,14 @@ from locust import User, events, task
 from locust.runners import MasterRunner, WorkerRunner
 
 from loadgen.clients import REQUEST_TYPE
-from loadgen.errors import RcapError
+from rcapcore.errors import RcapError
 from loadgen.histograms import LatencyRecorder, RunningTotals, install
 from loadgen.scenarios import load_scenario, parse_sets, scenario_from_json
 from loadgen.topology.targets import Target, connect, read_password, target_from_env
 from loadgen.users import user_classes
 from loadgen.users.base import RunContext, merge_counters
 from loadgen.workloads import plan
+from rcapcore.rundata import COUNTERS, WORKERS, write_json
 
 COUNTERS_KEY = "rcap_counters"
 CPU_KEY = "rcap_cpu"
@@ -184,7 +185,7 @@ def _queues() -> list[str]:
 
 def _read_queues() -> dict[str, Any]:
     """Redis-side WorkManager state of the scenario's queues: the count hash and the data/state sizes."""
-    from loadgen.nuxeo.keys import WorkQueueKeys  # noqa: PLC0415
+    from rcapcore.nuxeo.keys import WorkQueueKeys  # noqa: PLC0415
 
     queues = _queues()
     if not queues:
@@ -206,7 +207,7 @@ def _read_queues() -> dict[str, Any]:
 
 
 def _load_scripts() -> None:
-    from loadgen.nuxeo.scripts import SCRIPTS  # noqa: PLC0415
+    from rcapcore.nuxeo.scripts import SCRIPTS  # noqa: PLC0415
 
     client = connect(P.target)
     try:
@@ -379,8 +380,7 @@ def _on_quit(**_kw: Any) -> None:
         return
     if isinstance(environment.runner, MasterRunner) and RUN_DIR:
         os.makedirs(RUN_DIR, exist_ok=True)
-        with open(os.path.join(RUN_DIR, "workers.json"), "w", encoding="utf-8") as fh:
-            json.dump(workers_report(_worker_cpu), fh, indent=2)
+        write_json(Path(RUN_DIR) / WORKERS, workers_report(_worker_cpu))
     if isinstance(environment.runner, MasterRunner):
         snapshot = merge_counters(list(_worker_counters.values()))
     else:
@@ -392,5 +392,4 @@ def _on_quit(**_kw: Any) -> None:
     report = counters_report(snapshot, dict(_redis_start), redis_end)
     if RUN_DIR:
         os.makedirs(RUN_DIR, exist_ok=True)
-        with open(os.path.join(RUN_DIR, "counters.json"), "w", encoding="utf-8") as fh:
-            json.dump(report, fh, indent=2, sort_keys=True)
+        write_json(Path(RUN_DIR) / COUNTERS, report)

@@ -18,19 +18,18 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import types
-import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
-from loadgen.errors import BadInput
-from loadgen.nuxeo.keys import DEFAULT_PREFIX, check_prefix
-from loadgen.nuxeo.versions import check_version
-from loadgen.paths import shipped
-from loadgen.validate import load_yaml, number, short, yaml_text
+from rcapcore.errors import BadInput
+from rcapcore.nuxeo.keys import DEFAULT_PREFIX, check_prefix
+from rcapcore.nuxeo.lts import check_version
+from rcapcore.paths import shipped
+from rcapcore.validate import load_yaml, number, short, yaml_text
 from loadgen.workloads import WORKLOADS
 from loadgen.workloads.base import Dist
+from rcapcore.config import build as _build  # the project's one typed-mapping builder
 
 SCENARIO_DIR = shipped("scenarios")
 """The shipped scenarios (the checkout's ``data/scenarios``, or the installed package's copy)."""
@@ -158,63 +157,6 @@ def _parse_override(key: str, text: str) -> Any:
     if len(text) > 10_000:
         raise BadInput(f"--set {key}: value longer than 10,000 characters")
     return yaml_text(text, f"--set {key}") if text != "" else ""
-
-
-def _build(cls: type, data: Any, where: str) -> Any:
-    """Build dataclass ``cls`` from a mapping, checking names and types (one-line ``BadInput``)."""
-    if isinstance(data, cls):
-        return data
-    if not isinstance(data, dict):
-        raise BadInput(f"{where}: expected a mapping for {cls.__name__}, got {short(data)}")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = set(data) - names
-    if unknown:
-        raise BadInput(f"{where}: unknown field(s) {', '.join(sorted(map(str, unknown)))}; "
-                       f"allowed: {', '.join(sorted(names))}")
-    values = {k: _coerce(hints[k], v, f"{where}.{k}") for k, v in data.items()}
-    return cls(**values)
-
-
-def _coerce(tp: Any, value: Any, where: str) -> Any:
-    if tp is Any:  # checked after building (e.g. nuxeo_version)
-        return value
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if origin in (Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        return _coerce(inner[0], value, where)
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        raise BadInput(f"{where}: expected true/false, got {short(value)}")
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise BadInput(f"{where}: expected an integer, got {short(value)}")
-        return number(value, where, integer=True)
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise BadInput(f"{where}: expected a number, got {short(value)}")
-        return number(value, where)
-    if tp is str:
-        if not isinstance(value, str):
-            raise BadInput(f"{where}: expected a string, got {short(value)}")
-        return value
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise BadInput(f"{where}: expected a mapping, got {short(value)}")
-        return {_coerce(args[0], k, where): _coerce(args[1], v, f"{where}.{k}") for k, v in value.items()}
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise BadInput(f"{where}: expected a list, got {short(value)}")
-        return tuple(_coerce(args[0], v, f"{where}[{i}]") for i, v in enumerate(value))
-    if dataclasses.is_dataclass(tp):
-        if tp is Dist and isinstance(value, (int, float)) and not isinstance(value, bool):
-            return Dist("fixed", number(value, where))
-        return _build(tp, value, where)
-    raise BadInput(f"{where}: unsupported value {short(value)}")
 
 
 def _validated(s: Scenario) -> Scenario:

@@ -34,15 +34,15 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 import loadgen
-from loadgen.errors import BadInput, RcapError, TargetError
-from loadgen.paths import RUNS
+from rcapcore.errors import BadInput, RcapError, TargetError
+from rcapcore.paths import RUNS
 from loadgen.recorder import manifest as facts
 from loadgen.recorder.loadgen_cpu import REMEDY, LoadgenCpu
 from loadgen.recorder.progress import LatencyFollower, ProgressLine, per_second
 from loadgen.recorder.quality import DEFAULT_MAX_ERROR_RATIO, EXIT_DEGRADED
-from loadgen.recorder.rundir import (
-    LATENCY, MANIFEST, SUMMARY, SWEEP, WORKLOAD, RunDir, check_out, new_id, utc_iso, write_json)
-from loadgen.recorder.diagnostics import DIAGNOSTICS, ServerDiagnostics
+from loadgen.recorder.rundir import RunDir, check_out, new_id, utc_iso
+from rcapcore.rundata import DIAGNOSTICS, LATENCY, MANIFEST, SUMMARY, SWEEP, WORKERS, WORKLOAD, write_json
+from loadgen.recorder.diagnostics import ServerDiagnostics
 from loadgen.recorder.sampler import NodeProbe, ServerSampler
 from loadgen.recorder.summary import build_summary
 from rcapcore import topologies
@@ -152,7 +152,7 @@ class BenchSpec:
     def validate(self) -> "BenchSpec":
         if self.target is None and self.topology not in topologies.NAMES:
             raise BadInput(f"unknown topology {self.topology!r} (use one of {', '.join(topologies.NAMES)})")
-        from loadgen.validate import number  # noqa: PLC0415  (bounds: loadgen.validate.BOUNDS)
+        from rcapcore.validate import number  # noqa: PLC0415  (bounds: rcapcore.validate.BOUNDS)
 
         if self.users is not None and (not isinstance(self.users, int) or self.users < 1):
             raise BadInput(f"--users must be a whole number of at least 1, not {self.users!r}")
@@ -340,7 +340,7 @@ def _resolve_scenario(spec: BenchSpec) -> Any:
         if spec.rate is not None:
             changes["rate"] = float(spec.rate)
     if spec.prefix is not None:
-        from loadgen.nuxeo.keys import check_prefix  # noqa: PLC0415
+        from rcapcore.nuxeo.keys import check_prefix  # noqa: PLC0415
 
         changes["prefix"] = check_prefix(spec.prefix)
     return dataclasses.replace(scen, **changes) if changes else scen
@@ -383,7 +383,7 @@ def _locust_argv(spec: BenchSpec, scen: Any, users: int, run: RunDir) -> list[st
 
 def _backlog_reader(client: Any, prefix: str, cluster: bool):
     """HLEN of the WorkManager state hash: works scheduled or running (the backlog)."""
-    from loadgen.nuxeo.keys import work_namespace  # noqa: PLC0415
+    from rcapcore.nuxeo.keys import work_namespace  # noqa: PLC0415
 
     key = f"{work_namespace(prefix, hashtag=cluster)}state"
 
@@ -662,7 +662,7 @@ def _locust_failure(spec: BenchSpec, run: RunDir, rc: int) -> str:
 def _record_workers(run: RunDir, man: dict, summary: dict, warnings: list[str]) -> None:
     """A distributed run: each worker's host and CPU (``workers.json``, written by the master) into the
     manifest; the run is loadgen-bound when any worker was. The local process is only the master."""
-    path = run.file("workers.json")
+    path = run.file(WORKERS)
     workers = json.loads(path.read_text(encoding="utf-8")) if path.exists() else []
     man["workers"] = workers
     summary.setdefault("loadgen", {})["workers"] = workers
@@ -744,7 +744,7 @@ def run_bench(scenario: Any, **options: Any) -> Path:
     """Run one benchmark and return its run directory (see :class:`BenchSpec` for ``options``).
 
     ``duration`` may be given as text (``"60s"``) instead of ``duration_s``. Raises
-    :class:`~loadgen.errors.BadInput`/``TargetError``/``TopologyError`` before anything is recorded,
+    :class:`~rcapcore.errors.BadInput`/``TargetError``/``TopologyError`` before anything is recorded,
     :class:`RunFailed` or :class:`RunInterrupted` (with ``.run_dir``) after.
     """
     spec = _spec(scenario, options)

@@ -14,7 +14,8 @@ import gzip
 import json
 from pathlib import Path
 
-from loadgen.errors import BadInput
+from rcapcore.errors import BadInput
+from rcapcore.rundata import EVENTS, MANIFEST, Manifest, read_manifest
 
 SNAPSHOT = "prefix_keys_at_start.txt.gz"
 
@@ -31,31 +32,28 @@ def read_snapshot(run_path: Path) -> frozenset:
         return frozenset(bytes.fromhex(line.strip()) for line in fh if line.strip())
 
 
-def plan(run_path: str | Path) -> tuple[str, frozenset, dict]:
+def plan(run_path: str | Path) -> tuple[str, frozenset, Manifest]:
     """``(prefix, keys to spare, manifest)`` for cleaning up after ``run_path``; ``BadInput`` if it must not."""
-    from analysis.runs import _read_json  # noqa: PLC0415  (one reader of run files, one-line errors)
-
     run_path = Path(run_path)
-    man = _read_json(run_path / "manifest.json")
-    if not man.get("run_id") or man.get("kind") == "experiment":
+    man = read_manifest(run_path)
+    if not man.run_id or man.is_experiment:
         raise BadInput(f"{run_path} is not a bench run directory (no run manifest)")
-    params = man.get("parameters") or {}
-    prefix = params.get("prefix") or (man.get("scenario") or {}).get("prefix")
+    prefix = man.param("prefix") or (man.scenario or {}).get("prefix")
     if not prefix:
-        raise BadInput(f"{run_path}/manifest.json names no key prefix")
-    events = run_path / "events.jsonl"
+        raise BadInput(f"{run_path}/{MANIFEST} names no key prefix")
+    events = run_path / EVENTS
     if events.is_file():
         for line in events.read_text(encoding="utf-8", errors="replace").splitlines():
             try:
                 if json.loads(line).get("kind") == "cleanup":
-                    raise BadInput(f"run {man['run_id']} already cleaned its prefix {prefix!r}: the keys there "
+                    raise BadInput(f"run {man.run_id} already cleaned its prefix {prefix!r}: the keys there "
                                    "now are not its own")
             except json.JSONDecodeError:
                 continue
     keep: frozenset = frozenset()
-    if params.get("keys_found_under_prefix"):
+    if man.param("keys_found_under_prefix"):
         if not (run_path / SNAPSHOT).is_file():
-            raise BadInput(f"run {man['run_id']} reused a prefix holding keys but has no {SNAPSHOT}: "
+            raise BadInput(f"run {man.run_id} reused a prefix holding keys but has no {SNAPSHOT}: "
                            "which keys it created cannot be told apart; nothing deleted")
         keep = read_snapshot(run_path)
     return prefix, keep, man

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from loadgen.errors import BadInput, RcapError
-from loadgen.paths import RUNS, STATE
+from rcapcore.errors import BadInput, RcapError
+from rcapcore.paths import RUNS, STATE
 from loadgen.recorder.rundir import new_id
 from loadgen.workloads import Step, suite_steps
 
@@ -85,7 +85,7 @@ def run_suite(target_load: Path, *, target_url: str | None = None, password: str
     started = time.monotonic()
     target = load_target(str(target_load))
     topology_kind = target.deployment.topology
-    nodes = target.business.nuxeo_nodes if target.business else max(target.redis.pubsub_subscribers, 1)
+    nodes = target.business.nodes if target.business else max(target.redis.pubsub_subscribers, 1)
     steps = plan(topology_kind if target_url is None else topologies.EXTERNAL, nodes)
     suite_dir = Path(runs_out) / new_id("suite")
     tls_ca, tls_cert, tls_key = tls

@@ -1,7 +1,7 @@
 import pytest
 
 from analysis.backlog import BacklogInput, mass_operation, simulate
-from loadgen.errors import BadInput
+from rcapcore.errors import BadInput
 
 
 def test_burst_then_drain_known_answer():

@@ -20,7 +20,7 @@ import pytest
 
 from analysis.runs import load_run
 from rcap.bench import parse_duration, run_bench
-from loadgen.errors import BadInput, TargetError
+from rcapcore.errors import BadInput, TargetError
 
 REPO = Path(__file__).resolve().parent.parent
 

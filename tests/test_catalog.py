@@ -1,7 +1,7 @@
 import pytest
 
 from analysis.catalog import GIB, candidates, load_catalog
-from loadgen.errors import BadInput
+from rcapcore.errors import BadInput
 
 
 def test_every_row_cites_a_source_and_rules_match_vendors():

@@ -8,7 +8,7 @@ import pytest
 
 from loadgen.clients import ConnectionLost, RedisClient, RequestFailed, router_factory
 from loadgen.histograms import LatencyRecorder
-from loadgen.nuxeo.kv import KVCommands
+from rcapcore.nuxeo.kv import KVCommands
 from loadgen.nuxeo.workmanager import Counters, WorkQueueCommands
 
 

@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 
-from loadgen.histograms import CORRECTED, GENERATOR, GENERATOR_LAG_OP, MEASURED, decode, new_histogram
+from rcapcore.latency import CORRECTED, GENERATOR, GENERATOR_LAG_OP, MEASURED, decode, new_histogram
 from locust_runner import LOCUSTFILE, locust_env, read_latency, run_locust
 from loadgen.scenarios import load_scenario
 

@@ -14,7 +14,7 @@ from analysis.compare import op_table, server_vs_client
 from analysis.hdrlog import write_hlogs
 from analysis.runs import load_run
 from rcap.bench import run_bench
-from loadgen.histograms import HIGHEST_US, LOWEST_US, SIGNIFICANT_DIGITS
+from rcapcore.latency import HIGHEST_US, LOWEST_US, SIGNIFICANT_DIGITS
 from loadgen.recorder.diagnostics import ServerDiagnostics
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import redis
 
-from loadgen.errors import BadInput
+from rcapcore.errors import BadInput
 from rcap.failover.availability import Outcome, error_class, nuxeo_retry_delay_ms, unavailability_windows
 from rcap.failover.master_loss import FailoverSpec
 from rcap.failover.partition import Partition

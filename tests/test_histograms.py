@@ -8,6 +8,8 @@ import subprocess
 import sys
 
 from loadgen import histograms as h
+from rcapcore import latency
+from rcapcore.rundata import append_jsonl
 
 
 def _samples(n: int, seed: int) -> list[int]:
@@ -30,14 +32,14 @@ def test_merging_two_workers_equals_one_process_recording_the_same_samples():
     merger.add("b", 101, _second(100, "GET", worker_b, errors=3).records())
     (merged,) = merger.release(["a", "b"])
 
-    single = h.new_histogram()
+    single = latency.new_histogram()
     for v in values:
         single.record_value(v)
     assert merged["count"] == len(values)
     assert merged["errors"] == 5
-    assert h.same_histogram(h.decode(merged["hdr"]), single)
+    assert latency.same_histogram(latency.decode(merged["hdr"]), single)
     for q in (50, 90, 99, 99.9):
-        assert h.decode(merged["hdr"]).get_value_at_percentile(q) == single.get_value_at_percentile(q)
+        assert latency.decode(merged["hdr"]).get_value_at_percentile(q) == single.get_value_at_percentile(q)
 
 
 def test_merger_waits_for_every_live_source_before_releasing_a_second():
@@ -51,12 +53,12 @@ def test_merger_waits_for_every_live_source_before_releasing_a_second():
 
 
 def test_microsecond_resolution_and_range():
-    hist = h.histogram_from_counts({57: 1, 1234: 1, 120_000_000: 1})  # last one beyond 60 s: clamped
+    hist = latency.histogram_from_counts({57: 1, 1234: 1, 120_000_000: 1})  # last one beyond 60 s: clamped
     assert hist.get_min_value() == 57
-    assert abs(hist.get_value_at_percentile(60) - 1234) <= 1234 * 10 ** -h.SIGNIFICANT_DIGITS
-    assert hist.get_max_value() >= h.HIGHEST_US * (1 - 10 ** -h.SIGNIFICANT_DIGITS)
-    back = h.decode(h.encode(hist))
-    assert h.same_histogram(back, hist)
+    assert abs(hist.get_value_at_percentile(60) - 1234) <= 1234 * 10 ** -latency.SIGNIFICANT_DIGITS
+    assert hist.get_max_value() >= latency.HIGHEST_US * (1 - 10 ** -latency.SIGNIFICANT_DIGITS)
+    back = latency.decode(latency.encode(hist))
+    assert latency.same_histogram(back, hist)
 
 
 def test_recorder_separates_seconds_ops_kinds_and_errors(monkeypatch):
@@ -74,7 +76,7 @@ def test_recorder_separates_seconds_ops_kinds_and_errors(monkeypatch):
     kinds = {(r["op"], r["kind"]): r for r in records}
     assert kinds[("GET", "measured")]["count"] == 2 and kinds[("GET", "measured")]["errors"] == 1
     assert kinds[("GET", "corrected")]["count"] == 1
-    assert h.decode(kinds[("GET", "corrected")]["hdr"]).get_max_value() >= 900
+    assert latency.decode(kinds[("GET", "corrected")]["hdr"]).get_max_value() >= 900
     upto, seconds = rec.drain(final=True)
     assert [s.t for s in seconds] == [1001] and "SET" in seconds[0].measured
     assert set(json.loads(json.dumps(records[0]))) == {"t", "op", "kind", "count", "errors", "hdr"}
@@ -118,7 +120,7 @@ def test_feeding_locust_stats_matches_per_request_logging():
 
 def test_append_jsonl_writes_one_object_per_line(tmp_path):
     path = tmp_path / "run" / "latency.jsonl"
-    h.append_jsonl(str(path), _second(5, "GET", [1, 2, 3]).records())
-    h.append_jsonl(str(path), _second(6, "GET", [4]).records())
+    append_jsonl(str(path), _second(5, "GET", [1, 2, 3]).records())
+    append_jsonl(str(path), _second(6, "GET", [4]).records())
     lines = path.read_text().splitlines()
     assert [json.loads(x)["t"] for x in lines] == [5, 6]

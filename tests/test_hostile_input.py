@@ -25,7 +25,7 @@ import redis
 from analysis.runs import load_run, usable
 from rcap.bench import run_bench
 from rcap.cli import main
-from loadgen.errors import BadInput, TargetError
+from rcapcore.errors import BadInput, TargetError
 from loadgen.recorder.rundir import RunDir
 from loadgen.scenarios import load_scenario
 from loadgen.topology.keyspace import snapshot_prefix

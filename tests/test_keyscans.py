@@ -9,7 +9,7 @@ import pytest
 
 from analysis.keyscans import expected_spike, fit_blocking, spike
 from analysis.runs import Run
-from loadgen.nuxeo.scans import BULK_STATUS_REQUEST, TRANSIENT_GC_REQUEST, period_scans, scans_per_period
+from rcapcore.nuxeo.scans import BULK_STATUS_REQUEST, TRANSIENT_GC_REQUEST, period_scans, scans_per_period
 from loadgen.topology.targets import Target
 from locust_runner import read_counters, run_locust
 
@@ -107,7 +107,7 @@ def test_nuxeo_cluster_runs_one_scanner_per_node():
 
 
 def test_blocking_fit_needs_two_keyspace_sizes():
-    from loadgen.errors import BadInput
+    from rcapcore.errors import BadInput
 
     with pytest.raises(BadInput, match="two or more keyspace sizes"):
         fit_blocking([100_000, 101_000, 99_000], [10_000, 11_000, 9_000])

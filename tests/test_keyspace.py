@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from loadgen.errors import BadInput, TargetError
+from rcapcore.errors import BadInput, TargetError
 from loadgen.topology.keyspace import cleanup_prefix, ensure_prefix_free, match_pattern, prefix_key_count
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from loadgen.histograms import decode
+from rcapcore.latency import decode
 from loadgen.scenarios import load_scenario
 from loadgen.workloads import plan
-from loadgen.workloads.mass_operation import LIVE_WAIT_REQUEST
+from rcapcore.nuxeo.queues import LIVE_WAIT_REQUEST
 from locust_runner import read_counters, read_latency, run_locust
 
 

@@ -211,7 +211,7 @@ def test_ttl_adds_an_expires_entry(server):
 
 def test_pending_work_footprint(server):
     """The four WorkManager keys of 3000 pending 1.1 KB works, written by the Nuxeo scripts."""
-    from loadgen.nuxeo.payloads import PayloadFactory
+    from rcapcore.nuxeo.payloads import PayloadFactory
     from loadgen.nuxeo.workmanager import WorkManagerClient, WorkQueueCommands
 
     client, layout, topo = server
@@ -241,7 +241,7 @@ def test_payload_size_spread_over_allocator_classes(server):
     model must average the classes, not take the class of the mean."""
     import random
 
-    from loadgen.nuxeo.payloads import PayloadFactory
+    from rcapcore.nuxeo.payloads import PayloadFactory
     from loadgen.nuxeo.workmanager import WorkManagerClient, WorkQueueCommands
 
     client, layout, topo = server

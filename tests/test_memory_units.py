@@ -3,7 +3,7 @@
 import pytest
 
 from analysis import memory as m
-from loadgen.errors import BadInput
+from rcapcore.errors import BadInput
 
 Q8 = m.RedisLayout.for_version("7.2", m.Allocator("jemalloc", 3))
 

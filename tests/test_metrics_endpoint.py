@@ -12,7 +12,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from rcap.bench import run_bench
-from loadgen.errors import BadInput
+from rcapcore.errors import BadInput
 
 
 def _free_port() -> int:

@@ -15,7 +15,7 @@ import pytest
 from analysis.nodestop import orphan_bytes_per_work, orphans_per_stop, validation
 from rcap.cli import main
 from rcap.failover.node_stop import NodeStopSpec, run_node_stop
-from loadgen.nuxeo.payloads import PayloadFactory
+from rcapcore.nuxeo.payloads import PayloadFactory
 from loadgen.nuxeo.workmanager import WorkManagerClient
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -151,7 +151,7 @@ def test_sentinel_topology_runs(rcap_base_dir, tmp_path):
 def test_bad_input_is_one_line_and_exit_2(argv, needle, capsys):
     try:
         code = main(argv)
-    except SystemExit as exc:  # NaN and infinity are refused by the parser itself (loadgen.validate)
+    except SystemExit as exc:  # NaN and infinity are refused by the parser itself (rcapcore.validate)
         code = exc.code
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -235,7 +235,7 @@ def test_report_section_uses_the_target_rates_and_the_recorded_runs():
     ctx = runset.context(ROOT / "data/targets/example.yaml", [ROOT / "data/reference"])
     sec = failover.node_stop_section(ctx)
     b = ctx.target.business
-    per_node = traffic_of(ctx.target).works_per_s / b.nuxeo_nodes
+    per_node = traffic_of(ctx.target).works_per_s / b.nodes
     assert sec.values["orphaned_works_per_crash"] == pytest.approx(per_node * b.work_processing_ms / 1000)
     crash = [json.loads(p.read_text()) for p in (ROOT / "data/reference").glob("*node-stop-crash*/result.json")]
     assert crash, "a reference crash run is committed"

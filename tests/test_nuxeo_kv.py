@@ -7,9 +7,9 @@ from collections import Counter
 
 import pytest
 
-from loadgen.nuxeo.keys import kv_namespace
-from loadgen.nuxeo.kv import KVClient, KVCommands, compare_and_set, drive, lock_commands, nominal_steps
-from loadgen.nuxeo.transientstore import (BLOBSIZE_KEY, PHASES, batch_upload, batch_upload_phases,
+from rcapcore.nuxeo.keys import kv_namespace
+from rcapcore.nuxeo.kv import KVClient, KVCommands, compare_and_set, drive, lock_commands, nominal_steps
+from rcapcore.nuxeo.transientstore import (BLOBSIZE_KEY, PHASES, batch_upload, batch_upload_phases,
                                           transient_store)
 
 
@@ -111,7 +111,7 @@ def test_batch_upload_round_trips_on_real_redis(standalone_client):
 
 
 def test_batch_upload_ttl_follows_the_nuxeo_version(standalone_client):
-    from loadgen.nuxeo.versions import profile
+    from rcapcore.nuxeo.versions import profile
 
     kv = KVClient(standalone_client, store="transient_BatchManagerCache")
     kv.load_scripts()

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from loadgen.errors import BadInput
-from loadgen.nuxeo.mix import BusinessLoad, WorkShare, batch_upload_ops, derive_mix
-from loadgen.nuxeo.payloads import work_type
-from loadgen.nuxeo.pubsub import VCS_EXTRA_DOC_BYTES, VCS_ONE_DOC_BYTES
-from loadgen.nuxeo.queues import polling_threads
+from rcapcore.errors import BadInput
+from rcapcore.nuxeo.mix import BusinessLoad, WorkShare, batch_upload_ops, derive_mix
+from rcapcore.nuxeo.payloads import work_type
+from rcapcore.nuxeo.payloads import VCS_EXTRA_DOC_BYTES, VCS_ONE_DOC_BYTES
+from rcapcore.nuxeo.queues import polling_threads
 
 
 def test_four_nodes_200_docs_per_s():
@@ -22,7 +22,7 @@ def test_four_nodes_200_docs_per_s():
     assert indexing[0].queue_id == "elasticSearchIndexing" and indexing[0].works_per_s == pytest.approx(200)
     assert indexing[0].payload_bytes == work_type("indexing").size_bytes
     # idle polling: every thread of every node, minus the threads busy processing works
-    busy_per_node = 600 / 4 * load.work_processing_s
+    busy_per_node = 600 / 4 * load.work_processing_ms / 1000
     assert mix.idle_pops_per_s == pytest.approx(4 * (polling_threads() - busy_per_node))
     # worker re-polls (Corrections 3): between 0 and 1 extra pop-work per work
     assert 0 < mix.repoll_pops_per_s < 600
@@ -53,7 +53,7 @@ def test_idle_cluster_polls_per_version(version, per_node):
 
 
 def test_repolls_grow_from_none_to_one_per_work_with_the_load():
-    from loadgen.nuxeo.mix import repoll_pops_per_work
+    from rcapcore.nuxeo.mix import repoll_pops_per_work
 
     assert repoll_pops_per_work(0) == 0
     assert 0 < repoll_pops_per_work(0.1) < repoll_pops_per_work(1) < repoll_pops_per_work(10) < 1
@@ -79,7 +79,7 @@ def test_dbs_publishes_updates_only():
 
 
 def test_saturated_queue_is_flagged():
-    load = BusinessLoad(nodes=1, docs_per_s=100, work_processing_s=0.5,
+    load = BusinessLoad(nodes=1, docs_per_s=100, work_processing_ms=500.0,
                         work_shares=(WorkShare("renditionBuilder", 1.0, "fulltextExtractor"),))
     mix = derive_mix(load)
     (q,) = mix.queues

@@ -9,10 +9,10 @@ import zlib
 
 import pytest
 
-from loadgen.errors import BadInput
-from loadgen.nuxeo.payloads import (JAVA_MAGIC, WORK_TYPES, PayloadFactory, nanotime_work_id,
+from rcapcore.errors import BadInput
+from rcapcore.nuxeo.payloads import (JAVA_MAGIC, WORK_TYPES, PayloadFactory, nanotime_work_id,
                                     picture_views_work_id, work_id_from_payload, work_type)
-from loadgen.nuxeo.queues import (POLL_INTERVAL_MS, POLL_JITTER_MS, default_queues, idle_poll_interval_s,
+from rcapcore.nuxeo.queues import (POLL_INTERVAL_MS, POLL_JITTER_MS, default_queues, idle_poll_interval_s,
                                   polling_threads, queue_spec)
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from loadgen.errors import BadInput
-from loadgen.nuxeo.pubsub import (CACHEINVAL_FLOOR_BYTES, CACHEINVAL_MEAN_BYTES, DBS_ID_BYTES, VCS_EXTRA_DOC_BYTES, VCS_ONE_DOC_BYTES, PubSubCommands,
-                                  PubSubNode, decode_message)
+from rcapcore.errors import BadInput
+from loadgen.nuxeo.pubsub import PubSubCommands, PubSubNode, decode_message
+from rcapcore.nuxeo.payloads import (CACHEINVAL_FLOOR_BYTES, CACHEINVAL_MEAN_BYTES, DBS_ID_BYTES, VCS_EXTRA_DOC_BYTES,
+                                     VCS_ONE_DOC_BYTES)
 
 
 def test_channel_names_and_message_shapes():

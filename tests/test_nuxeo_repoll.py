@@ -11,8 +11,8 @@ from dataclasses import replace
 
 import pytest
 
-from loadgen.nuxeo.keys import WorkQueueKeys
-from loadgen.nuxeo.mix import SPEC_REPOLL_POPS_PER_WORK, BusinessLoad, WorkShare, derive_mix
+from rcapcore.nuxeo.keys import WorkQueueKeys
+from rcapcore.nuxeo.mix import SPEC_REPOLL_POPS_PER_WORK, BusinessLoad, WorkShare, derive_mix
 from loadgen.scenarios import load_scenario
 from loadgen.workloads.workmanager import workmanager_queues
 from locust_runner import LOCUSTFILE, locust_env
@@ -58,7 +58,7 @@ def measure_repoll(topo, tmp_path, rate: float = 100.0, window_s: float = 10.0,
     pops_per_s = (e1 - e0) / (t1 - t0) - 3 * works_per_s  # schedule, running, completed: one each per work
     total = sum(s for _, _, s in shares)
     mix = derive_mix(BusinessLoad(nuxeo_version=scenario.nuxeo_version, nodes=1, docs_per_s=works_per_s,
-                                  work_processing_s=0.020, repoll_pops_per_work=0.0,
+                                  work_processing_ms=20.0, repoll_pops_per_work=0.0,
                                   work_shares=tuple(WorkShare(q, s / total, t) for q, t, s in shares)))
     predicted = mix.ops_per_s_by_name()["EVALSHA pop-work"]  # lifecycle pops + idle polls
     extra = (pops_per_s - predicted) / works_per_s

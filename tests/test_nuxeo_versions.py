@@ -9,9 +9,10 @@ import time
 
 import pytest
 
-from loadgen.errors import BadInput
-from loadgen.nuxeo.mix import BusinessLoad, derive_mix
-from loadgen.nuxeo.versions import SPEC_IDLE_POLLS_PER_S, check_version, profile
+from rcapcore.errors import BadInput
+from rcapcore.nuxeo.mix import BusinessLoad, derive_mix
+from rcapcore.nuxeo.lts import check_version
+from rcapcore.nuxeo.versions import SPEC_IDLE_POLLS_PER_S, profile
 from loadgen.scenarios import load_scenario
 from loadgen.workloads import plan
 from locust_runner import LOCUSTFILE, locust_env
@@ -102,7 +103,7 @@ def test_idle_node_polls_at_the_spec_rate_per_version(topology_factory, tmp_path
 
 
 def test_work_payloads_follow_the_version():
-    from loadgen.nuxeo.payloads import work_type
+    from rcapcore.nuxeo.payloads import work_type
 
     # spec §1.5: ≈1.04 KB in 10.10, ≈1.09 KB in 2021 (traceContext); types measured once do not change
     assert (work_type("computeDigest", "10.10").size_bytes, work_type("computeDigest").size_bytes) == (1040, 1090)

@@ -7,9 +7,9 @@ import pytest
 import redis
 from redis.crc import key_slot
 
-from loadgen.nuxeo.keys import WorkQueueKeys
-from loadgen.nuxeo.payloads import PayloadFactory, work_type
-from loadgen.nuxeo.scripts import SCRIPTS, WORK_SCRIPT_NAMES
+from rcapcore.nuxeo.keys import WorkQueueKeys
+from rcapcore.nuxeo.payloads import PayloadFactory, work_type
+from rcapcore.nuxeo.scripts import SCRIPTS, WORK_SCRIPT_NAMES
 from loadgen.nuxeo.workmanager import Counters, WorkManagerClient, WorkQueueCommands
 
 Q = "default"

@@ -62,7 +62,7 @@ def test_open_loop_hits_its_target_rate_within_5_percent(standalone_target, stan
     assert abs(achieved - rate) / rate < 0.05, achieved
     # corrected latency (from the intended start) is never below the service time
     by_key = {(r["t"], r["op"], r["kind"]): r for r in latency}
-    from loadgen.histograms import decode  # noqa: PLC0415
+    from rcapcore.latency import decode  # noqa: PLC0415
 
     for (t, op, kind), r in by_key.items():
         if kind == "corrected" and r["count"]:

@@ -25,7 +25,8 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     tomllib = None
 
-from loadgen import DISTRIBUTION, paths
+from loadgen import DISTRIBUTION
+from rcapcore import paths
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORT_STACK = ("pandas", "scipy", "weasyprint", "papermill", "matplotlib", "nbconvert", "nbclient", "ipykernel")
@@ -102,7 +103,7 @@ def _rcap(venv: Path, cwd: Path, *args: str, block: tuple[str, ...] = (), timeou
 def test_package_list_holds_every_package():
     """pyproject lists packages by hand (for the data mapping): a new subpackage must not be left out."""
     listed = set(_pyproject()["tool"]["setuptools"]["packages"])
-    found = set(find_packages(str(ROOT), include=["loadgen*", "analysis*", "rcap*"]))
+    found = set(find_packages(str(ROOT), include=["rcapcore*", "loadgen*", "analysis*", "rcap*"]))
     assert found <= listed, f"add to [tool.setuptools] packages: {sorted(found - listed)}"
 
 
@@ -112,12 +113,12 @@ def test_wheel_ships_the_data_and_notebooks(wheel):
                              check=True).stdout.split()
     if not tracked:
         pytest.skip("not a git checkout")
-    wanted = {("loadgen/shipped/" + t.removeprefix("data/")) if t.startswith("data/")
-              else "loadgen/shipped/" + t for t in tracked if not t.startswith("data/runs/")}
+    wanted = {("rcapcore/shipped/" + t.removeprefix("data/")) if t.startswith("data/")
+              else "rcapcore/shipped/" + t for t in tracked if not t.startswith("data/runs/")}
     assert wanted <= names, f"missing from the wheel: {sorted(wanted - names)[:5]}"
-    assert not any(n.startswith("loadgen/shipped/runs") for n in names), "user runs must not be shipped"
+    assert not any(n.startswith("rcapcore/shipped/runs") for n in names), "user runs must not be shipped"
     for kind in ("scenarios", "targets", "catalog", "reference", "notebooks"):
-        assert any(n.startswith(f"loadgen/shipped/{kind}/") for n in names), kind
+        assert any(n.startswith(f"rcapcore/shipped/{kind}/") for n in names), kind
 
 
 def test_worker_dependencies_leave_out_the_report_stack(wheel):
@@ -142,7 +143,7 @@ def test_installed_wheel_from_another_directory(venv, standalone_target, tmp_pat
     cwd = tmp_path / "elsewhere"
     cwd.mkdir()
     where = subprocess.run([str(venv / "bin" / "python"), "-c",
-                            "import loadgen, analysis; from loadgen import paths; "
+                            "import loadgen, analysis; from rcapcore import paths; "
                             "print(loadgen.__file__); print(analysis.__file__); print(paths.checkout_root())"],
                            cwd=cwd, capture_output=True, text=True, check=True).stdout.split("\n")
     assert where[0].startswith(str(venv)) and where[1].startswith(str(venv)), where
@@ -183,7 +184,7 @@ def test_installed_wheel_from_another_directory(venv, standalone_target, tmp_pat
 
     # what `rcap report` needs is there, as package data of the installed wheel
     listing = subprocess.run([str(venv / "bin" / "python"), "-c",
-                              "from loadgen import paths\n"
+                              "from rcapcore import paths\n"
                               "for k in paths.SHIPPED_KINDS: print(k, paths.shipped(k), len(list(paths.shipped(k).iterdir())))"],
                              cwd=cwd, capture_output=True, text=True, check=True).stdout.splitlines()
     for line in listing:

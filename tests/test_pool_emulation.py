@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from loadgen.errors import BadInput
-from loadgen.nuxeo.pool import node_pool
+from rcapcore.errors import BadInput
+from rcapcore.nuxeo.pool import node_pool
 from loadgen.scenarios import load_scenario
 from locust_runner import LOCUSTFILE, locust_env, read_counters
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from loadgen.histograms import encode, new_histogram
+from rcapcore.latency import encode, new_histogram
 from loadgen.recorder import manifest as facts
 from loadgen.recorder.loadgen_cpu import LoadgenCpu
 from loadgen.recorder.progress import LatencyFollower, format_line, per_second

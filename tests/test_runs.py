@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from analysis.runs import load_run, load_runs, load_sweep, runs_frame
-from loadgen.histograms import encode, new_histogram
-from loadgen.recorder.rundir import RunDir, write_json
+from rcapcore.latency import encode, new_histogram
+from loadgen.recorder.rundir import RunDir
+from rcapcore.rundata import write_json
 from loadgen.recorder.summary import build_summary
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from loadgen.errors import BadInput
+from rcapcore.errors import BadInput
 from loadgen.scenarios import Scenario, available, load_scenario, scenario_from_json
 from loadgen.workloads.base import Dist
 from loadgen.workloads.kv import KvParams
@@ -26,7 +26,7 @@ def test_every_required_scenario_ships_and_loads():
 def test_typed_params():
     wm = load_scenario("workmanager")
     assert isinstance(wm.params, WorkManagerParams) and isinstance(wm.params.processing_ms, Dist)
-    from loadgen.nuxeo.versions import profile
+    from rcapcore.nuxeo.versions import profile
 
     # the version's idle threads all run (profile_queues), plus the producers
     assert wm.users == wm.params.producers + wm.params.nodes * profile(wm.nuxeo_version).idle_polling_threads()

@@ -16,7 +16,7 @@ from analysis.runs import load_run
 from analysis.sizing import size
 from analysis.targets import load_target
 from loadgen import topology
-from loadgen.errors import BadInput
+from rcapcore.errors import BadInput
 from loadgen.recorder.manifest import server as server_settings
 from loadgen.topology.binaries import describe, registry_servers
 

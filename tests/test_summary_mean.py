@@ -5,7 +5,7 @@ import random
 import pytest
 from hdrh.histogram import HdrHistogram
 
-from loadgen.recorder.summary import latency_stats
+from rcapcore.latency import latency_stats
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])

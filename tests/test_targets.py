@@ -1,12 +1,12 @@
 import pytest
 
 from analysis.targets import load_target
-from loadgen.errors import BadInput
+from rcapcore.errors import BadInput
 
 
 def test_example_target_is_a_mid_size_deployment_with_a_mass_reindex():
     t = load_target("example")
-    assert t.level == "business" and t.business.nuxeo_nodes == 4
+    assert t.level == "business" and t.business.nodes == 4
     assert t.mass_operation.documents == 10_000_000
     assert t.deployment.topology == "sentinel"
     assert load_target("redis-level").level == "redis"
@@ -16,7 +16,7 @@ def test_scaled_target_multiplies_steady_rates_only():
     t = load_target("example")
     s = t.scaled(2)
     assert s.business.docs_per_s == 2 * t.business.docs_per_s
-    assert s.mass_operation == t.mass_operation and s.business.nuxeo_nodes == 4
+    assert s.mass_operation == t.mass_operation and s.business.nodes == 4
 
 
 @pytest.mark.parametrize("text,line,fragment", [

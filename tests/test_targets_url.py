@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from loadgen.errors import BadInput, TargetError
+from rcapcore.errors import BadInput, TargetError
 from loadgen.topology import Target, check, connect, redact
 
 

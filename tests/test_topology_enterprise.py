@@ -11,7 +11,7 @@ import pytest
 import redis
 
 from loadgen import topology
-from loadgen.errors import BadInput, TargetError
+from rcapcore.errors import BadInput, TargetError
 from loadgen.topology.enterprise import backend_states
 from loadgen.topology.sentinel import MASTER_NAME
 

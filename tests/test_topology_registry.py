@@ -11,7 +11,7 @@ import pytest
 from analysis import sizing
 from analysis import targets as analysis_targets
 from loadgen import clients
-from loadgen.errors import BadInput
+from rcapcore.errors import BadInput
 from loadgen.topology import registry
 from loadgen.topology.targets import Target
 from rcapcore import topologies

@@ -9,7 +9,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from loadgen import topology
-from loadgen.errors import TopologyError
+from rcapcore.errors import TopologyError
 from loadgen.topology.sentinel import MASTER_NAME
 
 

@@ -12,7 +12,7 @@ import psutil
 import pytest
 
 from loadgen import topology
-from loadgen.errors import BadInput, TopologyError
+from rcapcore.errors import BadInput, TopologyError
 
 
 def test_standalone_fixture_is_reachable_through_its_url(standalone, standalone_client):

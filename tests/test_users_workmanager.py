@@ -3,7 +3,7 @@ completed exactly once, and the keys left behind are the spec's."""
 
 from __future__ import annotations
 
-from loadgen.nuxeo.keys import WorkQueueKeys
+from rcapcore.nuxeo.keys import WorkQueueKeys
 from locust_runner import read_counters, read_latency, run_locust
 
 

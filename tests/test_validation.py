@@ -16,7 +16,7 @@ import pytest
 from analysis import memory as mem
 from analysis import validation as val
 from analysis.runs import load_run
-from loadgen.nuxeo.payloads import PayloadFactory
+from rcapcore.nuxeo.payloads import PayloadFactory
 from loadgen.nuxeo.workmanager import WorkManagerClient, WorkQueueCommands
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from loadgen import scenarios, workloads
-from loadgen.errors import BadInput
+from rcapcore.errors import BadInput
 from loadgen.users import user_classes
 from loadgen.workloads.base import KV_ROLE, PlanItem, Step, Workload, share
 

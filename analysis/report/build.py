@@ -29,9 +29,9 @@ from typing import Callable
 
 from analysis.targets import load_target
 from analysis.targets import resolve as resolve_target
-from loadgen import paths
-from loadgen.errors import BadInput, RcapError
-from loadgen.recorder.rundir import scrub_tree
+from rcapcore import paths
+from rcapcore.errors import BadInput, RcapError
+from rcapcore.rundata import scrub_tree
 
 NOTEBOOKS = ("01-benchmark", "02-memory-growth", "03-throughput-latency", "04-failover", "05-sizing-report")
 STANDALONE_NOTEBOOKS = ("06-compare-runs",)
@@ -67,7 +67,7 @@ def resolve(path: str | os.PathLike) -> Path:
     """A path as given (from the cwd), else the shipped file a checkout-relative path names, made absolute.
 
     Notebooks run with their own folder as cwd while users pass paths relative to the project root
-    (see :func:`loadgen.paths.resolve`).
+    (see :func:`rcapcore.paths.resolve`).
     """
     return paths.resolve(path).resolve()
 

@@ -14,8 +14,8 @@ from analysis.report.section import Section, table
 from analysis.report.series import backlog_series
 from analysis.sizing import mass_backlog_input, traffic_of
 from analysis.validation import layout_of
-from loadgen.nuxeo.payloads import work_type
-from loadgen.workloads.mass_operation import LIVE_WAIT_REQUEST
+from rcapcore.nuxeo.payloads import work_type
+from rcapcore.nuxeo.queues import LIVE_WAIT_REQUEST
 
 
 def measured_mass_operation(ctx: Context):

@@ -13,7 +13,7 @@ from analysis.report.runset import Context, RunSet, ctx_value
 from analysis.report.section import Section, table
 from analysis.report.series import backlog_series
 from analysis.validation import layout_of
-from loadgen.nuxeo.payloads import work_type
+from rcapcore.nuxeo.payloads import work_type
 
 MEMORY_WORKLOADS = ("mass-operation",)  # one work type (reindex buckets): one cost per work
 

@@ -16,12 +16,12 @@ import pandas as pd
 
 from analysis import sizing
 from analysis.report.build import REFERENCE_RUNS, resolve
-from analysis.runs import load_run, load_sweep
+from analysis.runs import open_sweeps_and_runs
 from analysis.targets import load_target
 from analysis.targets import resolve as resolve_target
 from analysis.throughput import p99_supported
+from rcapcore.rundata import RESULT
 
-SWEEP_FILE, MANIFEST_FILE = "sweep.json", "manifest.json"
 
 
 @dataclass
@@ -34,30 +34,10 @@ class RunSet:
 
     @classmethod
     def discover(cls, paths) -> "RunSet":
-        """Load every run and sweep directory at or below ``paths`` (two levels deep at most)."""
-        found = cls()
-        seen: set[Path] = set()
-
-        def visit(path: Path, depth: int) -> None:
-            path = path.resolve()
-            if path in seen or not path.is_dir():
-                return
-            seen.add(path)
-            if (path / SWEEP_FILE).is_file():
-                sweep = load_sweep(path)
-                found.sweeps.append(sweep)
-                for run in sweep.runs:
-                    seen.add(run.path.resolve())
-                found.runs.extend(sweep.runs)
-            elif (path / MANIFEST_FILE).is_file():
-                found.runs.append(load_run(path))
-            elif depth < 2:
-                for child in sorted(path.iterdir()):
-                    visit(child, depth + 1)
-
-        for p in paths:
-            visit(resolve(p), 0)
-        return found
+        """Load every run and sweep directory at or below ``paths`` (two levels deep at most), through
+        :func:`rcapcore.rundata.open_runs` like every command; the sections pick complete runs themselves."""
+        _usable, sweeps, every_run, _note = open_sweeps_and_runs([resolve(p) for p in paths], missing_ok=True)
+        return cls(runs=every_run, sweeps=sweeps)
 
     @staticmethod
     def workload(run) -> str | None:
@@ -126,7 +106,7 @@ def _gib(n) -> str | None:
     return None if n is None else f"{n / 2**30:.1f} GiB"
 
 
-FAILOVER_RESULT = "result.json"  # written by `rcap failover` (rcap.failover.record)
+FAILOVER_RESULT = RESULT  # written by `rcap failover` (rcap.failover.record)
 
 
 def experiment_results(runs: RunSet, experiment: str) -> list[tuple]:

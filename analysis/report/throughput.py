@@ -13,7 +13,7 @@ from analysis.report.runset import Context
 from analysis.report.section import Section, fmt, table
 from analysis.report.series import latency_series
 from analysis.servers import IO_THREADS_NOTE
-from loadgen.errors import RcapError
+from rcapcore.errors import RcapError
 
 LOAD_LABEL = {"workmanager": "works/s", "mass-operation": "works/s", "pubsub": "msg/s"}
 

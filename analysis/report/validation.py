@@ -11,7 +11,8 @@ from analysis.report.mass_operation import measured_mass_operation
 from analysis.report.runset import Context, RunSet, experiment_results
 from analysis.report.section import Section, fmt
 from analysis.validation import CEILING_GOAL, MEMORY_GOAL, check_memory, memory_observations
-from loadgen.errors import RcapError
+from rcapcore.errors import RcapError
+from analysis.memory_wall import memory_wall_prediction
 
 
 def memory_wall_results(runs: RunSet) -> list[tuple]:
@@ -104,7 +105,7 @@ def validation_rows(ctx: Context) -> list[dict]:
     rows = [r for r in (_memory_extrapolation_row(ctx), _backlog_row(ctx), _ceiling_row(ctx), _ops_ceiling_row(ctx))
             if r is not None]
     for run, r in memory_wall_results(ctx.runs):
-        model = r.get("model") or {}
+        model = memory_wall_prediction(r, run.manifest)  # computed now, never read from the run
         measured = r.get("backlog_at_wall")
         if model.get("available") and measured:
             rows.append({"check": "memory model: backlog at the OOM wall", "predicted": model["predicted_backlog"],

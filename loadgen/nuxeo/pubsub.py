@@ -21,27 +21,13 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from loadgen.errors import BadInput
-from loadgen.nuxeo.keys import (DEFAULT_PREFIX, cacheinval_channel, dbs_channel, subscription_pattern,
+from rcapcore.errors import BadInput
+from rcapcore.nuxeo.keys import (DEFAULT_PREFIX, cacheinval_channel, dbs_channel, subscription_pattern,
                                 vcs_channel)
-from loadgen.nuxeo.ops import Op, parse_int_reply
-from loadgen.nuxeo.payloads import JAVA_MAGIC
+from rcapcore.nuxeo.ops import Op, parse_int_reply
+from rcapcore.nuxeo.payloads import (CACHE_NAMES, CACHEINVAL_MAX_BYTES, CACHEINVAL_MIN_BYTES, JAVA_MAGIC, STAMP_CHARS,
+                                     VCS_EXTRA_DOC_BYTES, VCS_ONE_DOC_BYTES)
 
-VCS_ONE_DOC_BYTES = 500
-VCS_EXTRA_DOC_BYTES = 155
-DBS_ID_BYTES = 37
-CACHEINVAL_MIN_BYTES = 20
-CACHEINVAL_MAX_BYTES = 100
-STAMP_CHARS = 36
-CACHE_NAMES = ("userManagerCache", "userEntryCache", "groupEntryCache", "directory-entries-cache",
-               "drive-descendants-sync-root-cache", "ecm-types-cache", "acl")
-
-# shortest cache name + "/" + stamp: the smallest cacheinval payload we can send
-CACHEINVAL_FLOOR_BYTES = min(len(n) for n in CACHE_NAMES) + 1 + STAMP_CHARS
-# mean payload of cacheinval() with sizes drawn uniformly in [20, 100] B, floor applied
-CACHEINVAL_MEAN_BYTES = sum(max(n, CACHEINVAL_FLOOR_BYTES)
-                            for n in range(CACHEINVAL_MIN_BYTES, CACHEINVAL_MAX_BYTES + 1)) / (
-    CACHEINVAL_MAX_BYTES - CACHEINVAL_MIN_BYTES + 1)
 
 _VCS_CLASS = b"org.nuxeo.ecm.core.storage.sql.VCSInvalidations"
 _VCS_HEAD = (JAVA_MAGIC + b"sr" + struct.pack(">H", len(_VCS_CLASS)) + _VCS_CLASS + b"\x00" * 8

@@ -1,7 +1,7 @@
 """The WorkManager on Redis (spec §1): command builders per queue and a synchronous client.
 
 :class:`WorkQueueCommands` is the single source of the wire traffic: each builder is pure (no I/O)
-and returns an :class:`~loadgen.nuxeo.ops.Op` whose ``args`` are ``EVALSHA <sha> 8 <KEYS…> <ARGV…>``
+and returns an :class:`~rcapcore.nuxeo.ops.Op` whose ``args`` are ``EVALSHA <sha> 8 <KEYS…> <ARGV…>``
 exactly as Nuxeo sends them. Everything that does not depend on the work is precomputed per queue,
 so a builder call costs about a microsecond (Locust users call them on every request).
 :class:`WorkManagerClient` runs the same builders over a redis-py client (tests, failover audit,
@@ -13,10 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable, NamedTuple
 
-from loadgen.nuxeo.keys import DEFAULT_PREFIX, WorkQueueKeys
-from loadgen.nuxeo.ops import Op
-from loadgen.nuxeo.payloads import work_id_from_payload
-from loadgen.nuxeo.scripts import SCRIPTS, WORK_SCRIPT_NAMES, execute_with_reload, load_scripts
+from rcapcore.nuxeo.keys import DEFAULT_PREFIX, WorkQueueKeys
+from rcapcore.nuxeo.ops import Op
+from rcapcore.nuxeo.payloads import work_id_from_payload
+from rcapcore.nuxeo.scripts import SCRIPTS, WORK_SCRIPT_NAMES, execute_with_reload, load_scripts
 
 STATE_SCHEDULED = b"Q"
 STATE_RUNNING = b"R"

@@ -22,8 +22,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-DIAGNOSTICS = "diagnostics.json"
-
 SLOWLOG_READ = 1024
 """Slow-log entries read at the end (Redis keeps ``slowlog-max-len``, 128 by default)."""
 
@@ -172,4 +170,4 @@ class ServerDiagnostics:
         return events
 
 
-__all__ = ["DIAGNOSTICS", "ServerDiagnostics", "errorstats", "latencystats"]
+__all__ = ["ServerDiagnostics", "errorstats", "latencystats"]

@@ -16,7 +16,7 @@ from typing import Any
 import psutil
 
 import loadgen
-from loadgen.paths import checkout_root
+from rcapcore.paths import checkout_root
 
 MANIFEST_VERSION = 1
 _CONFIG_KEYS = ("maxmemory", "maxmemory-policy", "appendonly", "appendfsync", "save", "io-threads",

@@ -20,8 +20,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
-from loadgen.errors import BadInput
-from loadgen.histograms import MEASURED, decode
+from rcapcore.errors import BadInput
+from rcapcore.latency import MEASURED, decode
 
 QUANTILES = {"0.5": 50.0, "0.99": 99.0, "0.999": 99.9}
 

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
-from loadgen.histograms import decode
+from rcapcore.latency import decode
 
 
 @dataclass

@@ -13,7 +13,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from loadgen.recorder.rundir import SERVER_DIR, RunDir, node_file_name
+from loadgen.recorder.rundir import RunDir, node_file_name
+from rcapcore.rundata import SERVER_DIR
 
 # INFO fields that are not time series (keyspace and per-command sections are handled apart).
 _SECTION_PREFIXES = ("cmdstat_", "errorstat_", "latency_percentiles_usec_")

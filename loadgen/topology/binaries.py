@@ -17,7 +17,7 @@ import subprocess
 import warnings
 from dataclasses import dataclass
 
-from loadgen.errors import TopologyError
+from rcapcore.errors import TopologyError
 
 
 class AllocatorWarning(UserWarning):

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 from redis.cluster import RedisCluster
 
-from loadgen.errors import BadInput, TargetError
+from rcapcore.errors import BadInput, TargetError
 
 SCAN_COUNT = 1000  # keys per SCAN call: large enough to be quick, small enough not to block Redis
 UNLINK_BATCH = 500

@@ -18,8 +18,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 
-from loadgen.errors import BadInput, TopologyError
-from loadgen.paths import STATE
+from rcapcore.errors import BadInput, TopologyError
+from rcapcore.paths import STATE
 from loadgen.topology import registry, sentinel
 from loadgen.topology.binaries import RedisBinary, find_redis_server
 from loadgen.topology.launcher import Launcher

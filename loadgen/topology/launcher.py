@@ -7,7 +7,7 @@ import re
 
 import redis
 
-from loadgen.errors import TopologyError
+from rcapcore.errors import TopologyError
 from loadgen.topology.model import LabState, Node
 from loadgen.topology.processes import PortAllocator, ProcessId, deferred_signals, spawn, wait_until
 from loadgen.topology.redisconf import NodeOptions, redis_conf

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import psutil
 
-from loadgen.errors import TopologyError
+from rcapcore.errors import TopologyError
 
 PR_SET_PDEATHSIG = 1
 CLUSTER_BUS_OFFSET = 10000

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from loadgen.errors import BadInput
+from rcapcore.errors import BadInput
 from loadgen.topology import cluster, enterprise, sentinel, standalone
 from rcapcore.topologies import EXTERNAL, NAMES, TopologyFacts, names
 from rcapcore.topologies import facts as _facts

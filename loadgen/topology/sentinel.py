@@ -8,7 +8,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from loadgen.errors import TopologyError
+from rcapcore.errors import TopologyError
 from loadgen.topology.launcher import Launcher
 from loadgen.topology.processes import wait_until
 from loadgen.topology.redisconf import SentinelPeer, sentinel_conf

@@ -27,8 +27,8 @@ from redis.cluster import RedisCluster
 from redis.exceptions import RedisClusterException
 from redis.sentinel import MasterNotFoundError, Sentinel
 
-from loadgen.errors import BadInput, TargetError
-from loadgen.redaction import _userinfo, redact, redact_text  # noqa: F401  (re-exported)
+from rcapcore.errors import BadInput, TargetError
+from rcapcore.redaction import _userinfo, redact, redact_text  # noqa: F401  (re-exported)
 from rcapcore.topologies import EXTERNAL, NAMES, SHARDED_KINDS, URL_SCHEMES
 
 TOPOLOGIES = (*NAMES, EXTERNAL)  # what Target.topology may say

@@ -1,7 +1,7 @@
 """KeyValue-store users (spec §2): the KV operation mix, the batch-upload pattern, and ``kv-set``.
 
-Round trips come from :class:`loadgen.nuxeo.kv.KVCommands` and the patterns of
-:mod:`loadgen.nuxeo.kv` / :mod:`loadgen.nuxeo.transientstore`; each round trip is reported under its
+Round trips come from :class:`rcapcore.nuxeo.kv.KVCommands` and the patterns of
+:mod:`rcapcore.nuxeo.kv` / :mod:`rcapcore.nuxeo.transientstore`; each round trip is reported under its
 command name (``GET``, ``EVALSHA compare-and-set`` …) and a whole batch upload also as the request
 ``pattern batch-upload`` (µs from its first to its last round trip).
 """
@@ -15,11 +15,11 @@ from typing import Any, Callable
 
 from redis.crc import key_slot
 
-from loadgen.nuxeo.keys import kv_namespace
-from loadgen.nuxeo.kv import KVCommands, compare_and_set, drive, lock_commands
-from loadgen.nuxeo.payloads import doc_id
-from loadgen.nuxeo.transientstore import batch_upload, transient_store
-from loadgen.nuxeo.versions import profile
+from rcapcore.nuxeo.keys import kv_namespace
+from rcapcore.nuxeo.kv import KVCommands, compare_and_set, drive, lock_commands
+from rcapcore.nuxeo.payloads import doc_id
+from rcapcore.nuxeo.transientstore import batch_upload, transient_store
+from rcapcore.nuxeo.versions import profile
 from loadgen.users.base import RcapUser
 
 BATCH_UPLOAD_REQUEST = "pattern batch-upload"

@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 from gevent.lock import BoundedSemaphore
 
-from loadgen.nuxeo.pool import node_pool
+from rcapcore.nuxeo.pool import node_pool
 
 POOL_MODES = ("persistent", "nuxeo")
 

@@ -16,7 +16,7 @@ import gevent
 from locust.exception import StopUser
 
 from loadgen.clients import ConnectionLost, pack_command
-from loadgen.nuxeo.keys import subscription_pattern
+from rcapcore.nuxeo.keys import subscription_pattern
 from loadgen.nuxeo.pubsub import PubSubCommands, decode_message
 from loadgen.users.base import QUIET_S, RcapUser
 

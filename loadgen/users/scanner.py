@@ -1,5 +1,5 @@
 """The scheduled keyspace scans of one Nuxeo node (spec Corrections 9): every ``gc_period_s`` the KEYS of
-:func:`loadgen.nuxeo.scans.period_scans`, back to back, each its own request (its latency is the time it
+:func:`rcapcore.nuxeo.scans.period_scans`, back to back, each its own request (its latency is the time it
 blocked Redis plus the round trip).
 
 Safety: the patterns start with the run's prefix; on a target rcap did not start (``topology:
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import gevent
 
-from loadgen.nuxeo.scans import period_scans
+from rcapcore.nuxeo.scans import period_scans
 from loadgen.users.base import RcapUser
 
 

@@ -14,8 +14,8 @@ from typing import Any
 import gevent
 from gevent.event import Event
 
-from loadgen.nuxeo.payloads import PayloadFactory, nanotime_work_id, work_type
-from loadgen.nuxeo.queues import idle_poll_interval_s
+from rcapcore.nuxeo.payloads import PayloadFactory, nanotime_work_id, work_type
+from rcapcore.nuxeo.queues import idle_poll_interval_s
 from loadgen.nuxeo.workmanager import WorkQueueCommands
 from loadgen.users.base import RcapUser
 

@@ -8,7 +8,7 @@ on it, never the reverse.
 
 from __future__ import annotations
 
-from loadgen.errors import BadInput
+from rcapcore.errors import BadInput
 from loadgen.workloads import kv, kv_set, mass_operation, nuxeo_cluster, pubsub, work_lifecycle, workmanager
 from loadgen.workloads.base import Step, Workload
 

@@ -12,7 +12,8 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-from loadgen.errors import BadInput
+from rcapcore.errors import BadInput
+from rcapcore.validate import number
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,11 @@ class Dist:
     min: float = 0.0
     max: float = 0.0
     sigma: float = 0.5
+
+    @classmethod
+    def from_number(cls, value: float, where: str) -> "Dist":
+        """A bare number in YAML is a fixed distribution (the typed builder's scalar shorthand)."""
+        return cls("fixed", number(value, where))
 
     def validate(self, where: str) -> None:
         if self.kind not in ("fixed", "uniform", "lognormal"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from loadgen.errors import BadInput
+from rcapcore.errors import BadInput
 from loadgen.workloads.base import KV_ROLE, SCANNER_ROLE, Dist, PlanItem, Step, Workload, scanners, share
 
 MAX_ZIPF_KEYSPACE = 1_000_000

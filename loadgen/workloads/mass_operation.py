@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from loadgen.errors import BadInput
-from loadgen.nuxeo.payloads import work_type
+from rcapcore.errors import BadInput
+from rcapcore.nuxeo.payloads import work_type
 from loadgen.workloads.base import WORK_ROLES, Dist, PlanItem, Step, Workload, users_for
 from rcapcore import topologies
+from rcapcore.nuxeo.queues import LIVE_WAIT_REQUEST
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,6 @@ class MassOperationParams:
     live_processing_ms: float = 20.0
 
 
-LIVE_WAIT_REQUEST = "queue wait live indexing"
 """Request name of a live indexing work's time in the queue (schedule → pop, µs), in ``latency.jsonl``."""
 
 

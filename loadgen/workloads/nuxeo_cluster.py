@@ -3,30 +3,27 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from loadgen.errors import BadInput
-from loadgen.nuxeo.mix import BusinessLoad, derive_mix
-from loadgen.nuxeo.queues import default_queues, queue_spec
+from rcapcore.errors import BadInput
+from rcapcore.nuxeo.mix import BusinessLoad, derive_mix
+from rcapcore.nuxeo.queues import default_queues, queue_spec
 from loadgen.workloads.base import (KV_ROLE, PUBSUB_ROLES, SCANNER_ROLE, WORK_ROLES, Dist, PlanItem, Workload,
                                     scanners, users_for)
 
 
 @dataclass(frozen=True)
-class NuxeoClusterParams:
+class NuxeoClusterParams(BusinessLoad):
     """``nuxeo-cluster``: the Redis traffic of a Nuxeo cluster derived from business inputs (spec §7,
-    :func:`loadgen.nuxeo.mix.derive_mix`): works, idle polls, PubSub, lock GETs and batch uploads."""
+    :func:`rcapcore.nuxeo.mix.derive_mix`): works, idle polls, PubSub, lock GETs and batch uploads.
+    The business inputs are the one :class:`~rcapcore.nuxeo.mix.BusinessLoad` (same names and units as
+    target files), with a mid-size cluster as defaults; the fields below it are the load generator's."""
 
     nodes: int = 4
     docs_per_s: float = 200.0
-    works_per_doc: float = 3.0
     uploads_per_s: float = 1.0
     cache_invalidations_per_s: float = 20.0
-    docs_per_transaction: float = 1.0
-    storage: str = "vcs"
-    work_processing_ms: float = 20.0
-    lock_checks_per_doc: float = 1.0
     kv_users: int = 4
     hashtag: bool = False
     gc_period_s: float = 0.0  # scheduled KEYS of each node every gc_period_s (see KvParams); 0 = off
@@ -39,13 +36,10 @@ def check(p: NuxeoClusterParams, where: str) -> None:
 
 
 def plan(scenario: Any) -> list[PlanItem]:
-    """Users from :func:`loadgen.nuxeo.mix.derive_mix` (spec §7)."""
+    """Users from :func:`rcapcore.nuxeo.mix.derive_mix` (spec §7)."""
     p = scenario.params
-    mix = derive_mix(BusinessLoad(nuxeo_version=scenario.nuxeo_version, nodes=p.nodes, docs_per_s=p.docs_per_s, works_per_doc=p.works_per_doc,
-                                  uploads_per_s=p.uploads_per_s, cache_invalidations_per_s=p.cache_invalidations_per_s,
-                                  docs_per_transaction=p.docs_per_transaction, storage=p.storage,
-                                  work_processing_s=p.work_processing_ms / 1000.0,
-                                  lock_checks_per_doc=p.lock_checks_per_doc, prefix=scenario.prefix))
+    # the params are a BusinessLoad: only the scenario-level version and prefix are filled in
+    mix = derive_mix(replace(p, nuxeo_version=scenario.nuxeo_version, prefix=scenario.prefix))
     items: list[PlanItem] = []
     by_queue: dict[str, list] = {}
     for q in mix.queues:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from loadgen.errors import BadInput
+from rcapcore.errors import BadInput
 from loadgen.workloads.base import PUBSUB_ROLES, PlanItem, Step, Workload, share
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from loadgen.errors import BadInput
-from loadgen.nuxeo.payloads import work_type
-from loadgen.nuxeo.queues import queue_spec
-from loadgen.nuxeo.versions import profile
+from rcapcore.errors import BadInput
+from rcapcore.nuxeo.payloads import work_type
+from rcapcore.nuxeo.queues import queue_spec
+from rcapcore.nuxeo.versions import profile
 from loadgen.workloads.base import WORK_ROLES, Dist, PlanItem, Step, Workload, share
 from rcapcore import topologies
 

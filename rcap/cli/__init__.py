@@ -2,7 +2,7 @@
 
 Each command group lives in its own module here and exposes ``register(subparsers)``;
 a registered handler receives the parsed ``argparse.Namespace`` and returns an exit code.
-Known errors (:class:`loadgen.errors.RcapError`) become one line on stderr and exit status 2.
+Known errors (:class:`rcapcore.errors.RcapError`) become one line on stderr and exit status 2.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import sys
 import warnings
 
 from loadgen import DISTRIBUTION, __version__
-from loadgen.errors import RcapError
-from loadgen.redaction import redact_text
+from rcapcore.errors import RcapError
+from rcapcore.redaction import redact_text
 
 # Command-group modules, imported lazily so `rcap up` does not pay for pandas.
 GROUPS = ("topology", "bench", "compare", "model", "report", "failover")
@@ -52,7 +52,7 @@ EXAMPLES = {
 
 def _cli_number(integer: bool):
     def parse(text: str) -> float | int:
-        from loadgen.validate import number  # noqa: PLC0415
+        from rcapcore.validate import number  # noqa: PLC0415
 
         try:
             return number(text, "value", integer=integer)
@@ -63,7 +63,7 @@ def _cli_number(integer: bool):
 
 
 class _Parser(argparse.ArgumentParser):
-    """One-line errors; every ``type=float``/``type=int`` option goes through ``loadgen.validate.number``
+    """One-line errors; every ``type=float``/``type=int`` option goes through ``rcapcore.validate.number``
     (NaN, infinity and numbers above its bound are refused before any handler runs)."""
 
     def __init__(self, *args, **kwargs) -> None:

@@ -9,8 +9,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from loadgen.errors import BadInput
-from loadgen.paths import RUNS
+from rcapcore.errors import BadInput
+from rcapcore.paths import RUNS
 from loadgen.scenarios import parse_sets
 from loadgen.topology.targets import read_password
 from rcapcore.topologies import NAMES
@@ -29,7 +29,7 @@ def _number_list(kind: type, label: str):
 
 
 def _share(text: str) -> float:
-    from loadgen.validate import number  # noqa: PLC0415
+    from rcapcore.validate import number  # noqa: PLC0415
 
     try:
         return number(text, "--max-error-ratio", minimum=0.0, maximum=1.0)
@@ -260,7 +260,7 @@ def cleanup_handler(args: argparse.Namespace) -> int:
     if not Path(args.run_dir).is_dir():
         raise BadInput(f"run directory not found: {args.run_dir}")
     prefix, keep, man = plan(args.run_dir)
-    url = args.target or (man.get("target") or {}).get("url")
+    url = args.target or (man.target or {}).get("url")
     if not url:
         raise BadInput(f"{args.run_dir}: no target URL in the manifest; give --target")
     target = Target.parse(url, password=read_password(args.password_file), tls_ca=args.tls_ca,
@@ -273,6 +273,6 @@ def cleanup_handler(args: argparse.Namespace) -> int:
         raise BadInput(describe_error(target, exc)) from None
     finally:
         client.close()
-    sys.stdout.write(f"removed {removed} keys under {prefix!r} created by run {man.get('run_id')} "
+    sys.stdout.write(f"removed {removed} keys under {prefix!r} created by run {man.run_id} "
                      f"({len(keep)} keys present at its start spared)\n")
     return 0

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from loadgen.errors import BadInput
+from rcapcore.errors import BadInput
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -43,10 +43,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _run_at(path: str):
     from analysis.runs import load_run  # noqa: PLC0415
+    from rcapcore.rundata import MANIFEST, is_run_dir  # noqa: PLC0415
 
     p = Path(path)
-    if not (p / "manifest.json").is_file():
-        raise BadInput(f"{path} is not a run directory (no manifest.json)")
+    if not is_run_dir(p):
+        raise BadInput(f"{path} is not a run directory (no {MANIFEST})")
     try:
         return load_run(p)
     except (ValueError, OSError) as exc:  # a truncated or corrupt file
@@ -77,7 +78,7 @@ def _show(args: argparse.Namespace) -> int:
 
 def _compare(args: argparse.Namespace) -> int:
     from analysis.compare import compare  # noqa: PLC0415
-    from loadgen.histograms import CORRECTED, MEASURED  # noqa: PLC0415
+    from rcapcore.latency import CORRECTED, MEASURED  # noqa: PLC0415
 
     a, b = list(args.a), list(args.b)
     if args.runs:

@@ -12,8 +12,8 @@ import json
 import sys
 from pathlib import Path
 
-from loadgen.errors import BadInput
-from loadgen.paths import RUNS
+from rcapcore.errors import BadInput
+from rcapcore.paths import RUNS
 from rcapcore import topologies
 
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
-from loadgen.errors import BadInput
+from rcapcore.errors import BadInput
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -57,17 +56,9 @@ INCLUDE_HELP = ("also use runs recorded 'degraded' (more than --max-error-ratio 
 def _load_runs(paths: list[str], include_degraded: bool = False):
     """Run directories; a sweep directory stands for its complete steps. Degraded and unfinished
     runs are left out (one note on stderr) unless ``include_degraded``."""
-    from analysis.runs import SWEEP, UNUSABLE_STATUSES, load_run, load_sweep, usable  # noqa: PLC0415
+    from analysis.runs import open_sweeps_and_runs  # noqa: PLC0415
 
-    runs = []
-    for p in paths:
-        if (Path(p) / SWEEP).is_file():
-            runs.extend(r for r in load_sweep(p).runs if r.status == "complete" or r.status in UNUSABLE_STATUSES)
-        elif (Path(p) / "manifest.json").is_file():
-            runs.append(load_run(p))
-        else:
-            raise BadInput(f"{p} is neither a run nor a sweep directory (no manifest.json or sweep.json)")
-    runs, note = usable(runs, include_degraded)
+    runs, _sweeps, _all, note = open_sweeps_and_runs(paths, include_degraded)
     if note:
         sys.stderr.write(f"rcap: {note}\n")
     return runs

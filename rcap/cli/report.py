@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from loadgen.errors import BadInput
-from loadgen.paths import REPORTS, RUNS
+from rcapcore.errors import BadInput
+from rcapcore.paths import REPORTS, RUNS
 from loadgen.topology.targets import read_password
 from rcapcore.topologies import names
 
@@ -66,16 +66,10 @@ def _print_files(files) -> None:
 def _note_left_out(run_dirs) -> None:
     """Say which runs the report leaves out: degraded or unfinished ones (its sections use complete
     runs only)."""
-    from analysis.runs import UNUSABLE_STATUSES, _read_json  # noqa: PLC0415
+    from rcapcore.rundata import UNUSABLE_STATUSES, open_runs  # noqa: PLC0415
 
-    odd = []
-    for root in run_dirs:
-        root = Path(root)
-        for manifest in [root / "manifest.json", *root.glob("*/manifest.json"), *root.glob("*/*/manifest.json")]:
-            if manifest.is_file():
-                status = _read_json(manifest).get("status")
-                if status in UNUSABLE_STATUSES:
-                    odd.append(f"{manifest.parent.name} ({status})")
+    opened = open_runs(run_dirs, missing_ok=True)
+    odd = [f"{p.name} ({s})" for p, s in opened.status.items() if s in UNUSABLE_STATUSES]
     if odd:
         _say(f"the report leaves out {len(odd)} degraded or unfinished run(s): {', '.join(odd[:5])}"
              f"{' …' if len(odd) > 5 else ''}")

@@ -9,7 +9,7 @@ import sys
 import warnings
 
 from loadgen import topology
-from loadgen.errors import BadInput
+from rcapcore.errors import BadInput
 from loadgen.topology.lab import DEFAULT_BASE_DIR
 from loadgen.topology.registry import NAMES
 from loadgen.topology.redisconf import PERSISTENCE, POLICIES
@@ -158,7 +158,7 @@ def _check(args: argparse.Namespace) -> int:
     print(f"{target.url}: {family} {version} ({target.kind})")
     for role, host, port in topology.server_nodes(target):
         print(f"  {role:<8} {host}:{port}")
-    from loadgen.nuxeo.keys import check_prefix  # noqa: PLC0415
+    from rcapcore.nuxeo.keys import check_prefix  # noqa: PLC0415
     from loadgen.topology.preflight import problems  # noqa: PLC0415
 
     client = topology.connect(target)

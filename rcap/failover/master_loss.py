@@ -17,16 +17,16 @@ from pathlib import Path
 
 import redis
 
-from loadgen.errors import BadInput, TopologyError
+from rcapcore.errors import BadInput, TopologyError
 from rcap.failover import partition as netpart
 from rcap.failover.availability import nuxeo_retry_delay_ms
 from rcap.failover.nodes import data_nodes, node_client, sentinel_nodes, wait_settled
 from rcap.failover.record import ExperimentRun
 from rcap.failover.sentinel_events import SentinelEvent, SentinelWatcher, switch_target
 from rcap.failover.workload import FOLLOW_MODES, WORKLOADS, FailoverLoad, LoadSpec
-from loadgen.nuxeo.keys import check_prefix
+from rcapcore.nuxeo.keys import check_prefix
 from loadgen.nuxeo.workmanager import WorkManagerClient
-from loadgen.paths import RUNS, STATE
+from rcapcore.paths import RUNS, STATE
 from loadgen.topology.lab import Node, Topology, up
 from rcapcore.topologies import facts, with_sentinels
 

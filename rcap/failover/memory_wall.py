@@ -3,9 +3,9 @@
 Redis refuses a schedule with OOM.
 
 Recorded at the wall: the backlog (works pending), ``used_memory``, the bytes each pending work cost, and
-the prediction of the memory model (``analysis.memory.pending_works_bytes``) and of the spec's rule of
-thumb (1.1–1.2 × payload + 250–300 B per work), and the time the model gives to reach the wall at
-λ − μ. Then: do further schedules keep failing, can consumers
+the spec's rule of thumb (1.1–1.2 × payload + 250–300 B per work). The memory model's prediction is not
+recorded: the report computes it from these measurements (``analysis.memory_wall``), so it never goes
+stale inside the immutable run. Then: do further schedules keep failing, can consumers
 still pop (``pop-work`` writes first with a command that is not deny-oom, so Redis lets the script run),
 and does scheduling work again once some works were completed.
 """
@@ -20,20 +20,16 @@ from pathlib import Path
 
 import redis
 
-from loadgen.errors import BadInput
+from rcapcore.errors import BadInput
 from rcap.failover.nodes import node_client
 from rcap.failover.record import ExperimentRun
-from loadgen.nuxeo.keys import check_prefix
-from loadgen.nuxeo.payloads import PayloadFactory, work_type
+from rcapcore.nuxeo.keys import check_prefix
+from rcapcore.nuxeo.payloads import RULE_PAYLOAD_FACTOR, RULE_PER_WORK_BYTES, PayloadFactory, work_type
 from loadgen.nuxeo.workmanager import WorkManagerClient
-from loadgen.paths import RUNS, STATE
+from rcapcore.paths import RUNS, STATE
 from loadgen.scenarios import load_scenario
 from loadgen.topology.lab import up
 from loadgen.topology.redisconf import parse_bytes
-
-# Spec §1.6 rule of thumb: memory ≈ 1.1–1.2 × payload + 250–300 B per pending work (midpoints).
-RULE_PAYLOAD_FACTOR = 1.15
-RULE_PER_WORK_BYTES = 275
 
 
 @dataclass(frozen=True)
@@ -106,7 +102,6 @@ def _wall(spec: MemoryWallSpec, topo, exp: ExperimentRun, say) -> dict:
         wm.load_scripts()
         keys = wm.commands(spec.queue_id).keys
         mem0 = client.info("memory")
-        server = client.info("server")
         baseline = mem0["used_memory"]
         say(f"memory wall: maxmemory {spec.maxmemory} B, baseline used_memory {baseline} B, "
             f"{wtype.name} works of ≈{wtype.size_bytes} B")
@@ -178,9 +173,6 @@ def _wall(spec: MemoryWallSpec, topo, exp: ExperimentRun, say) -> dict:
     grown = mem["used_memory"] - baseline
     room = spec.maxmemory - baseline
     rule_per_work = RULE_PAYLOAD_FACTOR * payload_mean + RULE_PER_WORK_BYTES
-    model = _model_prediction(room, payload_mean, f"mw{spec.seed}.{acked}", spec, server, mem0, backlog)
-    if model.get("bytes_at_measured_backlog") is not None:
-        model["bytes_error_pct"] = _err(model["bytes_at_measured_backlog"], grown)
     result = {
         "work_type": wtype.name,
         "payload_bytes_mean": round(payload_mean, 1),
@@ -200,7 +192,6 @@ def _wall(spec: MemoryWallSpec, topo, exp: ExperimentRun, say) -> dict:
         "mem_allocator": mem.get("mem_allocator"),
         "bytes_per_work_measured": round(grown / backlog, 1) if backlog else None,
         "time_to_wall_s": round(wall_t - t0, 3),
-        "time_to_wall_predicted_s": None,
         "first_oom_error": first_oom.split("\n")[0][:160],
         "refused_after_wall": refused,
         "confirm_attempts": spec.confirm,
@@ -211,12 +202,7 @@ def _wall(spec: MemoryWallSpec, topo, exp: ExperimentRun, say) -> dict:
         "rule_of_thumb": {"bytes_per_work": round(rule_per_work, 1),
                           "predicted_backlog": int(room // rule_per_work),
                           "error_pct": _err(int(room // rule_per_work), backlog)},
-        "model": model,
     }
-    if model.get("predicted_backlog") is not None:
-        model["error_pct"] = _err(model["predicted_backlog"], backlog)
-        result["time_to_wall_predicted_s"] = round(
-            model["predicted_backlog"] / (spec.schedule_rate - spec.consume_rate), 3)
     return result
 
 
@@ -259,35 +245,3 @@ def _is_oom(exc: BaseException) -> bool:
 
 def _err(predicted: float, measured: float) -> float | None:
     return round(100.0 * (predicted - measured) / measured, 2) if measured else None
-
-
-def _model_prediction(room_bytes: int, payload_mean: float, sample_id: str, spec: MemoryWallSpec,
-                      server: dict, mem: dict, backlog: int) -> dict:
-    """The backlog the memory model fits in ``room_bytes`` (fixed point of pending_works_bytes), and the
-    bytes it gives for the measured ``backlog``."""
-    try:
-        from analysis.memory import RedisLayout, WorkShape, pending_works_bytes  # noqa: PLC0415
-    except ImportError as exc:
-        return {"available": False, "reason": f"analysis.memory not importable ({exc})"}
-    try:
-        valkey = "valkey_version" in server  # Valkey's redis_version is a frozen 7.2.4
-        layout = RedisLayout.for_version(server["valkey_version"] if valkey else server.get("redis_version", "7.0"),
-                                         mem.get("mem_allocator"), family="valkey" if valkey else "redis")
-        shape = WorkShape(payload_bytes=round(payload_mean), id_bytes=len(sample_id), prefix=spec.prefix,
-                          queue=spec.queue_id)
-        # n ← n·room/bytes(n) converges in a few steps (the model is near-linear in n; one evaluation
-        # costs up to a second), then step back until the prediction fits.
-        n = max(1, int(room_bytes / (RULE_PAYLOAD_FACTOR * payload_mean + RULE_PER_WORK_BYTES)))
-        for _ in range(4):
-            used = pending_works_bytes(n, shape, layout)
-            nxt = max(1, int(n * room_bytes / used))
-            if nxt == n:
-                break
-            n = nxt
-        while n > 1 and pending_works_bytes(n, shape, layout) > room_bytes:
-            n = max(1, int(n * 0.995))
-        lo = n
-        return {"available": True, "predicted_backlog": lo, "layout_version": layout.version,
-                "bytes_at_measured_backlog": round(pending_works_bytes(backlog, shape, layout))}
-    except Exception as exc:  # noqa: BLE001  (the model is being built alongside; never fail the run)
-        return {"available": False, "reason": f"{type(exc).__name__}: {exc}"}

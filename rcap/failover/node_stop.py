@@ -35,12 +35,12 @@ from typing import Any
 
 import redis
 
-from loadgen.errors import BadInput, TargetError
+from rcapcore.errors import BadInput, TargetError
 from rcap.failover.record import ExperimentRun
-from loadgen.nuxeo.keys import check_prefix
-from loadgen.nuxeo.payloads import PayloadFactory, nanotime_work_id, work_type
+from rcapcore.nuxeo.keys import check_prefix
+from rcapcore.nuxeo.payloads import PayloadFactory, nanotime_work_id, work_type
 from loadgen.nuxeo.workmanager import WorkManagerClient
-from loadgen.paths import RUNS, STATE
+from rcapcore.paths import RUNS, STATE
 from loadgen.topology.targets import Target, connect, describe_error
 from rcapcore.topologies import EXTERNAL, names
 

@@ -33,7 +33,7 @@ import threading
 import time
 from typing import Any
 
-from loadgen.nuxeo.queues import idle_poll_interval_s
+from rcapcore.nuxeo.queues import idle_poll_interval_s
 from loadgen.nuxeo.workmanager import WorkManagerClient
 from loadgen.topology.targets import Target, connect
 

@@ -19,7 +19,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 
-from loadgen.errors import BadInput, TopologyError
+from rcapcore.errors import BadInput, TopologyError
 
 CHAIN_PREFIX = "RCAP-PART-"
 _CHAIN_RE = re.compile(rf"^{CHAIN_PREFIX}(\d+)$")

@@ -13,11 +13,11 @@ from typing import Any
 
 from rcap.failover.nodes import data_nodes, node_client
 from loadgen.recorder import manifest as facts
-from loadgen.recorder.rundir import MANIFEST, RunDir, utc_iso
+from loadgen.recorder.rundir import RunDir, utc_iso
+from rcapcore.rundata import MANIFEST, RESULT
 from loadgen.recorder.sampler import NodeProbe, ServerSampler
 from loadgen.topology.lab import Topology
 
-RESULT = "result.json"
 
 
 class ExperimentRun:

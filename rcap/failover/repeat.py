@@ -13,7 +13,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from loadgen.recorder.rundir import MANIFEST, RunDir, utc_iso
+from loadgen.recorder.rundir import RunDir, utc_iso
+from rcapcore.rundata import MANIFEST
 from rcap.failover.record import RESULT
 
 _NOT_MEASURES = {"seed", "t0", "status", "min_replicas_to_write", "min_replicas_max_lag_s", "wait_replicas",

@@ -19,14 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
-from loadgen.errors import BadInput
+from rcapcore.errors import BadInput
 from rcap.failover.nodes import node_client
 from rcap.failover.record import ExperimentRun
-from loadgen.nuxeo.keys import check_prefix
-from loadgen.nuxeo.payloads import PayloadFactory, work_type
-from loadgen.nuxeo.scripts import SCRIPTS, WORK_SCRIPT_NAMES
+from rcapcore.nuxeo.keys import check_prefix
+from rcapcore.nuxeo.payloads import PayloadFactory, work_type
+from rcapcore.nuxeo.scripts import SCRIPTS, WORK_SCRIPT_NAMES
 from loadgen.nuxeo.workmanager import WorkManagerClient
-from loadgen.paths import RUNS, STATE
+from rcapcore.paths import RUNS, STATE
 from loadgen.topology.lab import up
 from loadgen.topology.redisconf import PERSISTENCE
 

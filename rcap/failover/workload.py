@@ -31,12 +31,12 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from loadgen.errors import BadInput
+from rcapcore.errors import BadInput
 from rcap.failover.availability import OpLog
-from loadgen.nuxeo.keys import kv_namespace, subscription_pattern
-from loadgen.nuxeo.payloads import PayloadFactory, work_type
+from rcapcore.nuxeo.keys import kv_namespace, subscription_pattern
+from rcapcore.nuxeo.payloads import PayloadFactory, work_type
 from loadgen.nuxeo.pubsub import PubSubCommands, decode_message
-from loadgen.nuxeo.scripts import WORK_SCRIPT_NAMES, is_noscript, load_scripts
+from rcapcore.nuxeo.scripts import WORK_SCRIPT_NAMES, is_noscript, load_scripts
 from loadgen.nuxeo.workmanager import WorkManagerClient
 
 WORKLOADS = ("workmanager", "kv", "pubsub")

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from loadgen.errors import BadInput
+from rcapcore.errors import BadInput
 
 MAX_NUMBER = 1e12
 """Upper bound of any number without its own entry in :data:`BOUNDS`."""
@@ -37,7 +37,7 @@ BOUNDS: dict[str, float] = {
     "vcs_docs": 100_000, "dbs_ids": 100_000, "works": 1_000_000_000, "works_per_producer": 1_000_000_000,
     "processing_ms": 3_600_000, "work_processing_ms": 3_600_000,
     # target loads (analysis only, but they feed int() and exp())
-    "documents": 1e12, "nuxeo_nodes": 10_000,
+    "documents": 1e12,
 }
 
 

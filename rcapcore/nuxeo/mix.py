@@ -11,16 +11,17 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any, ClassVar
 from functools import lru_cache
 
-from loadgen.errors import BadInput
-from loadgen.nuxeo.keys import DEFAULT_PREFIX, cacheinval_channel, dbs_channel, vcs_channel
-from loadgen.nuxeo.kv import nominal_steps
-from loadgen.nuxeo.pubsub import CACHEINVAL_MEAN_BYTES, DBS_ID_BYTES, VCS_EXTRA_DOC_BYTES, VCS_ONE_DOC_BYTES
-from loadgen.nuxeo.queues import MEAN_POLL_INTERVAL_S, QueueSpec, default_queues, queue_spec
-from loadgen.nuxeo.payloads import work_type
-from loadgen.nuxeo.transientstore import batch_upload, transient_store
-from loadgen.nuxeo.versions import DEFAULT_VERSION, check_version, profile
+from rcapcore.errors import BadInput
+from rcapcore.nuxeo.keys import DEFAULT_PREFIX, cacheinval_channel, dbs_channel, vcs_channel
+from rcapcore.nuxeo.kv import nominal_steps
+from rcapcore.nuxeo.queues import MEAN_POLL_INTERVAL_S, QueueSpec, default_queues, queue_spec
+from rcapcore.nuxeo.payloads import CACHEINVAL_MEAN_BYTES, DBS_ID_BYTES, VCS_EXTRA_DOC_BYTES, VCS_ONE_DOC_BYTES, work_type
+from rcapcore.nuxeo.transientstore import batch_upload, transient_store
+from rcapcore.nuxeo.lts import DEFAULT_VERSION, check_version
+from rcapcore.nuxeo.versions import profile
 
 EVALSHA_PER_WORK = 4
 SPEC_REPOLL_POPS_PER_WORK = 0.5  # the spec's estimate (Corrections 3), for comparison only
@@ -58,13 +59,22 @@ class BusinessLoad:
     given it is split as: 1 ES ``IndexingWorker`` per transaction (if ``elasticsearch``), then one
     ``FulltextExtractorWork`` per document, the rest ``ListenerWork``\\ s, the last two in ``default``.
     ``update_fraction`` is the share of transactions that update/delete (DBS publishes only those).
-    ``work_processing_s`` is the mean time a worker thread spends on a work (it then does not poll).
+    ``work_processing_ms`` is the mean time a worker thread spends on a work (it then does not poll).
+    ``kv_keys``/``kv_value_bytes``/``kv_ttl``: long-lived KV keys (bulk statuses, transient store entries,
+    locks) the cluster holds, for the memory sizing; the mix's rates do not use them.
+
+    The one business-load type: target files (``business:``), the ``nuxeo-cluster`` scenario's params (a
+    subclass adding the load generator's own knobs) and :func:`derive_mix` all use it, with these names and
+    units. Target files written before it used ``nuxeo_nodes``; :data:`ALIASES` still accepts it.
     ``nuxeo_version`` picks the default queues, the queue of each work type and the transient-store TTL
-    (:mod:`loadgen.nuxeo.versions`); ``repoll_pops_per_work`` (None: :func:`repoll_pops_per_work` per
+    (:mod:`rcapcore.nuxeo.versions`); ``repoll_pops_per_work`` (None: :func:`repoll_pops_per_work` per
     queue) counts the empty pop-work a worker sends after each work.
     """
 
-    nuxeo_version: str = DEFAULT_VERSION
+    ALIASES: ClassVar[dict[str, str]] = {"nuxeo_nodes": "nodes"}
+    """Old YAML names (target files) → field names; read by the typed config builder."""
+
+    nuxeo_version: Any = DEFAULT_VERSION  # "10.10" or "2021" (YAML's integer 2021 accepted), checked below
     nodes: int = 1
     docs_per_s: float = 0.0
     works_per_doc: float = 3.0
@@ -76,29 +86,36 @@ class BusinessLoad:
     repository: str = "default"
     elasticsearch: bool = True
     lock_checks_per_doc: float = 1.0
-    work_processing_s: float = 0.02
+    work_processing_ms: float = 20.0
     metrics_reads_per_s_per_node: float = 0.0
     node_id_chars: int = 1
     work_shares: tuple[WorkShare, ...] | None = None
     queues: tuple[QueueSpec, ...] | None = None
     prefix: str = DEFAULT_PREFIX
     repoll_pops_per_work: float | None = None
+    kv_keys: int = 0
+    kv_value_bytes: int = 200
+    kv_ttl: bool = True
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "nuxeo_version", check_version(self.nuxeo_version))
+        # messages are "<field>: …", so the config builder can point at the field (file:line in YAML)
+        try:
+            object.__setattr__(self, "nuxeo_version", check_version(self.nuxeo_version))
+        except BadInput as exc:
+            raise BadInput(f"nuxeo_version: {str(exc).removeprefix('nuxeo_version ')}") from None
         if self.nodes < 1:
-            raise BadInput(f"nodes must be >= 1, got {self.nodes}")
+            raise BadInput(f"nodes: must be >= 1, got {self.nodes}")
         for name in ("docs_per_s", "works_per_doc", "uploads_per_s", "cache_invalidations_per_s",
-                     "lock_checks_per_doc", "work_processing_s", "metrics_reads_per_s_per_node",
-                     "repoll_pops_per_work"):
+                     "lock_checks_per_doc", "work_processing_ms", "metrics_reads_per_s_per_node",
+                     "repoll_pops_per_work", "kv_keys", "kv_value_bytes"):
             if (getattr(self, name) or 0) < 0:
-                raise BadInput(f"{name} must be >= 0, got {getattr(self, name)}")
+                raise BadInput(f"{name}: must be >= 0, got {getattr(self, name)}")
         if self.docs_per_transaction < 1:
-            raise BadInput(f"docs_per_transaction must be >= 1, got {self.docs_per_transaction}")
+            raise BadInput(f"docs_per_transaction: must be >= 1, got {self.docs_per_transaction}")
         if not 0 <= self.update_fraction <= 1:
-            raise BadInput(f"update_fraction must be in [0, 1], got {self.update_fraction}")
+            raise BadInput(f"update_fraction: must be in [0, 1], got {self.update_fraction}")
         if self.storage not in ("vcs", "dbs"):
-            raise BadInput(f"storage must be 'vcs' or 'dbs', got {self.storage!r}")
+            raise BadInput(f"storage: must be 'vcs' or 'dbs', got {self.storage!r}")
 
 
 @dataclass(frozen=True)
@@ -269,7 +286,7 @@ def derive_mix(load: BusinessLoad) -> RedisMix:
             size = wtype.mean_size_bytes()
         spec = node_queues.get(share.queue_id) or queue_spec(share.queue_id, nuxeo_version=version)
         node_queues.setdefault(spec.queue_id, spec)
-        busy = works / load.nodes * load.work_processing_s
+        busy = works / load.nodes * load.work_processing_ms / 1000.0
         busy_by_queue[spec.queue_id] = busy_by_queue.get(spec.queue_id, 0.0) + busy
         queues.append(QueueTraffic(spec.queue_id, share.work_type, works, size, spec.threads, busy))
     # a queue shared by several work types is saturated by their sum

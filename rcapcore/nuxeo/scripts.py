@@ -41,7 +41,7 @@ class Script:
 
 
 def _read(name: str) -> Script:
-    source = resources.files("loadgen.nuxeo").joinpath("lua").joinpath(f"{name}.lua").read_bytes()
+    source = resources.files("rcapcore.nuxeo").joinpath("lua").joinpath(f"{name}.lua").read_bytes()
     return Script(name=name, source=source, sha=hashlib.sha1(source).hexdigest())
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from loadgen.errors import BadInput
+from rcapcore.errors import BadInput
 
 DEFAULT_PREFIX = "rcap:"
 NUXEO_PREFIX = "nuxeo:"

@@ -1,7 +1,7 @@
 """Nuxeo's default work queues, their worker threads, and the idle poll interval (spec §1.4).
 
 The table is 10.10's; 2021 enables ``common`` and ``raclupdate`` and ships ``videoConversion`` with the
-server (spec Corrections 1): see :mod:`loadgen.nuxeo.versions` for the per-version profiles.
+server (spec Corrections 1): see :mod:`rcapcore.nuxeo.versions` for the per-version profiles.
 """
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from loadgen.errors import BadInput
+from rcapcore.errors import BadInput
+from rcapcore.nuxeo.lts import check_version
 
 POLL_INTERVAL_MS = 1000  # REMOTE_POLL_INTERVAL_MS
 POLL_JITTER_MS = 200  # REMOTE_POLL_INTERVAL_STDEV_MS: the wait is 1000 ± random(200) ms
@@ -64,8 +65,6 @@ def _for_version(q: QueueSpec, nuxeo_version: str) -> QueueSpec:
 def default_queues(addons: bool = False, nuxeo_version: str = "2021") -> tuple[QueueSpec, ...]:
     """The queues of a ``nuxeo_version`` node with the core server modules (and the listed addons if
     ``addons``): 28 polling threads in 10.10, 38 in 2021."""
-    from loadgen.nuxeo.versions import check_version  # noqa: PLC0415
-
     version = check_version(nuxeo_version)
     queues = (_for_version(q, version) for q in DEFAULT_QUEUES)
     return tuple(q for q in queues if addons or not q.addon)
@@ -93,3 +92,7 @@ def idle_poll_interval_s(rng: random.Random) -> float:
 
 
 MEAN_POLL_INTERVAL_S = POLL_INTERVAL_MS / 1000.0
+
+
+LIVE_WAIT_REQUEST = "queue wait live indexing"
+"""Request name of a live indexing work's time in the queue (schedule → pop, µs), in ``latency.jsonl``."""

@@ -7,7 +7,7 @@ One REST batch upload of one non-chunked file is 7 + 28 + 13 + 26 = 74 round tri
 In all: 34 GET, 17 DEL, 6 SETEX, 6 EXPIRE, 11 EVALSHA. The spec gives the counts per phase and per
 command; the order of the steps within a phase is our reconstruction. Blobs never go to Redis: only
 small JSON/marker strings (5–190 bytes). The first-level TTL is the version's (10.10: 240 min, 2021:
-4,320 min; :mod:`loadgen.nuxeo.versions`).
+4,320 min; :mod:`rcapcore.nuxeo.versions`).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import hashlib
 import json
 from typing import Iterator
 
-from loadgen.nuxeo.keys import DEFAULT_PREFIX
-from loadgen.nuxeo.kv import KVCommands, Pattern, compare_and_set, nominal_value
+from rcapcore.nuxeo.keys import DEFAULT_PREFIX
+from rcapcore.nuxeo.kv import KVCommands, Pattern, compare_and_set, nominal_value
 
 BATCH_STORE = "BatchManagerCache"
 FIRST_LEVEL_TTL_S = 259_200  # 2021 default (nuxeo.transientstore.ttl=4320 min); 10.10: 14,400 s

@@ -2,7 +2,7 @@
 
 :class:`KVCommands` builds single round trips for one store (keys are relative to the store's
 namespace ``<prefix>kv:`` or ``<prefix><store>:``). Multi-step operations are *patterns*: generators
-that yield :class:`~loadgen.nuxeo.ops.Op`\\ s and receive each parsed reply through ``send()``, so the
+that yield :class:`~rcapcore.nuxeo.ops.Op`\\ s and receive each parsed reply through ``send()``, so the
 same sequence drives the synchronous :class:`KVClient` and a Locust user:
 
     steps = compare_and_set(kv, "k", None, "v", ttl_s=60)
@@ -22,9 +22,9 @@ from __future__ import annotations
 
 from typing import Any, Callable, Generator
 
-from loadgen.nuxeo.keys import DEFAULT_PREFIX, kv_namespace
-from loadgen.nuxeo.ops import Op, raw, to_bytes
-from loadgen.nuxeo.scripts import KV_SCRIPT_NAMES, SCRIPTS, execute_with_reload, load_scripts
+from rcapcore.nuxeo.keys import DEFAULT_PREFIX, kv_namespace
+from rcapcore.nuxeo.ops import Op, raw, to_bytes
+from rcapcore.nuxeo.scripts import KV_SCRIPT_NAMES, SCRIPTS, execute_with_reload, load_scripts
 
 Pattern = Generator[Op, Any, Any]
 

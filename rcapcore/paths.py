@@ -5,11 +5,12 @@ Two kinds of files, two rules:
 * **Shipped data** (read-only, part of rcap): ``data/scenarios``, ``data/targets``, ``data/catalog``,
   ``data/reference`` and ``notebooks/``. Found relative to the package: in a checkout (or an editable
   install) the checkout's own folders; in an installed wheel the packaged copy under
-  ``<site-packages>/loadgen/shipped/<kind>`` (read with :mod:`importlib.resources`).
+  ``<site-packages>/rcapcore/shipped/<kind>`` (read with :mod:`importlib.resources`).
 * **User data** (written by rcap): ``data/runs``, ``reports``, ``.rcap``. Always relative to the
   working directory, never to the package.
 
-This module imports nothing from the rest of rcap, so it can move to a shared core package.
+This module imports nothing from the rest of rcap (the wheel maps the data under ``rcapcore`` itself, so
+finding it never imports ``loadgen``).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ STATE = Path(".rcap")
 USER_DIRS = {"runs": RUNS, "reports": REPORTS, "state": STATE}
 """User data folders, relative to the working directory."""
 
-_PACKAGE = "loadgen"
+_PACKAGE = "rcapcore"
 _PACKAGED = "shipped"  # the wheel's folder under the package (pyproject's package-dir mapping)
 
 

@@ -15,7 +15,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from loadgen.errors import BadInput
+from rcapcore.errors import BadInput
 
 JAVA_MAGIC = b"\xac\xed\x00\x05"
 _TC_OBJECT_CLASSDESC = b"sr"  # TC_OBJECT, TC_CLASSDESC
@@ -172,3 +172,25 @@ def work_id_from_payload(payload: bytes) -> str | None:
         return None
     (id_len,) = struct.unpack_from(">H", payload, pos)
     return payload[pos + 2: pos + 2 + id_len].decode()
+
+
+# Pub/sub message sizes (bytes), shared by the publisher (loadgen.nuxeo.pubsub) and the mix.
+VCS_ONE_DOC_BYTES = 500
+VCS_EXTRA_DOC_BYTES = 155
+DBS_ID_BYTES = 37
+CACHEINVAL_MIN_BYTES = 20
+CACHEINVAL_MAX_BYTES = 100
+STAMP_CHARS = 36
+CACHE_NAMES = ("userManagerCache", "userEntryCache", "groupEntryCache", "directory-entries-cache",
+               "drive-descendants-sync-root-cache", "ecm-types-cache", "acl")
+
+# shortest cache name + "/" + stamp: the smallest cacheinval payload we can send
+CACHEINVAL_FLOOR_BYTES = min(len(n) for n in CACHE_NAMES) + 1 + STAMP_CHARS
+# mean payload of cacheinval() with sizes drawn uniformly in [20, 100] B, floor applied
+CACHEINVAL_MEAN_BYTES = sum(max(n, CACHEINVAL_FLOOR_BYTES)
+                            for n in range(CACHEINVAL_MIN_BYTES, CACHEINVAL_MAX_BYTES + 1)) / (
+    CACHEINVAL_MAX_BYTES - CACHEINVAL_MIN_BYTES + 1)
+
+# Spec §1.6 rule of thumb: memory ≈ 1.1–1.2 × payload + 250–300 B per pending work (midpoints).
+RULE_PAYLOAD_FACTOR = 1.15
+RULE_PER_WORK_BYTES = 275

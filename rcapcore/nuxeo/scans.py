@@ -11,8 +11,8 @@ The patterns always start with the run's prefix: a scan only ever *returns* the 
 
 from __future__ import annotations
 
-from loadgen.nuxeo.keys import DEFAULT_PREFIX, check_prefix
-from loadgen.nuxeo.ops import Op, raw
+from rcapcore.nuxeo.keys import DEFAULT_PREFIX, check_prefix
+from rcapcore.nuxeo.ops import Op, raw
 
 GC_PERIOD_S = 900.0  # transientStoreGC schedule 0 0/15 * * * ?
 KEYS_PER_STORE = 2  # doGC, then computeStorageSize

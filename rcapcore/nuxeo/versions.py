@@ -11,23 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from loadgen.errors import BadInput
-
-VERSIONS = ("10.10", "2021")
-DEFAULT_VERSION = "2021"
+from rcapcore.nuxeo.lts import DEFAULT_VERSION, check_version
+from rcapcore.nuxeo.queues import default_queues
 
 SPEC_IDLE_POLLS_PER_S = {"10.10": 28.0, "2021": 38.0}
 """The spec's idle ``pop-work`` rate of one node (Corrections 1): the figure the idle test checks."""
-
-
-def check_version(value: Any) -> str:
-    """``"10.10"`` or ``"2021"`` (YAML's integer 2021 is accepted); anything else is a BadInput."""
-    if isinstance(value, int) and not isinstance(value, bool) and value == 2021:
-        return "2021"
-    if isinstance(value, str) and value.strip() in VERSIONS:
-        return value.strip()
-    hint = " (quote it in YAML: \"10.10\")" if isinstance(value, float) else ""
-    raise BadInput(f"nuxeo_version must be \"10.10\" or \"2021\"{hint}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -43,8 +31,6 @@ class NuxeoProfile:
 
     def queues(self, addons: bool = False):
         """The default queues of one node (``queues.QueueSpec``)."""
-        from loadgen.nuxeo.queues import default_queues  # noqa: PLC0415
-
         return default_queues(addons, self.version)
 
     def idle_polling_threads(self) -> int:
