@@ -134,22 +134,9 @@ def test_analysis_never_imports_loadgen_or_the_cli():
     assert _violations("analysis") == []
 
 
-@pytest.mark.xfail(strict=False, reason="loadgen/cli/*, loadgen/suite.py and loadgen/failover/node_stop.py use analysis: "
-                   "branch arch-workloads moves the CLI and the orchestration (suite, failover) to rcap/")
 def test_loadgen_never_imports_analysis_or_the_cli():
     assert _violations("loadgen") == []
 
 
-@pytest.mark.xfail(strict=False, reason="circle 1 (loadgen.scenarios <-> loadgen.users) is broken on branch "
-                   "arch-workloads, circle 2 (loadgen.topology lab <-> launcher) on branch arch-topology")
 def test_no_import_cycle():
     assert _cycles() == []
-
-
-KNOWN_CIRCLES = ("loadgen.scenarios", "loadgen.users", "loadgen.topology")
-"""Where today's circles live (until the branches above merge); a circle anywhere else is new."""
-
-
-def test_no_new_import_cycle():
-    new = [c for c in _cycles() if not all(m.startswith(KNOWN_CIRCLES) for m in c)]
-    assert new == []

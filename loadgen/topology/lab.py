@@ -20,7 +20,8 @@ from dataclasses import asdict, dataclass, field, replace
 
 from rcapcore.errors import BadInput, TopologyError
 from rcapcore.paths import STATE
-from loadgen.topology import registry, sentinel
+import loadgen.topology.registry as registry  # submodules by name: the package's __init__ imports lab
+import loadgen.topology.sentinel as sentinel
 from loadgen.topology.binaries import RedisBinary, find_redis_server
 from loadgen.topology.launcher import Launcher
 from loadgen.topology.model import Node

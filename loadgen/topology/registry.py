@@ -11,7 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from rcapcore.errors import BadInput
-from loadgen.topology import cluster, enterprise, sentinel, standalone
+import loadgen.topology.cluster as cluster  # submodules by name: the package's __init__ imports this module
+import loadgen.topology.enterprise as enterprise
+import loadgen.topology.sentinel as sentinel
+import loadgen.topology.standalone as standalone
 from rcapcore.topologies import EXTERNAL, NAMES, TopologyFacts, names
 from rcapcore.topologies import facts as _facts
 
