@@ -30,6 +30,7 @@ report: setup
 
 ## The test suite (real redis-server processes on loopback).
 test: setup
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
 ## Benchmarks side by side with redis-benchmark; results go to BENCHMARKS.md by hand.

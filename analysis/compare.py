@@ -22,9 +22,12 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
+
+if TYPE_CHECKING:  # pandas only for the annotation: analysis.compare loads it lazily
+    import pandas as pd
 
 from analysis.runs import Run
 from rcapcore.errors import BadInput

@@ -26,7 +26,7 @@ from rcapcore.errors import BadInput
 from rcapcore.nuxeo.keys import DEFAULT_PREFIX, check_prefix
 from rcapcore.nuxeo.lts import check_version
 from rcapcore.paths import shipped
-from rcapcore.validate import load_yaml, number, short, yaml_text
+from rcapcore.validate import load_yaml, yaml_text
 from loadgen.workloads import WORKLOADS
 from loadgen.workloads.base import Dist
 from rcapcore.config import build as _build  # the project's one typed-mapping builder

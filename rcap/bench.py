@@ -390,7 +390,7 @@ def _backlog_reader(client: Any, prefix: str, cluster: bool):
     def read() -> int | None:
         try:
             return int(client.hlen(key))
-        except Exception:  # target briefly unavailable (failover): the sampler records it
+        except Exception:  # noqa: BLE001  (target briefly unavailable (failover): the sampler records it)
             return None
 
     return read
@@ -517,7 +517,8 @@ class RunSession:
         from loadgen.topology.targets import password_handoff  # noqa: PLC0415
 
         proc: subprocess.Popen | None = None
-        forget_password: Callable[[], None] = lambda: None
+        def forget_password() -> None:  # replaced once the password is handed over
+            return None
         self.load_start_t = time.time()
         try:
             secret_env, forget_password = password_handoff(target.password)  # a 0600 file Locust reads once

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from rcapcore import topologies
 from rcapcore.errors import BadInput, RcapError
 from rcapcore.paths import RUNS, STATE
 from loadgen.recorder.rundir import new_id

@@ -52,7 +52,7 @@ def test_reads_as_a_document_with_thin_code(notebook):
     assert len(md) >= len(code) - 2, f"{name}: fewer explanations than code cells"
     assert sum(len(c.source) for c in md) > 2 * sum(len(c.source) for c in code)
     for cell in code:
-        tree = ast.parse("\n".join(l for l in cell.source.splitlines() if not l.startswith("%")))
+        tree = ast.parse("\n".join(line for line in cell.source.splitlines() if not line.startswith("%")))
         assert not any(isinstance(n, (ast.FunctionDef, ast.ClassDef)) for n in ast.walk(tree)), \
             f"{name}: define functions in analysis/, not in the notebook"
         assert len(cell.source.splitlines()) <= 12, f"{name}: a code cell is long:\n{cell.source}"

@@ -29,7 +29,7 @@ def failover_section(ctx: Context) -> Section:
         return sec.md("_No failover experiment in the run set. Record one with "
                       "`rcap failover --topology sentinel` and pass its directory with `--runs`._")
     rows = []
-    for run, r in results:
+    for _run, r in results:
         acked, lost = r.get("acked") or 0, r.get("acked_lost") or 0
         rows.append({
             "experiment": f"{r.get('topology')} · {r.get('fault')}",

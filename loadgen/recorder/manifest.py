@@ -120,7 +120,7 @@ def server(client: Any) -> tuple[dict[str, Any], list[str]]:
     try:
         for key in _CONFIG_KEYS:
             config.update(client.config_get(key))
-    except Exception as exc:  # refused or renamed CONFIG
+    except Exception as exc:  # noqa: BLE001  (refused or renamed CONFIG)
         warnings.append(f"CONFIG GET refused by the server ({type(exc).__name__}); settings unknown")
     out["config"] = config
     aof = config.get("appendonly")

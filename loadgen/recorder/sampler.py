@@ -132,7 +132,7 @@ class ServerSampler:
             if node.client is not None:
                 try:
                     node.client.close()
-                except Exception:  # closing a dead connection may raise; nothing to record
+                except Exception:  # noqa: BLE001  (closing a dead connection may raise; nothing to record)
                     pass
 
     def _loop(self, node: NodeProbe) -> None:
@@ -155,13 +155,13 @@ class ServerSampler:
             info = node.client.info("all")
             try:
                 mem_stats = node.client.memory_stats()
-            except Exception as exc:  # MEMORY STATS is refused on some managed services
+            except Exception as exc:  # noqa: BLE001  (MEMORY STATS is refused on some managed services)
                 mem_stats = {"error": type(exc).__name__}
-        except Exception as exc:  # connection refused, reset, timeout, loading...
+        except Exception as exc:  # noqa: BLE001  (connection refused, reset, timeout, loading...)
             if node.client is not None:
                 try:
                     node.client.close()
-                except Exception:
+                except Exception:  # noqa: BLE001  (closing a dead connection may raise)
                     pass
             node.client = None
             if node.reachable:

@@ -21,7 +21,7 @@ def _number_list(kind: type, label: str):
         try:
             values = [kind(v) for v in text.split(",") if v.strip()]
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{label} takes a comma-separated list of numbers, not {text!r}")
+            raise argparse.ArgumentTypeError(f"{label} takes a comma-separated list of numbers, not {text!r}") from None
         if not values or any(v <= 0 for v in values):
             raise argparse.ArgumentTypeError(f"{label} values must be positive: {text!r}")
         return values
