@@ -89,7 +89,7 @@ def mass_operation_section(ctx: Context) -> Section:
     sec = Section()
     if mo_spec is None or mo is None:
         return sec.md("_The target file has no mass operation._")
-    nodes = mo_spec.nodes or (ctx.target.business.nuxeo_nodes if ctx.target.business else 1)
+    nodes = mo_spec.nodes or (ctx.target.business.nodes if ctx.target.business else 1)
     base = rec.memory["dataset_bytes"] - rec.memory["parts"]["mass operation peak"]
     maxmem = rec.memory["maxmemory_bytes"]
     res = simulate(mass_backlog_input(ctx.target, traffic_of(ctx.target), mo["bytes_per_work"], base, maxmem))
