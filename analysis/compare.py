@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
 from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
@@ -31,8 +30,8 @@ if TYPE_CHECKING:  # pandas only for the annotation: analysis.compare loads it l
 
 from analysis.runs import Run
 from rcapcore.errors import BadInput
-from rcapcore.latency import MEASURED, decode
-from rcapcore.latency import PERCENTILES, read_latency_lines
+from rcapcore.latency import (MEASURED, PERCENTILES, bucket_counts, bucket_values, decode, new_histogram,
+                              read_latency_lines)
 from rcapcore.rundata import LATENCY
 
 METRICS = ("ops_per_s", *PERCENTILES)
@@ -54,14 +53,9 @@ class OpSeconds:
     first_index: int
 
 
-@lru_cache(maxsize=1)
 def _bucket_values() -> np.ndarray:
-    """µs value reported for each HDR bucket index (highest equivalent value, as hdrh does)."""
-    from rcapcore.latency import new_histogram
-
-    h = new_histogram()
-    return np.array([h.get_highest_equivalent_value(h.get_value_from_index(i)) for i in range(h.counts_len)],
-                    dtype=np.int64)
+    """µs value reported for each HDR bucket index of rcap's histogram layout (highest equivalent value)."""
+    return bucket_values(new_histogram())[0]
 
 
 def op_seconds(run: Run, kind: str = MEASURED) -> dict[str, OpSeconds]:
@@ -76,7 +70,7 @@ def op_seconds(run: Run, kind: str = MEASURED) -> dict[str, OpSeconds]:
         counts = None
         if rec.get("hdr") and rec.get("count", 0):
             hist = decode(rec["hdr"])
-            counts = np.ctypeslib.as_array(hist.counts)[: hist.counts_len].astype(np.int64)
+            counts = bucket_counts(hist).astype(np.int64)
         prev_counts, prev_errors = rows.setdefault(rec["op"], {}).get(t, (None, 0))
         if prev_counts is not None and counts is not None:
             counts = counts + prev_counts

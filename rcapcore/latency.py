@@ -70,8 +70,8 @@ def latency_stats(hist: HdrHistogram) -> dict[str, float]:
         return {**{k: None for k in PERCENTILES}, "max_us": None, "mean_us": None}
     # vectorised over the counts array: hdrh's percentile and mean loops walk every bucket in Python
     # (≈4 ms per histogram, which made a 1-hour run's latency frame take over a minute)
-    highest, median = _bucket_values(hist)
-    counts = np.frombuffer(hist.counts, dtype=_WORD_DTYPES[hist.word_size])[: hist.counts_len]
+    highest, median = bucket_values(hist)
+    counts = bucket_counts(hist)
     nz = np.flatnonzero(counts)
     cnt = counts[nz].astype(np.int64)
     cum = np.cumsum(cnt)
@@ -87,8 +87,14 @@ _WORD_DTYPES = {2: np.uint16, 4: np.uint32, 8: np.uint64}
 _BUCKETS: dict[tuple[int, int, int, int], tuple[np.ndarray, np.ndarray]] = {}
 
 
-def _bucket_values(hist: HdrHistogram) -> tuple[np.ndarray, np.ndarray]:
-    """Per counts index: highest equivalent value and median equivalent value (µs), cached per layout."""
+def bucket_counts(hist: HdrHistogram) -> np.ndarray:
+    """The histogram's counts array (one count per bucket index) as a numpy view, no copy."""
+    return np.frombuffer(hist.counts, dtype=_WORD_DTYPES[hist.word_size])[: hist.counts_len]
+
+
+def bucket_values(hist: HdrHistogram) -> tuple[np.ndarray, np.ndarray]:
+    """Per counts index: highest equivalent value (what hdrh reports for a percentile) and median
+    equivalent value (what its mean weights a bucket by), in µs; cached per histogram layout."""
     key = (hist.counts_len, hist.sub_bucket_half_count_magnitude, hist.sub_bucket_half_count, hist.unit_magnitude)
     cached = _BUCKETS.get(key)
     if cached is None:
@@ -103,20 +109,6 @@ def _bucket_values(hist: HdrHistogram) -> tuple[np.ndarray, np.ndarray]:
         size = np.left_shift(np.int64(1), bucket + unit)
         cached = _BUCKETS[key] = (lowest + size - 1, (lowest + (size >> 1)).astype(np.float64))
     return cached
-
-
-def _median_equivalent(hist: HdrHistogram, low: int) -> int:
-    """The middle of the bucket whose lowest value is ``low`` (a ``get_value_from_index``), from public hdrh
-    calls: what hdrh's own mean weights each bucket by."""
-    return low + ((hist.get_highest_equivalent_value(low) - low + 1) >> 1)
-
-
-def _mean_us(hist: HdrHistogram) -> float:
-    """Mean in µs, the same as ``hist.get_mean_value()``, over the non-empty buckets only."""
-    counts = np.ctypeslib.as_array(hist.counts)[: hist.counts_len]
-    total = sum(int(counts[i]) * _median_equivalent(hist, hist.get_value_from_index(int(i)))
-                for i in np.flatnonzero(counts))
-    return total / hist.get_total_count()
 
 
 def read_latency_lines(path: Path) -> Iterator[dict]:
