@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.ticker import FixedLocator, FuncFormatter, MultipleLocator
+from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, MultipleLocator, ScalarFormatter
 
 # Okabe-Ito: distinguishable for colour-blind readers and in greyscale with the markers below.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
@@ -90,7 +90,51 @@ def _break_gaps(df: pd.DataFrame, x: str, max_gap: float) -> pd.DataFrame:
     return pd.concat([df, holes]).sort_values(x, kind="stable")
 
 
+def _number(v: float, _pos=None) -> str:
+    """Tick label: thousands separators ("12,500", never "12500"), no trailing ".0"."""
+    if v == 0:
+        return "0"
+    return f"{v:,.0f}" if abs(v) >= 100 or float(v).is_integer() else f"{v:,.3g}"
+
+
+def _readable_ticks(ax) -> None:
+    """At most six ticks per linear axis, labelled with thousands separators, so neighbouring labels
+    never run together ("1000012500"). Axes with their own formatter (bytes, fixed ticks) are left as set."""
+    for axis, scale in ((ax.xaxis, ax.get_xscale()), (ax.yaxis, ax.get_yscale())):
+        if scale == "linear" and type(axis.get_major_formatter()) is ScalarFormatter:
+            if not isinstance(axis.get_major_locator(), FixedLocator):
+                axis.set_major_locator(MaxNLocator(nbins=6))
+            axis.set_major_formatter(FuncFormatter(_number))
+
+
+def _legend_below(fig: Figure) -> None:
+    """One legend for the figure, below the axes, so it never covers a curve: the axes' legends are
+    gathered (a label shared by two panels appears once)."""
+    handles, labels = [], []
+    for ax in fig.axes:
+        legend = ax.get_legend()
+        if legend is None:
+            continue
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in labels and not lab.startswith("_"):
+                handles.append(h)
+                labels.append(lab)
+        legend.remove()
+    if handles:
+        fig.legend(handles, labels, loc="outside lower center", ncols=min(3, len(labels)), frameon=False,
+                   fontsize=8)
+
+
+def legend_texts(fig: Figure) -> list[str]:
+    """Every legend entry of a figure (its figure legend and any axes legend)."""
+    legends = list(fig.legends) + [ax.get_legend() for ax in fig.axes if ax.get_legend() is not None]
+    return [t.get_text() for lg in legends for t in lg.get_texts()]
+
+
 def _done(fig: Figure) -> Figure:
+    for ax in fig.axes:
+        _readable_ticks(ax)
+    _legend_below(fig)
     plt.close(fig)  # the caller displays it; closing avoids a second copy from the inline backend
     return fig
 
@@ -157,13 +201,15 @@ def memory_vs_backlog(
     target_used_memory_bytes: float | None = None,
     maxmemory_bytes: float | None = None,
     label: str = "",
+    total_used_memory_bytes: float | None = None,
 ) -> Figure:
     """Redis memory against the number of pending works, with the fit and its projection.
 
     ``measured``: ``backlog_works``, ``used_memory_bytes`` (one row per server sample).
     ``fitted``: ``backlog_works``, ``used_memory_bytes`` and optionally ``low_bytes``/``high_bytes``,
     spanning from the measurements to the target.
-    The target point (``target_backlog_works``, ``target_used_memory_bytes``) is marked. When it lies
+    The target point (``target_backlog_works``, ``target_used_memory_bytes``: the pending works alone) is
+    marked, and above it ``total_used_memory_bytes`` (every part of the dataset at that peak). When it lies
     more than 10 times beyond the measurements, both axes are logarithmic so both stay visible.
     """
     fig, (ax,) = _new()
@@ -178,8 +224,11 @@ def memory_vs_backlog(
                             alpha=0.15, label="95% interval")
     if target_backlog_works and target_used_memory_bytes:
         ax.plot([target_backlog_works], [target_used_memory_bytes], MARKERS[2], color=PALETTE[2],
-                markersize=9, label=f"target peak: {target_backlog_works:,.0f} works, "
+                markersize=9, label=f"target peak: {target_backlog_works:,.0f} works alone, "
                                     f"{human_bytes(target_used_memory_bytes)}")
+        if total_used_memory_bytes:
+            ax.plot([target_backlog_works], [total_used_memory_bytes], MARKERS[3], color=PALETTE[3],
+                    markersize=8, label=f"used_memory at that peak, all parts: {human_bytes(total_used_memory_bytes)}")
     if maxmemory_bytes:
         ax.axhline(maxmemory_bytes, color=PALETTE[6], linestyle=LINESTYLES[3],
                    label=f"recommended maxmemory {human_bytes(maxmemory_bytes)}")
@@ -233,7 +282,7 @@ def mass_operation_timeline(
     ax1.legend(loc="upper right")
     ax2.set_ylabel("used_memory (bytes)")
     top = max(float(predicted["used_memory_bytes"].max()), float(maxmemory_bytes or 0))
-    ax2.set_ylim(0, top * 1.3)  # room for the legend above the curves
+    ax2.set_ylim(0, top * 1.1)
     _bytes_axis(ax2)
     ax2.set_xlabel(f"time since the operation started ({unit})")
     ax2.legend(loc="upper right")
@@ -254,6 +303,9 @@ def pubsub_fanout(measured: pd.DataFrame, *, fitted: pd.DataFrame | None = None)
     if fitted is not None and len(fitted):
         ax1.plot(fitted["subscribers"], fitted["delivered_per_s"], LINESTYLES[2], color=PALETTE[2],
                  label="model: published × subscribers")
+    for ax in (ax1, ax2):  # ticks only where runs were measured: never "1.5 subscribed nodes"
+        ax.xaxis.set_major_locator(FixedLocator(sorted(m["subscribers"].unique())))
+        ax.xaxis.set_major_formatter(FuncFormatter(_number))
     ax1.set_xlabel("subscribed Nuxeo nodes")
     ax1.set_ylabel("messages per second (msg/s)")
     ax1.set_ylim(bottom=0)

@@ -16,6 +16,7 @@ from types import SimpleNamespace
 import nbformat
 import pytest
 
+from analysis.plots import human_bytes
 from analysis.report import runset, summary
 from analysis.report.build import NOTEBOOKS, ReportRequest, build_report
 from rcap.bench import run_bench
@@ -26,7 +27,7 @@ REFERENCE = REPO / "data/reference"
 PASSWORD = "rcap-report-" + secrets.token_urlsafe(12)
 SECTIONS = ("Summary", "Inputs and assumptions", "Measured results", "Throughput and latency against load",
             "Memory against backlog", "The mass operation over time", "PubSub fan-out", "Model validation",
-            "HA and failover", "Risks", "Environment of the measurements")
+            "HA and failover", "Risks", "Glossary", "Appendix A: environment and runs")
 
 
 @pytest.fixture(scope="module")
@@ -105,8 +106,8 @@ def test_pdf_text_states_the_recommendation(built):
     assert "Redis sizing report" in text
     assert "Recommended topology" in text
     assert _text(data["topology"]["summary"]) in text
-    assert f"{data['memory']['maxmemory_bytes'] / 2**30:.2f} GiB" in text
-    assert "Risks" in text and "Environment of the measurements" in text
+    assert human_bytes(data["memory"]["maxmemory_bytes"]) in text
+    assert "Risks" in text and "Appendix A: environment and runs" in text
 
 
 def test_no_password_anywhere(built):
@@ -137,3 +138,93 @@ def test_bad_input_is_one_line_and_exit_2(args, words, tmp_path):
     assert len(lines) == 1 and lines[0].startswith("rcap: error:") and words in lines[0], res.stderr
     assert "Traceback" not in res.stderr
     assert not any(tmp_path.iterdir())
+
+
+# ---- consistency and artefact rules on the generated report (issue 13) ----------------------------------
+
+
+def _pdf_text(files) -> str:
+    if not shutil.which("pdftotext"):
+        pytest.skip("pdftotext (poppler-utils) is not installed")
+    return subprocess.run(["pdftotext", str(files.pdf), "-"], capture_output=True, text=True, check=True).stdout
+
+
+def _html_text(files) -> str:
+    html = files.html.read_text()
+    html = re.sub(r"<(style|script)[^>]*>.*?</\1>", " ", html, flags=re.S)
+    return _text(re.sub(r"<[^>]+>", " ", html)).replace("&amp;", "&")
+
+
+ONE_VALUE_RANGE = re.compile(r"(?<![\d.,])(\d[\d,]*(?:\.\d+)?)\s?(?:–|-|to)\s?\1(?![\d.,])")
+
+
+@pytest.mark.parametrize("where", ["pdf", "html"])
+def test_report_has_no_template_artefacts(built, where):
+    files, _ = built
+    text = _text(_pdf_text(files)) if where == "pdf" else _html_text(files)
+    assert not re.search(r"\bnan\b", text, re.I), re.search(r".{60}\bnan\b.{20}", text, re.I)
+    assert not re.search(r"\w\(s\)", text), re.search(r".{60}\w\(s\).{10}", text)
+    bad = [m.group(0) for m in ONE_VALUE_RANGE.finditer(text) if not re.fullmatch(r"[\d,]+-[\d,]+", m.group(0))]
+    assert not bad, bad
+    assert "For example (" not in text
+
+
+def test_summary_numbers_are_sizing_json_and_the_memory_table_adds_up(built):
+    files, _ = built
+    data = json.loads(files.sizing_json.read_text())
+    text = _html_text(files)
+    m = data["memory"]
+    summary_text = text[text.index("Summary"):text.index("Inputs and assumptions")]
+    for quantity in (m["maxmemory_bytes"], m["node_ram_bytes"], m["dataset_bytes"]):
+        assert human_bytes(quantity) in summary_text, human_bytes(quantity)
+    c = data["cpu"]
+    assert f"{c['ceiling_works_per_s']:,.0f} works/s" in summary_text
+    assert f"{c['ceiling_ops_per_s']:,.0f} ops/s" in summary_text
+    assert f"{data['mass_operation']['peak_backlog']:,.0f} pending works" in summary_text
+    # the one memory breakdown: its parts add up to the dataset, maxmemory and node RAM it states
+    assert sum(m["parts"].values()) == pytest.approx(m["dataset_bytes"], rel=1e-9)
+    p = m["node_parts"]
+    assert m["dataset_bytes"] + p["backlog + client buffers"] + p["headroom"] == pytest.approx(m["maxmemory_bytes"])
+    for label in ("= used_memory at the peak (dataset)", "= maxmemory", "= RAM per data node"):
+        assert label in summary_text, label
+    # one ceiling per unit: no other works/s or ops/s "ceiling" figure anywhere in the report
+    ceilings = set(re.findall(r"ceiling[^.]{0,80}?([\d,]{4,}) (works/s|ops/s)", text))
+    assert ceilings <= {(f"{c['ceiling_works_per_s']:,.0f}", "works/s"), (f"{c['ceiling_ops_per_s']:,.0f}", "ops/s")}, ceilings
+
+
+def test_risk_count_in_the_summary_is_the_number_of_risks_listed(built):
+    files, _ = built
+    html = files.html.read_text()
+    stated = re.search(r"(\d+) risks? listed", _html_text(files))
+    assert stated, "the summary states no risk count"
+    risks = html[html.index('id="Risks"'):]
+    risks = risks[:risks.index("<h2")] if "<h2" in risks else risks
+    assert risks.count("<li>") == int(stated.group(1))
+
+
+def test_figures_are_numbered_in_order_with_captions_and_alt_text(built):
+    files, _ = built
+    html = files.html.read_text()
+    numbers = [int(n) for n in re.findall(r"<b>Figure (\d+):</b>", html)]
+    assert numbers and numbers == list(range(1, len(numbers) + 1))
+    imgs = re.findall(r'<figure class="rcap-figure"><img [^>]*>', html)
+    alts = [re.search(r'alt="([^"]*)"', i) for i in imgs]
+    assert len(imgs) == len(numbers) and all(a and len(a.group(1)) > 10 for a in alts)
+    assert all("data:image/png;base64," in i for i in imgs)
+
+
+def test_title_block_and_missed_validation_goals(built):
+    files, _ = built
+    text = _html_text(files)
+    head = text[:600]
+    assert "Redis sizing report" in head and "example" in head and "rcap " in head
+    assert re.search(r"\d{4}-\d{2}-\d{2}", head), "no date in the title block"
+    for term in ("USL σ / κ", "knee", "loadgen-bound", "fluid model", "λ / μ"):
+        assert term in text[text.index("Glossary"):], term
+    from analysis.report.validation import validation_rows, verdict  # noqa: PLC0415
+
+    rows = validation_rows(runset.context(TARGET, [REFERENCE, built[1]]))
+    for r in rows:
+        if verdict(r) == "MISSED":
+            assert "MISSED" in text and f"{r['error_pct']:+.1f}%" in text
+            assert "validated within" not in text or "missed" in text.lower()

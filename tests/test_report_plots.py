@@ -43,9 +43,10 @@ def test_throughput_latency_draws_measured_fit_ceiling_and_slo(sweep):
     fig = plots.throughput_latency(sweep, workload="workmanager", fitted=fitted, ceiling_ops_per_s=7000, slo_us=900)
     _axes_labelled(fig)
     left, right = fig.axes
-    labels = [t.get_text() for t in left.get_legend().get_texts()]
+    labels = plots.legend_texts(fig)  # one legend below both panels: it covers no curve
+    assert not left.get_legend() and not right.get_legend()
     assert labels[0] == "measured" and "fitted model" in labels and any("7,000" in s for s in labels)
-    assert any("900" in t.get_text() for t in right.get_legend().get_texts())
+    assert any("900" in s for s in labels)
     assert right.get_yscale() == "log"
     # series differ by marker or line style, not only colour
     styles = {(line.get_marker(), line.get_linestyle()) for line in left.get_lines()}
@@ -61,7 +62,7 @@ def test_memory_vs_backlog_switches_to_log_axes_when_projecting_far():
                                   maxmemory_bytes=2.5e10)
     assert near.axes[0].get_xscale() == "linear"
     assert far.axes[0].get_xscale() == "log" and far.axes[0].get_yscale() == "log"
-    texts = [t.get_text() for t in far.axes[0].get_legend().get_texts()]
+    texts = plots.legend_texts(far)
     assert any("10,000,000 works" in t and "GiB" in t for t in texts)
     for fig in (near, far):
         _axes_labelled(fig)
@@ -75,7 +76,7 @@ def test_mass_operation_timeline_marks_maxmemory_and_oom():
     fig = plots.mass_operation_timeline(t, maxmemory_bytes=2.0e9, oom_at_s=3600)
     _axes_labelled(fig)
     assert "(min)" in fig.axes[1].get_xlabel()  # two hours: minutes, not 7200 seconds
-    texts = [t.get_text() for t in fig.axes[1].get_legend().get_texts()]
+    texts = plots.legend_texts(fig)
     assert any(s.startswith("maxmemory 1.9 GiB") for s in texts) and any("OOM" in s for s in texts)
     _png(fig)
 
@@ -102,3 +103,18 @@ def test_human_bytes():
     assert plots.human_bytes(512) == "512 B"
     assert plots.human_bytes(1536) == "1.5 KiB"
     assert plots.human_bytes(3 * 2**30) == "3.0 GiB"
+
+
+def test_tick_labels_use_thousands_separators_and_pubsub_ticks_only_measured_counts():
+    sweep = pd.DataFrame({"rate": [10_000.0, 12_500.0, 15_000.0], "ops_per_s": [9_800.0, 12_100.0, 14_000.0],
+                          "p50_us": [200.0, 260.0, 400.0], "p99_us": [900.0, 1500.0, 4000.0]})
+    fig = plots.throughput_latency(sweep, workload="kv", load_column="rate", load_label="offered load (ops/s)")
+    fig.canvas.draw()
+    labels = [t.get_text() for t in fig.axes[0].get_xticklabels() if t.get_text()]
+    assert labels and all("," in s for s in labels if len(s.replace("−", "")) > 3), labels
+    pts = pd.DataFrame({"subscribers": [1, 4], "published_per_s": [137.0, 137.0], "delivered_per_s": [137.0, 548.0],
+                        "p50_us": [393.0, 493.0], "p99_us": [5599.0, 5131.0]})
+    fig = plots.pubsub_fanout(pts)
+    fig.canvas.draw()
+    for ax in fig.axes:
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "4"]

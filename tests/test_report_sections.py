@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from analysis.plots import human_bytes
+
 from analysis.report import failover, memory, pubsub, runset, summary, throughput, validation
 from analysis.report.series import backlog_series
 from analysis.memory_wall import memory_wall_prediction
@@ -89,7 +91,7 @@ def test_summary_names_the_recommendation(ctx):
     sec = summary.summary_section(ctx, rec)
     rows = sec.values["summary"]
     assert rows["Recommended topology"] == rec.topology["summary"]
-    assert f"{rec.memory['maxmemory_bytes'] / 2**30:.2f} GiB" in rows["maxmemory"]
+    assert human_bytes(rec.memory["maxmemory_bytes"]) in rows["maxmemory"]
     assert "noeviction" in rows["maxmemory"]
     assert any(k.startswith("Instance types") for k in rows)
     assert rec.topology["summary"] in sec.items[0]

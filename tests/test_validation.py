@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import pytest
 
@@ -123,3 +124,22 @@ def test_kv_key_prediction_with_ttl(server):
     assert check.within_goal, check.to_dict()
     for key in client.scan_iter(match="rcap:kv*", count=1000):
         client.unlink(key)
+
+
+def test_steady_queue_runs_never_calibrate_the_memory_model(tmp_path):
+    """A WorkManager run keeps a steady backlog of a few hundred works while connection buffers and KV keys
+    move used_memory: calibrating on it inflated the model ×2.6 once. Only growing-backlog runs count."""
+    import shutil  # noqa: PLC0415
+
+    src = Path(__file__).resolve().parent.parent / "data/reference/20261125T180202Z-mass-operation-bdf7"
+    grown, _ = val.memory_observations([load_run(src)])
+    assert grown, "the reference mass operation should give memory observations"
+    copy = tmp_path / src.name
+    shutil.copytree(src, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["scenario"]["workload"] = "workmanager"
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    steady, _ = val.memory_observations([load_run(copy)])
+    assert steady == []
+    both, _ = val.memory_observations([load_run(src), load_run(copy)])
+    assert len(both) == len(grown)

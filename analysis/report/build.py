@@ -48,9 +48,15 @@ PRINT_CSS = """
         @bottom-right { content: counter(page) " / " counter(pages); font-size: 8pt; color: #555; } }
 @media print {
   body { font-size: 10pt; }
-  .jp-Cell, .jp-OutputArea-output { break-inside: avoid; }
-  h1, h2, h3 { break-after: avoid; }
+  /* only figures and table rows stay whole: a whole cell kept together left pages 90 % empty */
+  figure.rcap-figure, tr { break-inside: avoid; }
+  h1, h2, h3, h4 { break-after: avoid; }
+  .jp-MarkdownCell { break-after: avoid; }  /* a heading cell stays with the output that follows it */
+  thead { display: table-header-group; }
 }
+figure.rcap-figure { margin: 0.6em 0 0.9em 0; }
+figure.rcap-figure img { max-height: 118mm; width: auto; }
+figcaption { font-size: 9pt; color: #333; margin-top: 0.2em; }
 img { max-width: 100%; height: auto; }
 table.dataframe { font-size: 9pt; border-collapse: collapse; }
 table.dataframe td, table.dataframe th { padding: 2px 6px; text-align: left; vertical-align: top; }

@@ -56,9 +56,11 @@ def mass_operation_run_section(ctx: Context) -> Section:
     run, measured, pred = got
     maxmem = (run.manifest.get("server") or {}).get("maxmemory_bytes") or None
     p = run.manifest["scenario"]["params"]
-    sec.add(plots.mass_operation_timeline(pred, measured=measured, maxmemory_bytes=maxmem,
-                                          title=f"Recorded mass operation: λ = {p['schedule_rate']:g} works/s, "
-                                                f"μ = {p['consume_rate']:g} works/s"))
+    sec.figure(plots.mass_operation_timeline(pred, measured=measured, maxmemory_bytes=maxmem,
+                                             title=f"Recorded mass operation: λ = {p['schedule_rate']:g} works/s, "
+                                                   f"μ = {p['consume_rate']:g} works/s"),
+               f"The recorded test mass operation (run {ctx.runs.label(run)}): backlog (top) and used_memory "
+               "(bottom) every second, measured (squares) against the backlog model for the same rates (line).")
     end = measured.iloc[-1]
     at = lambda col: float(np.interp(end["t_s"], pred["t_s"], pred[col]))  # noqa: E731
     rows = [{"at the end of the run": "backlog (works)", "predicted": f"{at('backlog_works'):,.0f}",
@@ -94,8 +96,11 @@ def mass_operation_section(ctx: Context) -> Section:
     maxmem = rec.memory["maxmemory_bytes"]
     res = simulate(mass_backlog_input(ctx.target, traffic_of(ctx.target), mo["bytes_per_work"], base, maxmem))
     pts = res.points.rename(columns={"backlog": "backlog_works", "memory_bytes": "used_memory_bytes"})
-    sec.add(plots.mass_operation_timeline(pts, maxmemory_bytes=maxmem, oom_at_s=res.oom_t_s,
-                                          title=f"{mo['name']}: predicted backlog and memory"))
+    sec.figure(plots.mass_operation_timeline(pts, maxmemory_bytes=maxmem, oom_at_s=res.oom_t_s,
+                                             title=f"{mo['name']}: predicted backlog and memory"),
+               f"The target's {mo['name']}, predicted by the backlog model: pending works (top) and used_memory "
+               "(bottom) against the recommended maxmemory"
+               + (", with the moment maxmemory is reached." if res.oom_t_s is not None else "."))
     rows = {
         "works scheduled": f"{mo['works']:,} ({mo_spec.documents:,} documents / {mo_spec.docs_per_work} per work)",
         "scheduling rate λ": f"{mo['arrival_works_per_s']:,.1f} works/s (at most "
@@ -107,7 +112,9 @@ def mass_operation_section(ctx: Context) -> Section:
                                  " kept by live indexing" if mo.get("live_indexing_works_per_s") else "")
                               + f", / {mo_spec.processing_ms:,.0f} ms)",
         "peak backlog": f"{res.peak_backlog:,.0f} works at t = {res.peak_t_s / 60:,.1f} min",
-        "peak memory": plots.human_bytes(res.peak_memory_bytes),
+        "used_memory at the peak (all parts, memory table)": (
+            f"{plots.human_bytes(rec.memory['dataset_bytes'])}, of which the pending works "
+            f"{plots.human_bytes(rec.memory['parts']['mass operation peak'])}"),
         "time to drain after the peak": (f"{res.time_to_drain_s / 60:,.1f} min" if res.time_to_drain_s is not None
                                          else "does not drain"),
         "maxmemory reached": (f"at t = {res.oom_t_s / 60:,.1f} min, {res.lost_works:,.0f} works refused"

@@ -15,6 +15,7 @@ from analysis.report.series import backlog_series
 from analysis.validation import layout_of
 from rcapcore.nuxeo.payloads import work_type
 
+
 MEMORY_WORKLOADS = ("mass-operation",)  # one work type (reindex buckets): one cost per work
 
 
@@ -41,42 +42,51 @@ def memory_fit(points):
 
 
 def memory_section(ctx: Context) -> Section:
-    """Measured used_memory against backlog, the fit, and its projection to the target's peak backlog."""
+    """Measured used_memory against backlog and the fit, as a cross-check of the memory model at the
+    target's peak: the model's numbers are the memory breakdown's (one number per quantity)."""
     sec = Section()
     pts = memory_points(ctx.runs)
     if pts.empty:
         return sec.md("_No WorkManager run with a backlog in the run set: memory growth was not measured._")
     fit = memory_fit(pts)
     peak = ctx_value(ctx, "peak_backlog_works")
+    rec = ctx.recommendation
+    m = rec.memory
+    backlog_model = m["parts"].get("mass operation peak") or None
     top = max(float(pts["backlog_works"].max()), peak or 0.0) * 1.05
     xs = np.geomspace(1, top, 80) if peak and peak > 10 * pts["backlog_works"].max() else np.linspace(0, top, 80)
     band = [fit.predict(x) for x in xs]
     fitted = pd.DataFrame({"backlog_works": xs, "used_memory_bytes": [b[0] for b in band],
                            "low_bytes": [b[1] for b in band], "high_bytes": [b[2] for b in band]})
-    target_bytes = fit.predict(peak)[0] if peak else None
-    sec.add(plots.memory_vs_backlog(pts, fitted=fitted, target_backlog_works=peak,
-                                    target_used_memory_bytes=target_bytes,
-                                    maxmemory_bytes=ctx_value(ctx, "maxmemory_bytes")))
+    fig = plots.memory_vs_backlog(pts, fitted=fitted, target_backlog_works=peak if backlog_model else None,
+                                  target_used_memory_bytes=backlog_model, total_used_memory_bytes=m["dataset_bytes"],
+                                  maxmemory_bytes=m["maxmemory_bytes"])
+    sec.figure(fig, "Redis used_memory against pending works: the recorded mass operation's 1 s samples and their "
+                    "linear fit (with its 95% interval), projected to the target's peak backlog; the memory model's "
+                    "pending works alone and the whole used_memory at that peak, against the recommended maxmemory.")
     rows = {
         "measured bytes per pending work (slope, 95% CI)":
             f"{fit.slope:,.0f} B ({fit.slope_ci[0]:,.0f}–{fit.slope_ci[1]:,.0f})",
         "used_memory with no backlog (intercept)": plots.human_bytes(fit.intercept),
         "fit quality R²": f"{fit.r2:.4f}",
-        "samples (1 s each)": f"{fit.n} from {pts['run_id'].nunique()} run(s)",
+        "samples (1 s each)": f"{fit.n} from {ctx.runs.labels(sorted(set(pts['run_id'])))}",
         "largest measured backlog": f"{pts['backlog_works'].max():,.0f} works",
     }
     if peak:
         y, lo, hi = fit.predict(peak)
-        rows["target peak backlog"] = f"{peak:,.0f} works"
-        rows["projected used_memory at the peak (95% prediction interval)"] = \
-            f"{plots.human_bytes(y)} ({plots.human_bytes(lo)}–{plots.human_bytes(hi)})"
-        rows["extrapolation factor"] = f"{peak / max(pts['backlog_works'].max(), 1):,.0f}×"
-        mo = ctx.recommendation.mass_operation or {}
-        if mo.get("peak_bytes"):
-            rows["sizing engine's mass-operation peak (calibrated analytic model)"] = plots.human_bytes(mo["peak_bytes"])
+        rows["target peak backlog"] = f"{peak:,.0f} works ({peak / max(pts['backlog_works'].max(), 1):,.0f}× the largest measured)"
+        if backlog_model:
+            slope_only = y - fit.intercept
+            rows["pending works alone at the peak (memory model, used by the sizing)"] = plots.human_bytes(backlog_model)
+            rows["cross-check: the fit's projection of the same"] = (
+                f"{plots.human_bytes(slope_only)} (95% prediction {plots.human_bytes(lo - fit.intercept)}–"
+                f"{plots.human_bytes(hi - fit.intercept)}; model {100 * (backlog_model - slope_only) / slope_only:+.1f}%)")
+        rows["used_memory at the peak, all parts (memory table)"] = (
+            f"{plots.human_bytes(m['dataset_bytes'])}, {m['dataset_bytes'] / m['maxmemory_bytes']:.0%} of maxmemory "
+            f"{plots.human_bytes(m['maxmemory_bytes'])}")
     sec.add(table(rows))
     sec.values.update(bytes_per_work=fit.slope, intercept_bytes=fit.intercept, r2=fit.r2,
-                      projected_bytes=target_bytes)
+                      projected_bytes=fit.predict(peak)[0] if peak else None)
     return sec
 
 
@@ -108,17 +118,64 @@ def memory_breakdown_section(ctx: Context) -> Section:
     return sec
 
 
-def maxmemory_section(ctx: Context) -> Section:
-    """The node RAM, part by part, from the dataset at the peak to the OS reserve."""
-    rec = ctx.recommendation
+def memory_parts(rec) -> list[tuple[str, float, str]]:
+    """The one memory breakdown of the report: ``(label, bytes, kind)`` rows from the peak dataset to
+    the node RAM, as the sizing engine computed them (``sizing.json``: ``memory.parts`` and
+    ``memory.node_parts``). ``kind`` is ``part`` or ``total``."""
     m = rec.memory
-    sec = Section()
-    rows = [{"part": "dataset: " + k, "bytes": plots.human_bytes(v)} for k, v in m["parts"].items() if v]
-    rows += [{"part": k, "bytes": plots.human_bytes(v)} for k, v in m["node_parts"].items()
-             if v and k != "dataset"]
-    rows += [{"part": "→ maxmemory", "bytes": plots.human_bytes(m["maxmemory_bytes"])},
-             {"part": "→ node RAM", "bytes": plots.human_bytes(m["node_ram_bytes"])}]
-    sec.md(f"Memory model: {m['layout']}, calibrated ×{m['memory_scale']:.3f} "
-           f"(95% CI {m['memory_scale_ci'][0]:.3f}–{m['memory_scale_ci'][1]:.3f}) on the runs.")
+    p, n = m["parts"], m["node_parts"]
+    rows = [(DATASET_LABELS.get(k, k), v, "part") for k, v in p.items()]
+    rows.append(("= used_memory at the peak (dataset)", m["dataset_bytes"], "total"))
+    rows += [(NODE_LABELS.get(k, k), v, "part") for k, v in n.items() if k != "dataset"
+             and k in ("backlog + client buffers", "headroom")]
+    rows.append(("= maxmemory", m["maxmemory_bytes"], "total"))
+    rows += [(NODE_LABELS.get(k, k), v, "part") for k, v in n.items()
+             if k not in ("dataset", "backlog + client buffers", "headroom")]
+    if m["node_ram_bytes"] > rec_node_ram_sum(rec) + 1:  # a topology rule raised the node (Enterprise: 30 % free)
+        rows.append(("topology rule (Redis Enterprise keeps 30 % of RAM free)", m["node_ram_bytes"] -
+                     rec_node_ram_sum(rec), "part"))
+    rows.append(("= RAM per data node", m["node_ram_bytes"], "total"))
+    return rows
+
+
+def rec_node_ram_sum(rec) -> float:
+    n = rec.memory["node_parts"]
+    return rec.memory["maxmemory_bytes"] + sum(v for k, v in n.items()
+                                               if k not in ("dataset", "backlog + client buffers", "headroom"))
+
+
+DATASET_LABELS = {
+    "base": "empty Redis (baseline)",
+    "steady works": "pending works in steady state",
+    "mass operation peak": "pending works of the mass operation at its peak (backlog)",
+    "kv keys": "KeyValue store keys",
+}
+NODE_LABELS = {
+    "backlog + client buffers": "+ replication backlog and client buffers",
+    "headroom": "+ headroom",
+    "fragmentation": "+ allocator fragmentation",
+    "replica output buffers": "+ replica output buffers",
+    "fork copy-on-write": "+ fork copy-on-write",
+    "OS reserve": "+ OS reserve",
+}
+
+
+def maxmemory_section(ctx: Context, rec=None) -> Section:
+    """The memory at the peak, part by part: the only place the report adds the parts up."""
+    rec = rec or ctx.recommendation
+    m = rec.memory
+    rows, inside = [], True  # shares only up to maxmemory: beyond it they would read as "166 % of maxmemory"
+    for label, v, kind in memory_parts(rec):
+        if v or kind == "total":
+            rows.append({"part": label, "size": plots.human_bytes(v),
+                         "share of maxmemory": f"{v / m['maxmemory_bytes']:.1%}" if inside else ""})
+        if label == "= maxmemory":
+            inside = False
+    sec = Section().md(
+        f"**Memory at the peak, part by part** ({m['layout']}, calibrated ×{m['memory_scale']:.3f} on the runs, "
+        f"95% CI {m['memory_scale_ci'][0]:.3f}–{m['memory_scale_ci'][1]:.3f}). Every memory figure in this report "
+        "is one of these rows:")
     sec.add(table(rows, index="part"))
+    sec.values.update(dataset_bytes=m["dataset_bytes"], maxmemory_bytes=m["maxmemory_bytes"],
+                      node_ram_bytes=m["node_ram_bytes"], memory_parts=memory_parts(rec))
     return sec

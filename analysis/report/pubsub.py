@@ -43,7 +43,10 @@ def pubsub_section(ctx: Context) -> Section:
     if pts.empty:
         return sec.md("_No complete `pubsub` run in the run set: the fan-out was not measured._")
     fitted = pts[["subscribers"]].assign(delivered_per_s=pts["published_per_s"] * pts["subscribers"])
-    sec.add(plots.pubsub_fanout(pts, fitted=fitted))
+    counts = ", ".join(f"{n:g}" for n in sorted(pts["subscribers"].unique()))
+    sec.figure(plots.pubsub_fanout(pts, fitted=fitted),
+               f"PubSub fan-out measured with {counts} subscribed Nuxeo nodes: messages published and delivered per "
+               "second against the model (published × subscribers), and publish-to-delivery latency.")
     shown = pts.assign(**{"published (msg/s)": pts["published_per_s"].round(0),
                           "delivered (msg/s)": pts["delivered_per_s"].round(0),
                           "lost (messages)": pts["lost"], "p50 (µs)": pts["p50_us"], "p99 (µs)": pts["p99_us"]})

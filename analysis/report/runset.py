@@ -59,14 +59,32 @@ class RunSet:
     def sweeps_of(self, workload: str) -> list:
         return [s for s in self.sweeps if s.runs and self.workload(s.runs[0]) == workload]
 
+    def label(self, run_or_id) -> str:
+        """The run's short name in the report ("R3"); the appendix maps each to its run id."""
+        rid = getattr(run_or_id, "id", run_or_id)
+        ids = sorted({r.id for r in self.runs})
+        return f"R{ids.index(rid) + 1}" if rid in ids else str(rid)
+
+    def labels(self, runs) -> str:
+        """``"R1, R4–R6"``-style list of the runs' short names."""
+        nums = sorted({int(self.label(r)[1:]) for r in runs if self.label(r).startswith("R")})
+        out, i = [], 0
+        while i < len(nums):
+            j = i
+            while j + 1 < len(nums) and nums[j + 1] == nums[j] + 1:
+                j += 1
+            out.append(f"R{nums[i]}" if i == j else f"R{nums[i]}–R{nums[j]}")
+            i = j + 1
+        return ", ".join(out)
+
     def inventory(self):
-        """One row per run: id, workload, topology, users, rate, duration, status, ops/s, p99."""
+        """One row per run: label, id, workload, topology, users, rate, duration, status, ops/s, p99."""
         rows = []
-        for run in self.runs:
+        for run in sorted(self.runs, key=lambda r: r.id):
             total = run.summary.get("total", {})
             p = run.params()
             topo = p.get("topology") or next((t.get("kind") for t in run.manifest.get("topologies", [])), None)
-            rows.append({"run": run.id, "workload": self.workload(run), "topology": topo,
+            rows.append({"label": self.label(run), "run": run.id, "workload": self.workload(run), "topology": topo,
                          "users": p.get("users"), "rate (ops/s)": p.get("rate"),
                          "duration (s)": p.get("duration_s"), "status": run.status,
                          "ops/s": total.get("ops_per_s"), "p99 (µs)": total.get("p99_us"),

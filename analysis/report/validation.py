@@ -9,7 +9,7 @@ from analysis import plots
 from analysis import throughput as tp
 from analysis.report.mass_operation import measured_mass_operation
 from analysis.report.runset import Context, RunSet, experiment_results
-from analysis.report.section import Section, fmt
+from analysis.report.section import Section, fmt, plural
 from analysis.validation import CEILING_GOAL, MEMORY_GOAL, check_memory, memory_observations
 from rcapcore.errors import RcapError
 from analysis.memory_wall import memory_wall_prediction
@@ -52,7 +52,7 @@ def _backlog_row(ctx: Context) -> dict | None:
     return {"check": "backlog model: pending works at the end of the recorded mass operation",
             "predicted": predicted, "measured": float(end["backlog_works"]),
             "error_pct": 100 * (predicted - end["backlog_works"]) / end["backlog_works"], "goal_pct": 5.0,
-            "source": f"fluid model with the scenario's λ and μ ({run.id[:15]})"}
+            "source": f"fluid model with the scenario's λ and μ (run {ctx.runs.label(run)})"}
 
 
 def _ceiling_row(ctx: Context) -> dict | None:
@@ -75,7 +75,8 @@ def _ceiling_row(ctx: Context) -> dict | None:
     return {"check": f"single-shard works/s at {v['at_utilization']:.0%} main thread (saturation probe)",
             "predicted": v["predicted_works_per_s"], "measured": v["measured_works_per_s"],
             "error_pct": 100 * v["error"], "goal_pct": 100 * CEILING_GOAL,
-            "source": f"model from the light-load sweep only ({v['predicted_from']}); probe {v['probe_run']}{note}"}
+            "source": f"model from the light-load sweep only ({v['predicted_from']}); probe run "
+                      f"{ctx.runs.label(v['probe_run'])}{note}"}
 
 
 def _ops_ceiling_row(ctx: Context) -> dict | None:
@@ -95,7 +96,7 @@ def _ops_ceiling_row(ctx: Context) -> dict | None:
                 "predicted": predicted, "measured": top.requests_per_s,
                 "error_pct": 100 * (predicted - top.requests_per_s) / top.requests_per_s,
                 "goal_pct": 100 * CEILING_GOAL,
-                "source": f"model from the lighter steps ({m.method}); heaviest step {top.run_id}"}
+                "source": f"model from the lighter steps ({m.method}); heaviest step run {ctx.runs.label(top.run_id)}"}
     return None
 
 
@@ -111,7 +112,7 @@ def validation_rows(ctx: Context) -> list[dict]:
             rows.append({"check": "memory model: backlog at the OOM wall", "predicted": model["predicted_backlog"],
                          "measured": measured, "error_pct": model["error_pct"], "goal_pct": 3.0,
                          "source": f"memory wall at maxmemory {r['maxmemory_bytes'] / 2**20:.0f} MiB, "
-                                   f"{r.get('work_type')} works ({run.id[:15]})"})
+                                   f"{r.get('work_type')} works (run {ctx.runs.label(run)})"})
         rule = r.get("rule_of_thumb") or {}
         if rule.get("predicted_backlog") and measured:
             rows.append({"check": "spec rule of thumb: backlog at the wall", "predicted": rule["predicted_backlog"],
@@ -130,10 +131,28 @@ def validation_section(ctx: Context) -> Section:
     df = pd.DataFrame(rows)
     measured = df[df["error_pct"].notna()]
     if len(measured):
-        sec.add(plots.validation_errors(measured.assign(error_pct=measured["error_pct"].astype(float))))
+        sec.figure(plots.validation_errors(measured.assign(error_pct=measured["error_pct"].astype(float))),
+                   "Prediction error of each model check, (predicted − measured) / measured, against the model's "
+                   "goal (ticks); a bar beyond its ticks is a missed goal.")
     shown = df.assign(predicted=df["predicted"].map(fmt), measured=df["measured"].map(fmt),
                       error=df["error_pct"].map(lambda e: f"{e:+.1f}%" if pd.notna(e) else "—"),
-                      goal=df["goal_pct"].map(lambda g: f"±{g:g}%" if pd.notna(g) else "—"))
-    sec.add(shown[["check", "predicted", "measured", "error", "goal", "source"]].set_index("check"))
+                      goal=df["goal_pct"].map(lambda g: f"±{g:g}%" if pd.notna(g) else "—"),
+                      verdict=[verdict(r) for r in rows])
+    sec.add(shown[["check", "predicted", "measured", "error", "goal", "verdict", "source"]].set_index("check"))
+    missed = [r for r in rows if verdict(r) == "MISSED"]
+    if missed:
+        sec.md(f"**{plural(len(missed), 'check')} missed {'its' if len(missed) == 1 else 'their'} goal**: "
+               + "; ".join(f"{r['check']} ({r['error_pct']:+.1f}% against ±{r['goal_pct']:g}%)" for r in missed)
+               + ". The predictions of these models carry at least that error.")
     sec.values["validation"] = rows
+    sec.values["validation_missed"] = len(missed)
     return sec
+
+
+def verdict(row: dict) -> str:
+    """``within goal``, ``MISSED`` or ``no goal`` / ``not measured`` for one validation row."""
+    if row.get("error_pct") is None:
+        return "not measured"
+    if row.get("goal_pct") is None:
+        return "no goal"
+    return "within goal" if abs(row["error_pct"]) <= row["goal_pct"] else "MISSED"
