@@ -9,6 +9,7 @@ black-and-white print keeps them apart.
 
 from __future__ import annotations
 
+import textwrap
 from typing import Sequence
 
 import matplotlib.pyplot as plt
@@ -390,8 +391,10 @@ def validation_errors(errors: pd.DataFrame) -> Figure:
     ``errors``: ``check`` (a short label), ``error_pct`` (signed, %: predicted vs measured) and
     optionally ``goal_pct`` (the tolerance, ± %).
     """
-    fig, (ax,) = _new(figsize=(7.0, 0.6 + 0.45 * max(len(errors), 2)))
     e = errors.reset_index(drop=True)
+    labels = [textwrap.fill(str(c), 38) for c in e["check"]]  # long names would squeeze the bars off the page
+    lines = sum(lab.count("\n") + 1 for lab in labels)
+    fig, (ax,) = _new(figsize=(7.0, 1.2 + 0.28 * max(lines, 3)))
     y = np.arange(len(e))
     ok = e["error_pct"].abs() <= e["goal_pct"] if "goal_pct" in e else pd.Series(True, index=e.index)
     ax.barh(y, e["error_pct"], color=[PALETTE[0] if k else PALETTE[1] for k in ok],
@@ -401,7 +404,7 @@ def validation_errors(errors: pd.DataFrame) -> Figure:
             ax.plot([-row["goal_pct"], row["goal_pct"]], [i, i], "|", color=PALETTE[6], markersize=14)
         ax.text(row["error_pct"], i, f" {row['error_pct']:+.1f}%", va="center",
                 ha="left" if row["error_pct"] >= 0 else "right", fontsize=8)
-    ax.set_yticks(y, e["check"])
+    ax.set_yticks(y, labels, fontsize=8)
     ax.axvline(0, color="black", linewidth=0.8)
     lim = max(float(e["error_pct"].abs().max()) if len(e) else 1.0,
               float(e["goal_pct"].max()) if "goal_pct" in e and len(e) else 0.0) * 1.35 + 0.5

@@ -70,13 +70,12 @@ def _ceiling_row(ctx: Context) -> dict | None:
         return {"check": "single-shard works/s ceiling", "predicted": None, "measured": None, "error_pct": None,
                 "goal_pct": 100 * CEILING_GOAL,
                 "source": "no saturation probe (work-lifecycle closed-loop sweep) and light-load sweep in the run set"}
-    note = "" if v["saturated"] else (f" — not saturated: the main thread got {v['at_utilization']:.0%} of a core "
-                                      "(a shared or small load machine); compared at that utilization")
+    note = "" if v["saturated"] else (f"; not saturated ({v['at_utilization']:.0%} of a core, a shared or small "
+                                      "load machine): compared at that utilization")
     return {"check": f"single-shard works/s at {v['at_utilization']:.0%} main thread (saturation probe)",
             "predicted": v["predicted_works_per_s"], "measured": v["measured_works_per_s"],
             "error_pct": 100 * v["error"], "goal_pct": 100 * CEILING_GOAL,
-            "source": f"model from the light-load sweep only ({v['predicted_from']}); probe run "
-                      f"{ctx.runs.label(v['probe_run'])}{note}"}
+            "source": f"model from the light-load sweep only; probe run {ctx.runs.label(v['probe_run'])}{note}"}
 
 
 def _ops_ceiling_row(ctx: Context) -> dict | None:
@@ -96,7 +95,7 @@ def _ops_ceiling_row(ctx: Context) -> dict | None:
                 "predicted": predicted, "measured": top.requests_per_s,
                 "error_pct": 100 * (predicted - top.requests_per_s) / top.requests_per_s,
                 "goal_pct": 100 * CEILING_GOAL,
-                "source": f"model from the lighter steps ({m.method}); heaviest step run {ctx.runs.label(top.run_id)}"}
+                "source": f"model from the lighter steps; heaviest step run {ctx.runs.label(top.run_id)}"}
     return None
 
 
