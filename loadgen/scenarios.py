@@ -127,6 +127,7 @@ def build_scenario(name: str, data: dict[str, Any], overrides: dict[str, str] | 
                            f"{', '.join(k for k in TOP_LEVEL if k not in ('params', 'workload'))}, "
                            f"{', '.join(sorted(param_names))}")
     params = _build(params_cls, raw_params, f"{where}: params")
+    _check_counts(workload, params, f"scenario {name}")
     top = {k: v for k, v in data.items() if k != "workload"}
     scalar = _build(_TopLevel, top, where)
     version = check_version(scalar.nuxeo_version)
@@ -159,6 +160,13 @@ def _parse_override(key: str, text: str) -> Any:
     return yaml_text(text, f"--set {key}") if text != "" else ""
 
 
+def _check_counts(workload: str, params: Any, where: str) -> None:
+    """Counts that must be >= 1, checked before the plan divides by them (``producers=0`` was a traceback)."""
+    for name in WORKLOADS[workload].positive_ints:
+        if getattr(params, name) < 1:
+            raise BadInput(f"{where}: {name} must be >= 1, got {getattr(params, name)}")
+
+
 def _validated(s: Scenario) -> Scenario:
     where = f"scenario {s.name}"
     check_prefix(s.prefix)
@@ -174,9 +182,7 @@ def _validated(s: Scenario) -> Scenario:
         raise BadInput(f"{where}: drain_s must be >= 0")
     p = s.params
     w = WORKLOADS[s.workload]
-    for name in w.positive_ints:
-        if getattr(p, name) < 1:
-            raise BadInput(f"{where}: {name} must be >= 1, got {getattr(p, name)}")
+    _check_counts(s.workload, p, where)
     for f in dataclasses.fields(p):
         v = getattr(p, f.name)
         if isinstance(v, (int, float)) and not isinstance(v, bool) and v < 0:

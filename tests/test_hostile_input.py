@@ -251,6 +251,12 @@ def test_non_finite_and_oversized_overrides_are_refused(overrides, fragment) -> 
     assert len(str(err.value)) < 300
 
 
+@pytest.mark.parametrize("key", ["producers", "threads", "nodes", "works"])
+def test_zero_counts_are_refused_before_the_plan_divides_by_them(key) -> None:
+    with pytest.raises(BadInput, match=f"{key} must be >= 1, got 0"):
+        load_scenario("mass-operation", {key: "0"})
+
+
 def test_zipf_keyspace_is_capped() -> None:
     with pytest.raises(BadInput, match="zipf"):
         load_scenario("kv", {"params.keyspace": "5000000", "params.key_distribution": "zipf"})
