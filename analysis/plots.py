@@ -122,7 +122,10 @@ def _legend_below(fig: Figure) -> None:
                 labels.append(lab)
         legend.remove()
     if handles:
-        fig.legend(handles, labels, loc="outside lower center", ncols=min(3, len(labels)), frameon=False,
+        # columns by label length: a legend wider than the figure is cut off in print
+        longest = max(len(lab) for lab in labels)
+        ncols = 3 if longest <= 24 else 2 if longest <= 42 else 1
+        fig.legend(handles, labels, loc="outside lower center", ncols=min(ncols, len(labels)), frameon=False,
                    fontsize=8)
 
 

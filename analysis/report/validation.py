@@ -36,7 +36,7 @@ def _memory_extrapolation_row(ctx: Context) -> dict | None:
     factor = held[0].count / max(o.count for o in fit)
     return {"check": f"memory model: used_memory growth at {held[0].count:,} works (fit ≤ {max(o.count for o in fit):,})",
             "predicted": c.predicted, "measured": c.measured, "error_pct": 100 * c.error,
-            "goal_pct": 100 * MEMORY_GOAL, "source": f"mass operation, extrapolated {factor:.1f}×"}
+            "goal_pct": 100 * MEMORY_GOAL, "source": f"mass operation, extrapolated {factor:.1f}×", "unit": "bytes"}
 
 
 def _backlog_row(ctx: Context) -> dict | None:
@@ -133,7 +133,10 @@ def validation_section(ctx: Context) -> Section:
         sec.figure(plots.validation_errors(measured.assign(error_pct=measured["error_pct"].astype(float))),
                    "Prediction error of each model check, (predicted − measured) / measured, against the model's "
                    "goal (ticks); a bar beyond its ticks is a missed goal.")
-    shown = df.assign(predicted=df["predicted"].map(fmt), measured=df["measured"].map(fmt),
+    as_bytes = df["unit"].eq("bytes") if "unit" in df else pd.Series(False, index=df.index)
+    show = lambda col: [plots.human_bytes(v) if b and pd.notna(v) else fmt(v)  # noqa: E731
+                        for v, b in zip(df[col], as_bytes)]
+    shown = df.assign(predicted=show("predicted"), measured=show("measured"),
                       error=df["error_pct"].map(lambda e: f"{e:+.1f}%" if pd.notna(e) else "—"),
                       goal=df["goal_pct"].map(lambda g: f"±{g:g}%" if pd.notna(g) else "—"),
                       verdict=[verdict(r) for r in rows])
