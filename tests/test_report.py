@@ -228,3 +228,23 @@ def test_title_block_and_missed_validation_goals(built):
         if verdict(r) == "MISSED":
             assert "MISSED" in text and f"{r['error_pct']:+.1f}%" in text
             assert "validated within" not in text or "missed" in text.lower()
+
+
+def test_no_near_blank_page(built, tmp_path):
+    """Every page but the last is filled at least halfway down: a table or figure pushed whole to the next
+    page used to leave pages about 90 % empty."""
+    if not shutil.which("pdftoppm"):
+        pytest.skip("pdftoppm (poppler-utils) is not installed")
+    import numpy as np  # noqa: PLC0415
+    from PIL import Image  # noqa: PLC0415
+
+    files, _ = built
+    subprocess.run(["pdftoppm", "-r", "20", "-gray", str(files.pdf), str(tmp_path / "p")], check=True)
+    pages = sorted(tmp_path.glob("p-*"))
+    assert len(pages) > 3
+    for page in pages[:-1]:
+        px = np.asarray(Image.open(page).convert("L"))
+        body = px[: int(px.shape[0] * 0.93)]  # the footer holds the page number
+        inked = np.where((body < 200).any(axis=1))[0]
+        assert len(inked) and inked.max() / px.shape[0] > 0.5, f"{page.name}: content ends at " \
+            f"{inked.max() / px.shape[0] if len(inked) else 0:.0%} of the page"

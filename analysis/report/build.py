@@ -50,6 +50,10 @@ PRINT_CSS = """
   body { font-size: 10pt; }
   /* only figures and table rows stay whole: a whole cell kept together left pages 90 % empty */
   figure.rcap-figure, tr { break-inside: avoid; }
+  /* JupyterLab lays outputs out as tables and flex boxes, which the PDF renderer does not split */
+  .jp-Cell, .jp-Cell-outputWrapper, .jp-OutputArea, .jp-OutputArea-child, .jp-OutputArea-output,
+  .jp-Cell-inputWrapper { display: block !important; overflow: visible !important; }
+  .jp-OutputArea-child { break-inside: auto !important; }  /* nbconvert's "avoid-page" pushed whole tables */
   h1, h2, h3, h4 { break-after: avoid; }
   .jp-MarkdownCell { break-after: avoid; }  /* a heading cell stays with the output that follows it */
   thead { display: table-header-group; }
