@@ -101,10 +101,11 @@ def _number(v: float, _pos=None) -> str:
 def _readable_ticks(ax) -> None:
     """At most six ticks per linear axis, labelled with thousands separators, so neighbouring labels
     never run together ("1000012500"). Axes with their own formatter (bytes, fixed ticks) are left as set."""
+    narrow = ax.get_position().width < 0.5  # a panel of a two-column figure: fewer x labels fit
     for axis, scale in ((ax.xaxis, ax.get_xscale()), (ax.yaxis, ax.get_yscale())):
         if scale == "linear" and type(axis.get_major_formatter()) is ScalarFormatter:
             if not isinstance(axis.get_major_locator(), FixedLocator):
-                axis.set_major_locator(MaxNLocator(nbins=6))
+                axis.set_major_locator(MaxNLocator(nbins=4 if narrow and axis is ax.xaxis else 6))
             axis.set_major_formatter(FuncFormatter(_number))
 
 
