@@ -54,7 +54,13 @@ SRC = {
     "az_retirement": "https://docs.azure.cn/en-us/azure-cache-for-redis/cache-best-practices-memory-management",
     "ms_configs": "https://cloud.google.com/memorystore/docs/redis/supported-redis-configurations",
     "ms_rdb": "https://cloud.google.com/memorystore/docs/redis/about-rdb-snapshots",
-    "ms_export": "https://cloud.google.com/memorystore/docs/redis/import-export-overview",
+    "ms_export": "https://cloud.google.com/memorystore/docs/redis/export-data",
+    "ms_export_overview": "https://cloud.google.com/memorystore/docs/redis/import-export-overview",
+    "ec_export": "https://docs.aws.amazon.com/sdk-for-kotlin/api/latest/elasticache/aws.sdk.kotlin.services.elasticache."
+                 "model/-copy-snapshot-request/target-bucket.html",
+    "az_export": "https://learn.microsoft.com/powershell/module/az.rediscache/export-azrediscache",
+    "re_backups": "https://redis.io/docs/latest/operate/rs/databases/import-export/schedule-backups/ ; "
+                  "https://redis.io/redis-enterprise/technology/backup-disaster-recovery/",
     "ms_versions": "https://cloud.google.com/memorystore/docs/redis/supported-versions",
     "ms_memory": "https://cloud.google.com/memorystore/docs/redis/memory-management-best-practices",
     "ms_cluster_configs": "https://cloud.google.com/memorystore/docs/cluster/supported-instance-configurations",
@@ -368,9 +374,9 @@ def _persistence_lines(persistence: str) -> list[str]:
 def _self_managed(rec, target: TargetLoad, mm: MemoryModel, catalog, lts: str, down_after_ms: int | None
                   ) -> GoLiveChecklist:
     d = target.deployment
-    cl = GoLiveChecklist("self-managed", "Self-managed VMs (Redis OSS + Sentinel)", True)
     replicas = _replicas(rec, target) if rec.topology.get("kind") != "enterprise" else d.replicas
-    sentinel = rec.topology.get("kind") == "sentinel"
+    sentinel = rec.topology.get("kind") != "standalone"  # an Enterprise target's OSS alternative is Sentinel
+    cl = GoLiveChecklist("self-managed", "Self-managed VMs (Redis OSS" + (" + Sentinel)" if sentinel else ")"), True)
     sentinels = rec.topology.get("sentinels", max(3, d.sentinels))
     quorum = rec.topology.get("quorum", sentinels // 2 + 1)
     cl.items.append(_eviction_item(
@@ -380,8 +386,10 @@ def _self_managed(rec, target: TargetLoad, mm: MemoryModel, catalog, lts: str, d
     disk = rec.disk
     cl.items.append(ChecklistItem(
         "persistence", f"Persistence: {disk['persistence']}",
-        f"The sizing's persistence is {disk['persistence']}: plan {_gib(disk['bytes'])} of disk per data node "
-        f"({disk['rule']}). Nuxeo recommends persistence for the required service level and RDB copies as "
+        f"The sizing's persistence is {disk['persistence']}: "
+        + (f"plan {_gib(disk['bytes'])} of disk per data node ({disk['rule']})." if disk["bytes"] else
+           "no disk for persistence; a restart or a crash of every node loses the pending works.")
+        + " Nuxeo recommends persistence for the required service level and RDB copies as "
         "backups; master/replica replication gives fast recovery (Nuxeo never reads replicas).",
         _src("nuxeo_redis_conf", "redis_persistence") + " ; " + DERIVED))
     cl.items.append(_versions_item(target, "self-managed", lts))
@@ -398,12 +406,17 @@ def _self_managed(rec, target: TargetLoad, mm: MemoryModel, catalog, lts: str, d
             f"With {replicas} replicas the master keeps accepting writes while one replica is down, and refuses "
             "them when it is cut off from all of them for 10 s: bounds what a partitioned old master acknowledges "
             "and later loses.", _src("redis_sentinel")))
+    elif replicas == 1:
+        cl.items.append(ChecklistItem(
+            "config", "min-replicas-to-write (not set)",
+            "Leave it unset with 1 replica: with that replica down, or right after a failover, the master would "
+            "refuse every write and the Nuxeo WorkManager would stop. Consider it only with 2 replicas or more.",
+            _src("redis_sentinel")))
     else:
         cl.items.append(ChecklistItem(
             "config", "min-replicas-to-write (not set)",
-            f"Leave it unset with {_count(replicas, 'replica')}: with one replica down, or right after a failover, "
-            "the master would refuse every write and the Nuxeo WorkManager would stop. Consider it only with "
-            "2 replicas or more.", _src("redis_sentinel")))
+            "No replica: the setting does not apply (it would make the master refuse every write).",
+            _src("redis_sentinel")))
     if sentinel:
         down = down_after_ms or rec.topology.get("down_after_ms") or 30000
         why = ("" if down_after_ms or rec.topology.get("down_after_ms") else
@@ -479,7 +492,7 @@ def _enterprise(rec, target: TargetLoad, mm: MemoryModel, catalog, lts: str) -> 
     cl.items.append(_versions_item(target, "enterprise", lts))
     cl.items.append(ChecklistItem(
         "config", "Database settings",
-        f"{topo['nodes']} nodes; one database, 1 shard + {d.replicas} replica, memory limit "
+        f"{topo['nodes']} nodes; one database, 1 shard + {_count(d.replicas, 'replica')}, memory limit "
         f"{_gib(topo['database_bytes'])} (replication doubles memory); each node keeps 30 % of its RAM free, "
         "≥ 8 GB RAM and ≥ 2 cores.", DERIVED + " ; " + _src("re_hardware", "re_memory_limit"),
         "\n".join(["nuxeo.templates=<your templates>,redis", "nuxeo.redis.enabled=true",
@@ -492,8 +505,9 @@ def _enterprise(rec, target: TargetLoad, mm: MemoryModel, catalog, lts: str) -> 
     cl.items += _monitoring_items(rec, target, mm, mm.maxmemory_bytes)
     cl.items.append(ChecklistItem(
         "backups", "Backups",
-        "Schedule the database's periodic backup to storage off the cluster (RDB); Nuxeo recommends RDB copies "
-        "off-site.", _src("nuxeo_redis_conf", "re_persistence")))
+        "Schedule the database's periodic backup (every 24, 12, 4 or 1 h) to storage off the cluster (Amazon S3, "
+        "Azure Blob Storage, Google Cloud Storage, FTP); Nuxeo recommends RDB copies off-site.",
+        _src("re_backups", "nuxeo_redis_conf")))
     vms = [it for it in (_pick(catalog, rec, 0, topo["node_ram_bytes"], s, tuple(d.providers) or None)
                          for s in ("ec2", "vm", "compute-engine")) for it in it]
     for it in vms:
@@ -551,8 +565,9 @@ def _managed(option: str, rec, target: TargetLoad, mm: MemoryModel, catalog, lts
                                          _src("ec_reserved"), of="usable memory")
         cl.items.append(ChecklistItem(
             "backups", "Backups",
-            "Enable daily automatic backups (retention up to 35 days) and export a snapshot to your own S3 bucket "
-            "for an off-site copy, as Nuxeo recommends for RDB files.", _src("ec_backups", "nuxeo_redis_conf")))
+            "Enable daily automatic backups (retention up to 35 days) and copy a snapshot to your own S3 bucket "
+            "(CopySnapshot with a target bucket) for an off-site copy, as Nuxeo recommends for RDB files.",
+            _src("ec_backups", "ec_export", "nuxeo_redis_conf")))
         source = _src("ec_reserved")
     elif option == "cache-for-redis":
         cl = GoLiveChecklist(option, "Azure Cache for Redis", True)
@@ -580,8 +595,9 @@ def _managed(option: str, rec, target: TargetLoad, mm: MemoryModel, catalog, lts
                                          _src("az_memory"), of="usable memory")
         cl.items.append(ChecklistItem(
             "backups", "Backups",
-            "Persistence is not a backup: use the cache's export (Premium) to your storage account on a schedule "
-            "for off-site RDB copies, as Nuxeo recommends.", _src("az_persistence", "nuxeo_redis_conf")))
+            "Persistence is not a backup: export the cache (RDB) to a storage container on a schedule for off-site "
+            "copies, as Nuxeo recommends; check that the tier chosen offers export.",
+            _src("az_persistence", "az_export", "nuxeo_redis_conf")))
         source = _src("az_memory")
     elif option == "memorystore-redis":
         cl = GoLiveChecklist(option, "GCP Memorystore for Redis", True)
@@ -601,15 +617,16 @@ def _managed(option: str, rec, target: TargetLoad, mm: MemoryModel, catalog, lts
             "config", "Redis configuration and nuxeo.conf",
             "Memorystore sets maxmemory-gb to the capacity; lower it to 80 % of capacity before an export, "
             "scaling or upgrade (fork).", _src("ms_configs", "ms_memory", "nuxeo_conf_props"),
-            "maxmemory-policy=noeviction\ntier: STANDARD_HA\npersistence: RDB\n\n" + "\n".join(nx)))
+            "maxmemory-policy=noeviction\ntier: Standard\npersistence: RDB snapshots\n\n" + "\n".join(nx)))
         cl.items += _monitoring_items(rec, target, mm, _usable(insts, mm),
                                          "system memory usage ratio above 80 %", _src("ms_memory"),
                                          of="usable memory")
         cl.items.append(ChecklistItem(
             "backups", "Backups",
-            "RDB snapshots serve the service's own recovery and cannot be downloaded: export the instance to Cloud "
-            "Storage on a schedule for off-site copies, as Nuxeo recommends.",
-            _src("ms_rdb", "ms_export", "nuxeo_redis_conf")))
+            "RDB snapshots serve the service's own recovery and cannot be downloaded: export the instance (an RDB "
+            "file) to a Cloud Storage bucket on a schedule for off-site copies, as Nuxeo recommends; run exports at "
+            "low write load (the fork can double memory).",
+            _src("ms_rdb", "ms_export", "ms_export_overview", "nuxeo_redis_conf")))
         source = _src("ms_memory")
     else:
         raise ValueError(option)
