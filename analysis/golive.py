@@ -213,7 +213,7 @@ def _documented(lts: str) -> str:
     if lts in servers.NUXEO_NO_REDIS:
         return f"Nuxeo LTS {lts} does not support Redis (removed in LTS 2023)"
     ok = servers.NUXEO_SUPPORTED_REDIS[lts]
-    return f"Nuxeo LTS {lts} documents Redis {ok[0]}.x to {ok[-1]}.x ({servers.NUXEO_SOURCE})"
+    return f"Nuxeo LTS {lts} documents Redis {ok[0]}.x to {ok[-1]}.x"
 
 
 def _in_range(version: str, lts: str) -> bool | None:
@@ -243,16 +243,23 @@ def _versions_item(target: TargetLoad, option: str, lts: str) -> ChecklistItem:
         inside = [v for v in offered if _in_range(v, lts)]
         text += f" The service offers Redis {', '.join(offered)}"
         if lts and lts not in servers.NUXEO_NO_REDIS:
-            text += (f"; pick {inside[-1]}" + (" (confirm the minor version: INFO server redis_version)"
-                                                 if "." not in inside[-1] else "")
-                     if inside else "; none is in Nuxeo's documented range: validate with Nuxeo support")
+            if not inside:
+                text += "; none is in Nuxeo's documented range: validate with Nuxeo support"
+            else:
+                best = inside[-1]
+                text += f"; pick Redis {best}" + (" (confirm the minor version: INFO server redis_version)"
+                                                 if "." not in best else "")
+                majors = {v.split(".")[0] for v in servers.NUXEO_SUPPORTED_REDIS[lts]}
+                near = [v for v in offered if v not in inside and v.split(".")[0] in majors]
+                if near:
+                    text += f" ({', '.join(near)}: a later minor version than documented)"
         text += "."
-        return ChecklistItem("versions", "Redis version", text, _src(key))
+        return ChecklistItem("versions", "Redis version", text, _src(key) + " ; " + servers.NUXEO_SOURCE)
     if option == "elasticache-valkey":
         text += (" The service runs Valkey (7.2 and later); Valkey is not mentioned in Nuxeo's documentation, so it "
                  "is outside the documented range: validate with Nuxeo support (the Nuxeo scripts ran unchanged on "
                  "Valkey in rcap's tests).")
-        return ChecklistItem("versions", "Engine version", text, _src("ec_valkey_versions"))
+        return ChecklistItem("versions", "Engine version", text, _src("ec_valkey_versions") + " ; " + servers.NUXEO_SOURCE)
     if option == "enterprise":
         text += (" Check which open-source Redis version the Redis Enterprise release embeds and compare."
                  + _target_version_flag(target, lts))

@@ -150,7 +150,8 @@ def test_versions_flag_the_target_server_outside_nuxeo_range(example):
     _t, _rec, lists = example
     by = _by(lists)
     assert "outside" in by["self-managed"].item("versions").action  # redis-7.2 vs LTS 2021's 2.8–6.0
-    assert "pick 6.0" in by["elasticache"].item("versions").action
+    assert "pick Redis 6.0" in by["elasticache"].item("versions").action
+    assert "pick Redis 5.0" in by["memorystore-redis"].item("versions").action  # its 6.x is 6.2, not 6.0
     assert "Valkey" in by["elasticache-valkey"].item("versions").action
 
 
