@@ -184,8 +184,8 @@ def _pct(x: float) -> str:
 def _price(it: dict) -> str:
     if it.get("price_usd_per_hour") is None:
         return "no public price recorded"
-    return (f"${it['price_usd_per_hour']:.4f}/h on demand ({it['price_region']}, page read "
-            f"{it['price_date']}: {it['price_source']})")
+    return (f"${it['price_usd_per_hour']:.4f}/h on demand ({it['price_region']}, price page dated "
+            f"{it['price_date']}, a secondary source: check the vendor's page)")
 
 
 def _src(*keys: str) -> str:
@@ -338,7 +338,7 @@ def _maxmemory_item(mm: MemoryModel, rows: list[tuple[str, float]], managed: boo
             parts.append(f"{name}: usable memory {_gib(allowed)} (the vendor sets maxmemory and reserves the rest) "
                          f"vs {_gib(mm.maxmemory_bytes)} sized{works}")
         else:
-            parts.append(f"{name}: maxmemory {_mb(allowed):,}mb fits its RAM (sized {_mb(mm.maxmemory_bytes):,}mb)"
+            parts.append(f"{name}: maxmemory {_mb(allowed)}mb fits its RAM (sized {_mb(mm.maxmemory_bytes)}mb)"
                          f"{works}")
     lead = ("Size maxmemory to the RAM actually bought, keeping the node overheads (fragmentation, fork "
             "copy-on-write, replica buffers, OS reserve): the cheapest insurance against OOM. " if not managed else
@@ -358,7 +358,7 @@ def _instance_item(it: dict, need: str, rec) -> ChecklistItem:
     return ChecklistItem("instance", f"Node type ({it['provider']} {it['service']})",
                          f"{it['name']}: {vcpu}{it['memory_gib']:g} GiB{usable}; the smallest catalog row that holds "
                          f"{need}. Price: {_price(it)}.{note}",
-                         it["source"] + " ; " + DERIVED)
+                         " ; ".join(x for x in (it["source"], it.get("price_source"), DERIVED) if x))
 
 
 def _pick(catalog: list[InstanceType], rec, maxmemory_bytes: float, node_ram_bytes: float, service: str,
