@@ -18,6 +18,8 @@ GIB = 1024 ** 3
 DEFAULT_PATH = shipped("catalog") / "instance-types.csv"
 COLUMNS = ("provider", "service", "name", "vcpu", "memory_gib", "network_gbps", "usable_memory_fraction",
            "cluster_only", "source")
+# optional: an on-demand price where a public price page was read (empty cells: no public price recorded)
+PRICE_COLUMNS = ("price_usd_per_hour", "price_region", "price_date", "price_source")
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,10 @@ class InstanceType:
     usable_memory_fraction: float | None
     cluster_only: bool
     source: str
+    price_usd_per_hour: float | None = None  # on-demand, Linux, one node; None: no public price recorded
+    price_region: str = ""
+    price_date: str = ""  # date of the price page read (ISO)
+    price_source: str = ""
 
     @property
     def managed(self) -> bool:
@@ -47,7 +53,8 @@ class InstanceType:
         return {"provider": self.provider, "service": self.service, "name": self.name, "vcpu": self.vcpu,
                 "memory_gib": self.memory_bytes / GIB, "network_gbps": self.network_gbps,
                 "usable_memory_gib": self.usable_memory_bytes / GIB, "managed": self.managed,
-                "source": self.source}
+                "source": self.source, "price_usd_per_hour": self.price_usd_per_hour,
+                "price_region": self.price_region, "price_date": self.price_date, "price_source": self.price_source}
 
 
 def _num(text: str, path, line: int, col: str, kind=float):
@@ -70,8 +77,8 @@ def load_catalog(path: str | Path | None = None) -> list[InstanceType]:
     out = []
     with path.open(newline="") as fh:
         reader = csv.DictReader(fh)
-        if tuple(reader.fieldnames or ()) != COLUMNS:
-            raise BadInput(f"{path}:1: columns must be {','.join(COLUMNS)}")
+        if tuple(reader.fieldnames or ()) not in (COLUMNS, COLUMNS + PRICE_COLUMNS):
+            raise BadInput(f"{path}:1: columns must be {','.join(COLUMNS)}[,{','.join(PRICE_COLUMNS)}]")
         for row in reader:
             line = reader.line_num
             if not row["source"].strip():
@@ -82,17 +89,23 @@ def load_catalog(path: str | Path | None = None) -> list[InstanceType]:
             frac = _num(row["usable_memory_fraction"], path, line, "usable_memory_fraction")
             if frac is not None and not 0 < frac <= 1:
                 raise BadInput(f"{path}:{line}: usable_memory_fraction must be in (0, 1]")
+            price = _num(row.get("price_usd_per_hour") or "", path, line, "price_usd_per_hour")
+            when, where, cite = ((row.get(c) or "").strip() for c in ("price_date", "price_region", "price_source"))
+            if price is not None and not (when and where and cite):
+                raise BadInput(f"{path}:{line}: a price needs its price_region, price_date and price_source")
             out.append(InstanceType(row["provider"].strip(), row["service"].strip(), row["name"].strip(),
                                     _num(row["vcpu"], path, line, "vcpu", int), mem * GIB,
                                     _num(row["network_gbps"], path, line, "network_gbps"), frac,
-                                    row["cluster_only"].strip().lower() == "true", row["source"].strip()))
+                                    row["cluster_only"].strip().lower() == "true", row["source"].strip(),
+                                    price, where, when, cite))
     return out
 
 
 def candidates(catalog: list[InstanceType], maxmemory_bytes: float, node_ram_bytes: float,
                network_gbps: float = 0.0, providers: tuple[str, ...] | None = None,
                single_shard: bool = True) -> list[InstanceType]:
-    """The smallest fitting node type per (provider, service).
+    """The smallest fitting node type per (provider, service): least memory, then fewest vCPUs, then the
+    lowest recorded price (rows without a price after priced ones), then the catalog's order.
 
     A managed node fits when its usable memory holds ``maxmemory_bytes`` (the vendor's reserve covers the
     rest); a VM fits when its RAM holds ``node_ram_bytes``. Cluster-only services are skipped when the
@@ -110,6 +123,10 @@ def candidates(catalog: list[InstanceType], maxmemory_bytes: float, node_ram_byt
         if it.network_gbps is not None and it.network_gbps < network_gbps:
             continue
         key = (it.provider, it.service)
-        if key not in best or it.memory_bytes < best[key].memory_bytes:
+        if key not in best or _size_key(it) < _size_key(best[key]):
             best[key] = it
     return sorted(best.values(), key=lambda i: (i.provider, i.service))
+
+
+def _size_key(it: InstanceType) -> tuple:
+    return (it.memory_bytes, it.vcpu or 0, it.price_usd_per_hour is None, it.price_usd_per_hour or 0.0)
