@@ -26,6 +26,7 @@ from analysis.catalog import candidates, load_catalog
 from analysis.runs import load_sweep
 from analysis.targets import TargetLoad
 from analysis.validation import memory_observations
+from analysis.whatif import Engine, what_ifs
 from rcapcore.errors import BadInput
 from rcapcore.rundata import SWEEP
 from rcapcore.topologies import facts
@@ -548,10 +549,7 @@ def size(target: TargetLoad, runs: Sequence | None = None, catalog_path: str | N
     maxmem, node_ram = rec.maxmemory_bytes, topo.node_ram_bytes
     disk = estimate_disk(d, maxmem).to_dict()
 
-    from analysis.whatif import what_ifs  # noqa: PLC0415  (it builds on this module)
-
-    cases = [w.to_dict() for w in what_ifs(target, measured=measured, layout=layout, models=models,
-                                           maxmemory_bytes=maxmem, catalog_path=catalog_path)]
+    cases = [w.to_dict() for w in what_ifs(target, what_if_engine(measured, layout, catalog_path), models, maxmem)]
 
     memory = {"dataset_bytes": rec.dataset_bytes, "maxmemory_bytes": maxmem, "node_ram_bytes": node_ram,
               "parts": models.memory.parts,
@@ -561,6 +559,17 @@ def size(target: TargetLoad, runs: Sequence | None = None, catalog_path: str | N
     tr = {k: v for k, v in asdict(traffic).items() if k != "notes"}
     return Recommendation(target.name, target.level, measured.source, tr, memory, mass, cpu, network, disk,
                           topo.topology, topo.instances, cases, flags, assumptions, keys_scans)
+
+
+def what_if_engine(measured: Measured, layout: mem.RedisLayout, catalog_path: str | None = None) -> Engine:
+    """The models ``analysis.whatif`` replays each case with: the recommendation's measured parameters and
+    server layout, the topology rules for the RAM per node."""
+    return Engine(
+        estimate=lambda t: estimate(t, measured, layout),
+        node_ram_bytes=lambda t, e: estimate_topology(t.deployment, e.memory, e.network.link_gbps,
+                                                      catalog_path).node_ram_bytes,
+        queue_bytes=lambda t, traffic, m, lv: queue_bytes(t, traffic, measured, layout, m, lv),
+        layout=layout, memory_scale=measured.memory_scale)
 
 
 def _keys_scans(target: TargetLoad, traffic: Traffic, runs: Sequence | None) -> dict | None:

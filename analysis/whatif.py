@@ -18,19 +18,21 @@ would ask for. Cases (:func:`what_ifs`):
 - the steady load ×2 (docs/s), to show how little it matters next to the reindex.
 
 Memory of pending works is the calibrated memory model (``analysis.sizing.queue_bytes``) at the backlog
-model's breakpoints (exact: both counts are linear between them).
+model's breakpoints (exact: both counts are linear between them). ``analysis.sizing.size`` runs the
+what-ifs with the measured parameters and layout it used, through an :class:`Engine` it builds
+(``analysis.sizing.what_if_engine``): this module never imports the sizing engine (no import cycle).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, replace
-from typing import Callable, Sequence
+from typing import Any, Callable
 
 import numpy as np
 
 from analysis import memory as mem
-from analysis import sizing
+from analysis.targets import TargetLoad
 
 REINDEX_FACTORS = (1.0, 2.0, 5.0)
 SLOWDOWN = 0.5  # indexing speed factor
@@ -64,15 +66,24 @@ class WhatIf:
 
 
 @dataclass(frozen=True)
+class Engine:
+    """The sizing engine's models with the recommendation's measured parameters and server layout."""
+
+    estimate: Callable[[TargetLoad], Any]  # target → ``analysis.sizing.Estimates``
+    node_ram_bytes: Callable[[TargetLoad, Any], float]  # (target, its Estimates) → RAM per data node
+    queue_bytes: Callable[[TargetLoad, Any, float, float], float]  # (target, Traffic, mass works, live works)
+    layout: mem.RedisLayout
+    memory_scale: float  # the runs' memory calibration (1 without runs)
+
+
+@dataclass(frozen=True)
 class _Base:
     """What every case shares: the recommendation's inputs and answers."""
 
-    target: sizing.TargetLoad
-    measured: sizing.Measured
-    layout: mem.RedisLayout
-    models: sizing.Estimates
+    target: TargetLoad
+    engine: Engine
+    models: Any  # analysis.sizing.Estimates of the target as given
     maxmemory_bytes: float
-    catalog_path: str | None
 
     @property
     def steady_dataset_bytes(self) -> float:
@@ -80,18 +91,10 @@ class _Base:
         return self.models.memory.dataset_bytes - self.models.mass.peak_bytes
 
 
-def what_ifs(target: sizing.TargetLoad, runs: Sequence | None = None, measured: sizing.Measured | None = None,
-             layout: mem.RedisLayout | None = None, *, models: sizing.Estimates | None = None,
-             maxmemory_bytes: float | None = None, catalog_path: str | None = None) -> list[WhatIf]:
-    """The what-ifs of ``target`` (module docstring). ``size`` passes the ``measured`` parameters,
-    ``layout``, ``models`` and maxmemory it used, so each figure has one derivation; standalone, they are
-    derived here the same way (from ``runs``)."""
-    measured = measured or sizing.measured_from_runs(runs)
-    d = target.deployment
-    layout = layout or mem.RedisLayout.for_server(d.server_id, mem.Allocator.parse(d.allocator))
-    models = models or sizing.estimate(target, measured, layout)
-    maxmem = maxmemory_bytes if maxmemory_bytes is not None else models.memory.recommendation.maxmemory_bytes
-    base = _Base(target, measured, layout, models, maxmem, catalog_path)
+def what_ifs(target: TargetLoad, engine: Engine, models: Any, maxmemory_bytes: float) -> list[WhatIf]:
+    """The what-ifs of ``target`` (module docstring) against ``maxmemory_bytes``, ``models`` being the
+    target's ``analysis.sizing.Estimates`` (what the recommendation was sized from)."""
+    base = _Base(target, engine, models, maxmemory_bytes)
     out: list[WhatIf] = []
     mo = target.mass_operation
     if mo is not None:
@@ -115,7 +118,7 @@ def what_ifs(target: sizing.TargetLoad, runs: Sequence | None = None, measured: 
     return out
 
 
-def _with_documents(target: sizing.TargetLoad, documents: int) -> sizing.TargetLoad:
+def _with_documents(target: TargetLoad, documents: int) -> TargetLoad:
     return replace(target, mass_operation=replace(target.mass_operation, documents=documents))
 
 
@@ -128,10 +131,9 @@ def _crossing(t_s: np.ndarray, y: np.ndarray, level: float) -> float | None:
     return float(t_s[0]) if i == 0 else float(np.interp(level, [y[i - 1], y[i]], [t_s[i - 1], t_s[i]]))
 
 
-def _play(base: _Base, t2: sizing.TargetLoad, label: str, driver: str, change: str, note: str = "") -> WhatIf:
+def _play(base: _Base, t2: TargetLoad, label: str, driver: str, change: str, note: str = "") -> WhatIf:
     """Re-estimate with ``t2``: its timeline against the recommended maxmemory, and its own re-sizing."""
-    e2 = base.models if t2 is base.target else sizing.estimate(t2, base.measured, base.layout)
-    topo = sizing.estimate_topology(t2.deployment, e2.memory, e2.network.link_gbps, base.catalog_path)
+    e2 = base.models if t2 is base.target else base.engine.estimate(t2)
     peak = e2.memory.dataset_bytes
     mo, s = t2.mass_operation, e2.mass.summary
     oom = drained = lag = backlog = None
@@ -142,7 +144,7 @@ def _play(base: _Base, t2: sizing.TargetLoad, label: str, driver: str, change: s
         drained, lag, backlog = s["drained_t_s"], s.get("live_lag_max_s"), s["peak_backlog"]
     return WhatIf(label, driver, change, base.maxmemory_bytes, backlog, peak,
                   None if oom is not None else base.maxmemory_bytes - peak, oom, drained,
-                  lag if lag else None, e2.memory.recommendation.maxmemory_bytes, topo.node_ram_bytes,
+                  lag if lag else None, e2.memory.recommendation.maxmemory_bytes, base.engine.node_ram_bytes(t2, e2),
                   mo.documents if mo else None, math.ceil(mo.documents / mo.docs_per_work) if mo else None, note)
 
 
@@ -176,8 +178,7 @@ def _indexing_down(base: _Base) -> WhatIf:
         return lam_m * min(t, t_sched), lam_l * t
 
     def memory_at(t: float) -> float:
-        return base.steady_dataset_bytes + sizing.queue_bytes(target, traffic, base.measured, base.layout,
-                                                              *pending(t))
+        return base.steady_dataset_bytes + base.engine.queue_bytes(target, traffic, *pending(t))
 
     oom = _first_t(memory_at, base.maxmemory_bytes, None if lam_l > 0 else t_sched)
     assumption = ("assumed: Elasticsearch down from the start of the reindex, nothing in elasticSearchIndexing "
@@ -197,7 +198,7 @@ def _indexing_down(base: _Base) -> WhatIf:
 def _consumers_stopped(base: _Base) -> WhatIf:
     """No mass operation, every consumer stopped: all works keep arriving (works/s) and stay, from the
     steady dataset up to maxmemory."""
-    traffic, scale = base.models.traffic, base.measured.memory_scale
+    traffic, scale = base.models.traffic, base.engine.memory_scale
     rate = traffic.works_per_s
     label, change = "all consumers stopped, no mass operation", f"{rate:,.1f} works/s kept, none consumed"
     note = "assumed: every queue's consumers stopped (e.g. workers paused), scheduling goes on"
@@ -211,7 +212,7 @@ def _consumers_stopped(base: _Base) -> WhatIf:
     room = base.maxmemory_bytes - base.steady_dataset_bytes
 
     def extra(n: int) -> float:  # memory of n more pending works on top of the steady ones
-        return scale * mem.pending_works_bytes(steady_n + n, shape, base.layout) - steady
+        return scale * mem.pending_works_bytes(steady_n + n, shape, base.engine.layout) - steady
 
     lo, hi = 0, 1024
     while extra(hi) < room:
@@ -241,13 +242,12 @@ def _growth(base: _Base) -> list[WhatIf]:
 
 def _largest(base: _Base) -> WhatIf:
     """The largest mass operation (in whole works) whose peak stays below the recommended maxmemory."""
-    target, traffic = base.target, base.models.traffic
+    target = base.target
     mo = target.mass_operation
-    limit = base.maxmemory_bytes - base.steady_dataset_bytes
 
     def fits(works: int) -> bool:
-        t2 = _with_documents(target, works * mo.docs_per_work)
-        return sizing.estimate_mass_operation(t2, traffic, base.measured, base.layout).peak_bytes < limit
+        return base.engine.estimate(_with_documents(target, works * mo.docs_per_work)).memory.dataset_bytes \
+            < base.maxmemory_bytes
 
     lo, hi = 0, max(1, math.ceil(mo.documents / mo.docs_per_work))
     while fits(hi):
