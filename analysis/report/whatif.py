@@ -71,10 +71,15 @@ def what_if_paragraph(rec) -> str:
                 else "still fits")
         parts.append(f"**The size of the mass operation is the driver**: twice the documents moves peak memory "
                      f"{_pct(x2, ref)} and {oom2}; halving the indexing speed moves it {_pct(slow, ref)}, doubling "
-                     f"the steady load {_pct(steady, ref)}. Buckets are scheduled much faster than they are "
-                     "indexed, so the scheduling rate sets when maxmemory is reached and the size how far past it "
-                     "the backlog would grow. Live IndexingWorkers wait behind the buckets in the same "
-                     "elasticSearchIndexing queue (FIFO), so their lag and their memory grow with the reindex.")
+                     f"the steady load {_pct(steady, ref)}.")
+        mo = rec.mass_operation or {}
+        if mo.get("arrival_works_per_s", 0) > mo.get("service_rate_per_s", 0):
+            parts.append(f"Its works are scheduled faster than they are consumed ({mo['arrival_works_per_s']:,.1f} "
+                         f"against {mo['service_rate_per_s']:,.1f} works/s), so the scheduling rate sets when "
+                         "maxmemory is reached and the size how far past it the backlog would grow.")
+        if mo.get("live_indexing_works_per_s"):
+            parts.append("Live IndexingWorkers wait behind the buckets in the same elasticSearchIndexing queue "
+                         "(FIFO), so their lag and their memory grow with the reindex.")
         big = by.get("largest mass operation absorbed")
         if big and big["documents"]:
             parts.append(f"The recommended maxmemory absorbs a mass operation of up to **{big['documents']:,} "
