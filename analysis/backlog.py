@@ -70,7 +70,7 @@ class BacklogInput:
 class BacklogResult:
     """Exact breakpoints of the fluid model and the headline figures (seconds, works, bytes)."""
 
-    points: pd.DataFrame  # t_s, arrival_per_s, backlog, mass_pending, live_pending, running, memory_bytes, lost
+    points: pd.DataFrame  # t_s, arrival_per_s, backlog, live_pending, running, memory_bytes, lost
     peak_backlog: float
     peak_t_s: float
     peak_memory_bytes: float
@@ -79,6 +79,7 @@ class BacklogResult:
     lost_works: float
     service_rate_per_s: float
     notes: list[str] = field(default_factory=list)
+    peak_live_waiting: float = 0.0  # live works of the same queue waiting behind the mass operation, at most
 
     @property
     def time_to_drain_s(self) -> float | None:
@@ -93,7 +94,8 @@ class BacklogResult:
         return {"peak_backlog": self.peak_backlog, "peak_t_s": self.peak_t_s,
                 "peak_memory_bytes": self.peak_memory_bytes, "drained_t_s": self.drained_t_s,
                 "time_to_drain_s": self.time_to_drain_s, "oom_t_s": self.oom_t_s, "lost_works": self.lost_works,
-                "service_rate_per_s": self.service_rate_per_s, "notes": self.notes}
+                "service_rate_per_s": self.service_rate_per_s, "notes": self.notes,
+                "peak_live_waiting_works": self.peak_live_waiting}
 
 
 def simulate(inp: BacklogInput) -> BacklogResult:
@@ -126,7 +128,7 @@ def simulate(inp: BacklogInput) -> BacklogResult:
     oom_t = None
 
     def emit(t_, lam, b_):
-        rows.append({"t_s": t_, "arrival_per_s": lam, "backlog": b_, "mass_pending": b_, "live_pending": 0.0,
+        rows.append({"t_s": t_, "arrival_per_s": lam, "backlog": b_, "live_pending": 0.0,
                      "running": running(b_, lam),
                      "memory_bytes": inp.base_bytes + bpw * (b_ + running(b_, lam)), "lost": lost})
 
@@ -168,8 +170,8 @@ def _simulate_shared(inp: BacklogInput) -> BacklogResult:
 
     The pending processing time W(t) (thread-seconds) is the fluid queue of :func:`simulate` with arrivals
     λ(t)·S + λ_live·S_live and capacity = threads; a work arriving at s starts at D(s) = s + W(s)/threads.
-    At t the queue holds what arrived after s*(t) = max{s : D(s) <= t}: A(t) − A(s*) mass works and
-    λ_live·(t − s*) live works. Both are linear between the breakpoints of W and their images by D, so
+    At t the queue holds what arrived after s*(t) = max{s : D(s) <= t}: A(t) − A(s*) mass works
+    (``backlog``) and λ_live·(t − s*) live works (``live_pending``). Both are linear between the breakpoints of W and their images by D, so
     evaluating there is exact. Memory = base + bytes_per_work × (mass pending + running) + live_bytes_per_work
     × live pending (running live works belong to the steady state). Not capped: maxmemory gives the first
     time it is reached and ``lost_works`` an upper bound (arrivals while the uncapped memory is above it)."""
@@ -214,20 +216,19 @@ def _simulate_shared(inp: BacklogInput) -> BacklogResult:
             back = np.nonzero(~over[i:])[0]
             t_back = float(ts[i + back[0]]) if len(back) else float(ts[-1])
             lost = float(arrived(np.array([t_back]))[0] - arrived(np.array([oom_t]))[0] + lam_l * (t_back - oom_t))
-    backlog = mass + live
-    df = pd.DataFrame({"t_s": ts, "arrival_per_s": lam_t, "backlog": backlog, "mass_pending": mass,
-                       "live_pending": live, "running": running, "memory_bytes": memory, "lost": 0.0})
-    i_peak = int(np.argmax(backlog))
+    df = pd.DataFrame({"t_s": ts, "arrival_per_s": lam_t, "backlog": mass, "live_pending": live,
+                       "running": running, "memory_bytes": memory, "lost": 0.0})
+    i_peak = int(np.argmax(mass))
     peak_t = float(ts[i_peak])
-    after = np.nonzero((ts > peak_t) & (backlog <= 1e-9))[0]
-    drained = float(ts[after[0]]) if len(after) and backlog[i_peak] > 0 else None
+    after = np.nonzero((ts > peak_t) & (mass + live <= 1e-9))[0]  # drained: the whole queue is empty
+    drained = float(ts[after[0]]) if len(after) and mass[i_peak] > 0 else None
     notes = [f"live works share the queue (FIFO): up to {live.max():,.0f} wait behind the mass operation"]
     if oom_t is not None:
         notes.append(f"maxmemory reached at t={oom_t:.0f} s: new works fail with OOM (at most {lost:.0f} lost)")
-    if drained is None and backlog[i_peak] > 0:
+    if drained is None and mass[i_peak] > 0:
         notes.append("the backlog does not drain within the horizon")
-    return BacklogResult(df, float(backlog.max()), peak_t, float(memory.max()), drained, oom_t, lost,
-                         inp.service_rate_per_s, notes)
+    return BacklogResult(df, float(mass.max()), peak_t, float(memory.max()), drained, oom_t, lost,
+                         inp.service_rate_per_s, notes, float(live.max()))
 
 
 def scheduling_cap_per_s(nodes: int, queues: int, rtt_s: float) -> float:

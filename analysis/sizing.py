@@ -216,8 +216,10 @@ class Recommendation:
             rows.append(("mass operation", f"peak memory at t={mo['peak_bytes_t_s']:,.0f} s "
                                            f"({mo['peak_bytes_mass_works']:,.0f} of its works + "
                                            f"{mo['peak_bytes_live_works']:,.0f} live works waiting); peak backlog "
-                                           f"{mo['peak_backlog']:,.0f} works at t={mo['peak_t_s']:,.0f} s; "
-                                           f"queue empty at {empty}"))
+                                           f"{mo['peak_backlog']:,.0f} works at t={mo['peak_t_s']:,.0f} s"
+                                           + (f", up to {mo['peak_live_waiting_works']:,.0f} live works waiting"
+                                              if mo.get("peak_live_waiting_works") else "")
+                                           + f"; queue empty at {empty}"))
             if mo.get("live_indexing_works_per_s"):
                 rows.append(("live indexing lag", f"up to {mo['live_lag_max_s'] / 60:.0f} min behind the "
                                                   f"{mo['name']} (> {mo['live_lag_threshold_s']:.0f} s for "
@@ -313,9 +315,9 @@ def estimate_mass_operation(target: TargetLoad, traffic: Traffic, measured: Meas
                      if traffic.live_indexing_works_per_s else 0.0)
     inp = mass_backlog_input(target, traffic, per_work, live_bytes_per_work=live_per_work)
     res = simulate(inp)
-    timeline = res.points[["t_s", "mass_pending", "live_pending", "running"]].copy()
+    timeline = res.points[["t_s", "backlog", "live_pending", "running"]].copy()
     timeline["queue_bytes"] = [queue_bytes(target, traffic, measured, layout, m + r, lv)
-                               for m, lv, r in zip(timeline["mass_pending"], timeline["live_pending"],
+                               for m, lv, r in zip(timeline["backlog"], timeline["live_pending"],
                                                    timeline["running"])]
     i_peak = int(timeline["queue_bytes"].idxmax())
     mass_bytes = float(timeline.loc[i_peak, "queue_bytes"])
@@ -323,7 +325,7 @@ def estimate_mass_operation(target: TargetLoad, traffic: Traffic, measured: Meas
     lag = live_lag(inp)
     summary = {"name": mo.name, **res.to_dict(), "bytes_per_work": per_work, "peak_bytes": mass_bytes,
                "live_bytes_per_work": live_per_work, "peak_bytes_t_s": float(timeline.loc[i_peak, "t_s"]),
-               "peak_bytes_mass_works": float(timeline.loc[i_peak, "mass_pending"] + timeline.loc[i_peak, "running"]),
+               "peak_bytes_mass_works": float(timeline.loc[i_peak, "backlog"] + timeline.loc[i_peak, "running"]),
                "peak_bytes_live_works": float(timeline.loc[i_peak, "live_pending"]),
                "works": math.ceil(mo.documents / mo.docs_per_work), "arrival_works_per_s": mass_rate,
                "requested_works_per_s": mo.schedule_docs_per_s / mo.docs_per_work,

@@ -49,7 +49,7 @@ class WhatIf:
     driver: str  # the target field changed (``-`` for an event)
     change: str  # what changed, in the target's units
     maxmemory_bytes: float  # the recommended maxmemory the case is played against
-    peak_backlog_works: float | None
+    peak_backlog_works: float | None  # the mass operation's works pending (no mass operation: all works)
     peak_memory_bytes: float | None  # used_memory at the peak (uncapped: what the case would need)
     headroom_bytes: float | None  # maxmemory − peak memory (None: OOM)
     oom_t_s: float | None
@@ -60,6 +60,7 @@ class WhatIf:
     documents: int | None = None  # the mass operation's documents in this case
     works: int | None = None
     note: str = ""
+    live_waiting_works: float | None = None  # live IndexingWorkers waiting behind it in the same queue, at most
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -136,16 +137,18 @@ def _play(base: _Base, t2: TargetLoad, label: str, driver: str, change: str, not
     e2 = base.models if t2 is base.target else base.engine.estimate(t2)
     peak = e2.memory.dataset_bytes
     mo, s = t2.mass_operation, e2.mass.summary
-    oom = drained = lag = backlog = None
+    oom = drained = lag = backlog = live = None
     if s is not None:
         tl = e2.mass.timeline
         oom = _crossing(tl["t_s"].to_numpy(float), peak - e2.mass.peak_bytes + tl["queue_bytes"].to_numpy(float),
                         base.maxmemory_bytes)
         drained, lag, backlog = s["drained_t_s"], s.get("live_lag_max_s"), s["peak_backlog"]
+        live = s.get("peak_live_waiting_works") or None
     return WhatIf(label, driver, change, base.maxmemory_bytes, backlog, peak,
                   None if oom is not None else base.maxmemory_bytes - peak, oom, drained,
                   lag if lag else None, e2.memory.recommendation.maxmemory_bytes, base.engine.node_ram_bytes(t2, e2),
-                  mo.documents if mo else None, math.ceil(mo.documents / mo.docs_per_work) if mo else None, note)
+                  mo.documents if mo else None, math.ceil(mo.documents / mo.docs_per_work) if mo else None, note,
+                  live)
 
 
 def _first_t(memory_at: Callable[[float], float], level: float, t_hi: float | None) -> float | None:
@@ -190,9 +193,9 @@ def _indexing_down(base: _Base) -> WhatIf:
                       None, None, mo.documents, works, assumption + "; all buckets fit")
     m, lv = pending(oom)
     return WhatIf("Elasticsearch down during the reindex", "-", "elasticSearchIndexing not consumed",
-                  base.maxmemory_bytes, m + lv, base.maxmemory_bytes, None, oom, None, None, None, None,
+                  base.maxmemory_bytes, m, base.maxmemory_bytes, None, oom, None, None, None, None,
                   mo.documents, works, assumption + "; live documents are not indexed until it is back; "
-                  "no finite maxmemory holds an outage of any length")
+                  "no finite maxmemory holds an outage of any length", lv or None)
 
 
 def _consumers_stopped(base: _Base) -> WhatIf:

@@ -31,6 +31,15 @@ def _vs_maxmemory(w: dict) -> str:
     return f"margin {human_bytes(w['headroom_bytes'])} ({w['headroom_bytes'] / w['maxmemory_bytes']:.0%})"
 
 
+def _lag(w: dict) -> str:
+    waiting = w.get("live_waiting_works")
+    if w["live_lag_max_s"] is not None:
+        return f"up to {duration(w['live_lag_max_s'])}" + (f" ({waiting:,.0f} live works waiting)" if waiting else "")
+    if waiting and w["oom_t_s"] is not None:
+        return f"{waiting:,.0f} live works waiting at the OOM"
+    return "—"
+
+
 def what_if_rows(rec) -> list[dict]:
     """One display row per case of ``rec.what_ifs``."""
     rows = []
@@ -46,7 +55,7 @@ def what_if_rows(rec) -> list[dict]:
             "peak memory": "—" if w["peak_memory_bytes"] is None else human_bytes(w["peak_memory_bytes"]),
             "vs maxmemory": _vs_maxmemory(w),
             "queue empty at": duration(w["drained_t_s"]),
-            "live-indexing lag": "—" if w["live_lag_max_s"] is None else f"up to {duration(w['live_lag_max_s'])}",
+            "live-indexing lag": _lag(w),
             "maxmemory needed": ("—" if w["maxmemory_needed_bytes"] is None
                                  else human_bytes(w["maxmemory_needed_bytes"])),
         })
