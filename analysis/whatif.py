@@ -38,6 +38,7 @@ REINDEX_FACTORS = (1.0, 2.0, 5.0)
 SLOWDOWN = 0.5  # indexing speed factor
 GROWTH_YEARS = (1, 3)
 STEADY_FACTOR = 2.0
+MAX_DOCUMENTS = 1e12  # the target files' own bound on mass_operation.documents (rcapcore.validate)
 
 
 @dataclass(frozen=True)
@@ -255,8 +256,11 @@ def _largest(base: _Base) -> WhatIf:
     lo, hi = 0, max(1, math.ceil(mo.documents / mo.docs_per_work))
     while fits(hi):
         lo, hi = hi, hi * 2
-        if hi * mo.docs_per_work > 1e12:
-            break
+        if hi * mo.docs_per_work > MAX_DOCUMENTS:  # consumed as fast as scheduled: no size reaches maxmemory
+            return WhatIf("largest mass operation absorbed", "mass_operation.documents", "no limit",
+                          base.maxmemory_bytes, None, None, None, None, None, None, None, None,
+                          note=f"no limit: even {lo * mo.docs_per_work:,} documents stay below maxmemory "
+                               "(works consumed as fast as they are scheduled)")
     while hi - lo > 1:
         mid = (lo + hi) // 2
         lo, hi = (mid, hi) if fits(mid) else (lo, mid)

@@ -150,3 +150,12 @@ def test_section_and_table_are_clean(rec):
     assert "driver" in text and "OOM at t = " in text and "no growth rate given" in text
     assert re.search(r"\d{1,3}(,\d{3})+ works", tab.to_string())  # thousands separators
     assert "if reindex ×2" in rec.table() and "OOM at t=" in rec.table()
+
+
+def test_no_limit_when_the_mass_operation_never_piles_up():
+    """Scheduled slower than consumed (0.2 works/s against 6 works/s): no size reaches maxmemory, and the
+    report says so instead of a made-up figure."""
+    t = load_target(EXAMPLE)
+    slow = replace(t, mass_operation=replace(t.mass_operation, schedule_docs_per_s=100))
+    w = next(w for w in sizing.size(slow).what_ifs if w["label"] == "largest mass operation absorbed")
+    assert w["documents"] is None and w["peak_memory_bytes"] is None and w["note"].startswith("no limit")

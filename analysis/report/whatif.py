@@ -93,6 +93,8 @@ def what_if_paragraph(rec) -> str:
         if big and big["documents"]:
             parts.append(f"The recommended maxmemory absorbs a mass operation of up to **{big['documents']:,} "
                          f"documents** ({big['works']:,} works, {big['change'].split('(')[-1].rstrip(')')}).")
+        elif big:
+            parts.append(big["note"][0].upper() + big["note"][1:] + ".")
         down = by.get("Elasticsearch down during the reindex")
         if down and down["oom_t_s"] is not None:
             parts.append(f"With Elasticsearch down during the reindex, Redis reaches maxmemory after "
