@@ -249,7 +249,7 @@ def _what_if_text(w: dict) -> str:
     text = f"peak {_b(w['peak_memory_bytes'])}, {verdict}"
     if w["maxmemory_needed_bytes"] is not None:
         text += f"; needs maxmemory {_b(w['maxmemory_needed_bytes'])}"
-    return text + (f" ({w['change']})" if w["label"].startswith("largest") else "")
+    return text + (f"; {w['change']}" if w["label"].startswith("largest") else "")
 
 
 def _b(n: float) -> str:
