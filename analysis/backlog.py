@@ -9,8 +9,10 @@ Arrivals λ(t) (works/s) are piecewise constant; consumption capacity μ = threa
 Two Nuxeo facts shape the inputs (spec Corrections 4 and 10): scheduling is serialized per queue per node
 (a lock around one round trip), so λ ≤ nodes × queues / RTT (:func:`scheduling_cap_per_s`, applied by
 :func:`mass_operation`); and live ``IndexingWorker`` works share ``elasticSearchIndexing`` with the reindex
-buckets: ``live_works_per_s`` take their share of the threads, and :func:`live_lag` gives how long a live
-work waits behind the buckets (FIFO).
+buckets. The queue is one FIFO list: a live work waits behind every bucket scheduled before it, so with
+``live_works_per_s`` > 0 :func:`simulate` runs the queue in thread-seconds (the pending processing time)
+and splits what is pending into buckets and live works by arrival time; the live works waiting there hold
+memory too (``live_bytes_per_work``). :func:`live_lag` gives how long a live work waits.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class BacklogInput:
     horizon_s: float | None = None
     live_works_per_s: float = 0.0  # other works in the same queue (live indexing), not in ``phases``
     live_processing_s: float = 0.0
+    live_bytes_per_work: float = 0.0  # Redis memory per live work waiting in the queue (bytes)
 
     def __post_init__(self) -> None:
         if not self.phases:
@@ -49,8 +52,8 @@ class BacklogInput:
             raise BadInput("arrival phases must be sorted by start time with rates >= 0")
         if self.threads_per_node < 1 or self.nodes < 1 or self.processing_s <= 0:
             raise BadInput("threads, nodes and processing time must be positive")
-        if self.live_works_per_s < 0 or self.live_processing_s < 0:
-            raise BadInput("live works and their processing time must be >= 0")
+        if self.live_works_per_s < 0 or self.live_processing_s < 0 or self.live_bytes_per_work < 0:
+            raise BadInput("live works, their processing time and their bytes must be >= 0")
 
     @property
     def live_threads(self) -> float:
@@ -67,7 +70,7 @@ class BacklogInput:
 class BacklogResult:
     """Exact breakpoints of the fluid model and the headline figures (seconds, works, bytes)."""
 
-    points: pd.DataFrame  # t_s, arrival_per_s, backlog, running, memory_bytes, lost
+    points: pd.DataFrame  # t_s, arrival_per_s, backlog, live_pending, running, memory_bytes, lost
     peak_backlog: float
     peak_t_s: float
     peak_memory_bytes: float
@@ -76,6 +79,7 @@ class BacklogResult:
     lost_works: float
     service_rate_per_s: float
     notes: list[str] = field(default_factory=list)
+    peak_live_waiting: float = 0.0  # live works of the same queue waiting behind the mass operation, at most
 
     @property
     def time_to_drain_s(self) -> float | None:
@@ -90,11 +94,15 @@ class BacklogResult:
         return {"peak_backlog": self.peak_backlog, "peak_t_s": self.peak_t_s,
                 "peak_memory_bytes": self.peak_memory_bytes, "drained_t_s": self.drained_t_s,
                 "time_to_drain_s": self.time_to_drain_s, "oom_t_s": self.oom_t_s, "lost_works": self.lost_works,
-                "service_rate_per_s": self.service_rate_per_s, "notes": self.notes}
+                "service_rate_per_s": self.service_rate_per_s, "notes": self.notes,
+                "peak_live_waiting_works": self.peak_live_waiting}
 
 
 def simulate(inp: BacklogInput) -> BacklogResult:
-    """Walk the phases, splitting each where the backlog empties or memory hits maxmemory."""
+    """Walk the phases, splitting each where the backlog empties or memory hits maxmemory. With live works
+    in the same queue: :func:`_simulate_shared` (FIFO)."""
+    if inp.live_works_per_s > 0:
+        return _simulate_shared(inp)
     mu = inp.service_rate_per_s
     threads = inp.threads_per_node * inp.nodes
     bpw = inp.bytes_per_work
@@ -120,7 +128,8 @@ def simulate(inp: BacklogInput) -> BacklogResult:
     oom_t = None
 
     def emit(t_, lam, b_):
-        rows.append({"t_s": t_, "arrival_per_s": lam, "backlog": b_, "running": running(b_, lam),
+        rows.append({"t_s": t_, "arrival_per_s": lam, "backlog": b_, "live_pending": 0.0,
+                     "running": running(b_, lam),
                      "memory_bytes": inp.base_bytes + bpw * (b_ + running(b_, lam)), "lost": lost})
 
     for (start, lam), end in zip(inp.phases, ends):
@@ -154,6 +163,72 @@ def simulate(inp: BacklogInput) -> BacklogResult:
         notes.append("the backlog does not drain within the horizon")
     return BacklogResult(df, float(df["backlog"].max()), peak_t, float(df["memory_bytes"].max()), drained,
                          oom_t, lost, mu, notes)
+
+
+def _simulate_shared(inp: BacklogInput) -> BacklogResult:
+    """The mass operation and live works in one FIFO queue (spec Corrections 10).
+
+    The pending processing time W(t) (thread-seconds) is the fluid queue of :func:`simulate` with arrivals
+    λ(t)·S + λ_live·S_live and capacity = threads; a work arriving at s starts at D(s) = s + W(s)/threads.
+    At t the queue holds what arrived after s*(t) = max{s : D(s) <= t}: A(t) − A(s*) mass works
+    (``backlog``) and λ_live·(t − s*) live works (``live_pending``). Both are linear between the breakpoints of W and their images by D, so
+    evaluating there is exact. Memory = base + bytes_per_work × (mass pending + running) + live_bytes_per_work
+    × live pending (running live works belong to the steady state). Not capped: maxmemory gives the first
+    time it is reached and ``lost_works`` an upper bound (arrivals while the uncapped memory is above it)."""
+    threads = inp.threads_per_node * inp.nodes
+    s_m, lam_l = inp.processing_s, inp.live_works_per_s
+    work = simulate(BacklogInput(tuple((t, r * s_m + lam_l * inp.live_processing_s) for t, r in inp.phases),
+                                 inp.threads_per_node, inp.nodes, 1.0, bytes_per_work=0.0,
+                                 initial_backlog=inp.initial_backlog * s_m, horizon_s=inp.horizon_s))
+    wp = work.points.drop_duplicates("t_s", keep="last")
+    s_k, w_k = wp["t_s"].to_numpy(float), wp["backlog"].to_numpy(float)
+    d_k = s_k + w_k / threads  # start time of a work arriving at s_k: nondecreasing (W falls at most at rate c)
+    t0, horizon = s_k[0], s_k[-1]
+    ts = np.unique(np.concatenate([s_k, d_k[d_k <= horizon]]))
+    starts = np.array([p[0] for p in inp.phases], float)
+    rates = np.array([p[1] for p in inp.phases], float)
+    cum = np.concatenate([[0.0], np.cumsum(rates[:-1] * np.diff(starts))])
+
+    def arrived(x: np.ndarray) -> np.ndarray:  # mass works scheduled in [t0, x]
+        i = np.clip(np.searchsorted(starts, x, side="right") - 1, 0, None)
+        return cum[i] + rates[i] * np.maximum(x - starts[i], 0.0)
+
+    j = np.searchsorted(d_k, ts, side="right")  # d_k[j-1] <= t < d_k[j]
+    k = np.clip(j - 1, 0, len(s_k) - 2)
+    span = d_k[k + 1] - d_k[k]
+    frac = np.where(span > 0, (ts - d_k[k]) / np.where(span > 0, span, 1.0), 1.0)
+    s_star = np.where(j == 0, t0, np.where(j >= len(s_k), s_k[-1], s_k[k] + np.clip(frac, 0, 1) * (s_k[k + 1] - s_k[k])))
+    initial_left = np.maximum(0.0, inp.initial_backlog - (ts - t0) * threads / s_m) * (j == 0)
+    mass = np.maximum(0.0, arrived(ts) - arrived(s_star)) + initial_left
+    live = lam_l * np.maximum(0.0, ts - s_star)
+    w_t = np.interp(ts, s_k, w_k)
+    lam_t = rates[np.clip(np.searchsorted(starts, ts, side="right") - 1, 0, None)]
+    busy = (w_t > 1e-9) | (lam_t * s_m + lam_l * inp.live_processing_s >= threads)
+    running = np.where(busy, float(threads), lam_t * s_m)
+    memory = inp.base_bytes + inp.bytes_per_work * (mass + running) + inp.live_bytes_per_work * live
+    oom_t, lost = None, 0.0
+    if inp.maxmemory_bytes is not None:
+        over = memory >= inp.maxmemory_bytes
+        if over.any():
+            i = int(np.argmax(over))
+            oom_t = float(ts[i]) if i == 0 else float(np.interp(
+                inp.maxmemory_bytes, [memory[i - 1], memory[i]], [ts[i - 1], ts[i]]))
+            back = np.nonzero(~over[i:])[0]
+            t_back = float(ts[i + back[0]]) if len(back) else float(ts[-1])
+            lost = float(arrived(np.array([t_back]))[0] - arrived(np.array([oom_t]))[0] + lam_l * (t_back - oom_t))
+    df = pd.DataFrame({"t_s": ts, "arrival_per_s": lam_t, "backlog": mass, "live_pending": live,
+                       "running": running, "memory_bytes": memory, "lost": 0.0})
+    i_peak = int(np.argmax(mass))
+    peak_t = float(ts[i_peak])
+    after = np.nonzero((ts > peak_t) & (mass + live <= 1e-9))[0]  # drained: the whole queue is empty
+    drained = float(ts[after[0]]) if len(after) and mass[i_peak] > 0 else None
+    notes = [f"live works share the queue (FIFO): up to {live.max():,.0f} wait behind the mass operation"]
+    if oom_t is not None:
+        notes.append(f"maxmemory reached at t={oom_t:.0f} s: new works fail with OOM (at most {lost:.0f} lost)")
+    if drained is None and mass[i_peak] > 0:
+        notes.append("the backlog does not drain within the horizon")
+    return BacklogResult(df, float(mass.max()), peak_t, float(memory.max()), drained, oom_t, lost,
+                         inp.service_rate_per_s, notes, float(live.max()))
 
 
 def scheduling_cap_per_s(nodes: int, queues: int, rtt_s: float) -> float:

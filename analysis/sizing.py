@@ -26,6 +26,7 @@ from analysis.catalog import candidates, load_catalog
 from analysis.runs import load_sweep
 from analysis.targets import TargetLoad
 from analysis.validation import memory_observations
+from analysis.whatif import Engine, what_ifs
 from rcapcore.errors import BadInput
 from rcapcore.rundata import SWEEP
 from rcapcore.topologies import facts
@@ -59,6 +60,7 @@ class Traffic:
     nuxeo_version: str | None = None  # the Nuxeo version modelled (None: Redis-level target)
     evalsha_per_work: float = 4.0  # lifecycle EVALSHAs + worker re-polls (spec Corrections 3)
     live_indexing_works_per_s: float = 0.0  # IndexingWorkers into elasticSearchIndexing
+    live_indexing_payload_bytes: float = 0.0  # their mean serialized size
 
 
 def traffic_of(target: TargetLoad) -> Traffic:
@@ -77,11 +79,13 @@ def traffic_of(target: TargetLoad) -> Traffic:
         pending = sum(q.works_per_s * (b.work_processing_ms / 1000 + POLL_WAIT_S) for q in mix.queues)
         msg = (sum(c.messages_per_s * c.message_bytes for c in mix.channels) / mix.publishes_per_s
                if mix.publishes_per_s else 0.0)
-        live = sum(q.works_per_s for q in mix.queues if q.work_type == "indexing")
+        indexing = [q for q in mix.queues if q.work_type == "indexing"]
+        live = sum(q.works_per_s for q in indexing)
+        live_payload = sum(q.works_per_s * q.payload_bytes for q in indexing) / live if live else 0.0
         return Traffic(works, mix.ops_per_s, payload, pending, mix.publishes_per_s, mix.deliveries_per_s, msg,
                        b.nodes, b.kv_keys, b.kv_value_bytes, b.kv_ttl,
                        b.nodes * pool.command_connections, list(mix.notes), mix.load.nuxeo_version,
-                       mix.evalsha_per_work, live)
+                       mix.evalsha_per_work, live, live_payload)
     r = target.redis
     assert r is not None
     pending = r.works_per_s * (r.work_processing_ms / 1000 + POLL_WAIT_S)
@@ -168,13 +172,19 @@ class Recommendation:
     disk: dict
     topology: dict
     instances: list[dict]
-    sensitivity: dict
+    what_ifs: list[dict]  # ``analysis.whatif.WhatIf.to_dict()`` per case, against this maxmemory
     flags: list[str]
     assumptions: list[str]
     keys_scans: dict | None = None  # scheduled KEYS (spec Corrections 9), see analysis.keyscans
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @property
+    def sensitivity(self) -> dict:
+        """Superseded by :attr:`what_ifs` (docs/s ×2 alone changed nothing: the reindex dominates); empty,
+        so older readers show no second derivation."""
+        return {}
 
     def table(self) -> str:
         """A plain-text summary (what ``rcap size`` prints)."""
@@ -202,9 +212,14 @@ class Recommendation:
         ]
         if self.mass_operation:
             mo = self.mass_operation
-            drain = f"{mo['time_to_drain_s'] / 60:.0f} min" if mo["time_to_drain_s"] is not None else "never"
-            rows.append(("mass operation", f"peak backlog {mo['peak_backlog']:.0f} works at t={mo['peak_t_s']:.0f} s, "
-                                           f"drains in {drain}"))
+            empty = f"t={mo['drained_t_s'] / 60:,.0f} min" if mo["drained_t_s"] is not None else "never"
+            rows.append(("mass operation", f"peak memory at t={mo['peak_bytes_t_s']:,.0f} s "
+                                           f"({mo['peak_bytes_mass_works']:,.0f} of its works + "
+                                           f"{mo['peak_bytes_live_works']:,.0f} live works waiting); peak backlog "
+                                           f"{mo['peak_backlog']:,.0f} works at t={mo['peak_t_s']:,.0f} s"
+                                           + (f", up to {mo['peak_live_waiting_works']:,.0f} live works waiting"
+                                              if mo.get("peak_live_waiting_works") else "")
+                                           + f"; queue empty at {empty}"))
             if mo.get("live_indexing_works_per_s"):
                 rows.append(("live indexing lag", f"up to {mo['live_lag_max_s'] / 60:.0f} min behind the "
                                                   f"{mo['name']} (> {mo['live_lag_threshold_s']:.0f} s for "
@@ -216,9 +231,8 @@ class Recommendation:
                                               + (f"{ks['keys_at_slo']:,.0f} keys)" if ks["keys_at_slo"] else "0 keys)")))
         for inst in self.instances:
             rows.append((f"{inst['provider']} {inst['service']}", f"{inst['name']} ({inst['memory_gib']:.1f} GiB)"))
-        for k, v in self.sensitivity.items():
-            rows.append((f"if {k}", f"maxmemory {_b(v['maxmemory_bytes'])}, CPU {v['utilization_peak']:.0%}, "
-                                    f"{v['link_gbps']:.2f} Gbit/s"))
+        for w in self.what_ifs:
+            rows.append((f"if {w['label']}", _what_if_text(w)))
         w = max(len(r[0]) for r in rows)
         lines = [f"{k.ljust(w)}  {v}" for k, v in rows]
         lines += [f"! {f}" for f in self.flags]
@@ -226,14 +240,27 @@ class Recommendation:
         return "\n".join(lines)
 
 
+def _what_if_text(w: dict) -> str:
+    """One what-if in a line: its peak against maxmemory, then what a re-sizing would ask for."""
+    if w["peak_memory_bytes"] is None:
+        return w["note"]
+    verdict = (f"OOM at t={w['oom_t_s'] / 60:,.1f} min" if w["oom_t_s"] is not None
+               else f"margin {_b(w['headroom_bytes'])}")
+    text = f"peak {_b(w['peak_memory_bytes'])}, {verdict}"
+    if w["maxmemory_needed_bytes"] is not None:
+        text += f"; needs maxmemory {_b(w['maxmemory_needed_bytes'])}"
+    return text + (f"; {w['change']}" if w["label"].startswith("largest") else "")
+
+
 def _b(n: float) -> str:
     return f"{n / GIB:.2f} GiB" if n >= GIB / 4 else f"{n / mem.MIB:.1f} MiB"
 
 
 def mass_backlog_input(target: TargetLoad, traffic: Traffic, bytes_per_work: float, base_bytes: float = 0.0,
-                       maxmemory_bytes: float | None = None) -> BacklogInput:
+                       maxmemory_bytes: float | None = None, live_bytes_per_work: float = 0.0) -> BacklogInput:
     """The backlog model's input for the target's mass operation: scheduling capped at one round trip per
-    queue per node (Corrections 4), live indexing works in the same queue (Corrections 10)."""
+    queue per node (Corrections 4), live indexing works in the same FIFO queue (Corrections 10), each
+    waiting one holding ``live_bytes_per_work`` (``Recommendation.mass_operation["live_bytes_per_work"]``)."""
     mo = target.mass_operation
     assert mo is not None
     nodes = mo.nodes or (target.business.nodes if target.business else 1)
@@ -242,7 +269,8 @@ def mass_backlog_input(target: TargetLoad, traffic: Traffic, bytes_per_work: flo
     live_s = target.business.work_processing_ms / 1000 if target.business else 0.0
     return BacklogInput(mass_operation(mo.documents, mo.docs_per_work, mo.schedule_docs_per_s, max_works_per_s=cap),
                         mo.threads_per_node, nodes, mo.processing_ms / 1000, bytes_per_work, base_bytes=base_bytes,
-                        maxmemory_bytes=maxmemory_bytes, live_works_per_s=live, live_processing_s=live_s)
+                        maxmemory_bytes=maxmemory_bytes, live_works_per_s=live, live_processing_s=live_s,
+                        live_bytes_per_work=live_bytes_per_work if live else 0.0)
 
 
 @dataclass
@@ -253,32 +281,59 @@ class MassOperationEstimate:
     peak_bytes: float = 0.0  # pending works at the peak backlog (bytes, calibrated)
     arrival_works_per_s: float = 0.0  # scheduling rate λ (capped)
     service_works_per_s: float = 0.0  # consumption rate μ
+    timeline: object = None  # pandas DataFrame: the backlog model's breakpoints + ``queue_bytes`` (calibrated)
+
+
+def queue_bytes(target: TargetLoad, traffic: Traffic, measured: Measured, layout: mem.RedisLayout,
+                mass_works: float, live_works: float = 0.0) -> float:
+    """Calibrated Redis memory (bytes) of ``mass_works`` works of the target's mass operation and
+    ``live_works`` live IndexingWorkers pending together in one queue (one data hash, one list)."""
+    mo = target.mass_operation
+    assert mo is not None
+    n_mass, n_live = int(math.ceil(mass_works)), int(math.ceil(live_works))
+    if n_mass + n_live == 0:
+        return 0.0
+    live_payload = traffic.live_indexing_payload_bytes or mo.payload_bytes
+    mix = ((n_mass, mo.payload_bytes, mo.payload_sd_bytes),) + (((n_live, live_payload, 0.0),) if n_live else ())
+    mean = (n_mass * mo.payload_bytes + n_live * live_payload) / (n_mass + n_live)
+    shape = mem.WorkShape(int(round(mean)), payload_mix=tuple((w / (n_mass + n_live), m, sd) for w, m, sd in mix
+                                                               if w))
+    return measured.memory_scale * mem.pending_works_bytes(n_mass + n_live, shape, layout)
 
 
 def estimate_mass_operation(target: TargetLoad, traffic: Traffic, measured: Measured,
                             layout: mem.RedisLayout) -> MassOperationEstimate:
-    """Simulate the target's mass operation (backlog model) and size its peak backlog (memory model)."""
+    """Simulate the target's mass operation (backlog model: buckets and the live works waiting behind
+    them in one FIFO queue) and size the queue at each breakpoint with the memory model: the largest is
+    the mass operation's peak."""
     mo = target.mass_operation
     if mo is None:
         return MassOperationEstimate()
-    scale = measured.memory_scale
     nodes = mo.nodes or (target.business.nodes if target.business else 1)
-    shape = mem.WorkShape(mo.payload_bytes, payload_mix=((1.0, mo.payload_bytes, mo.payload_sd_bytes),))
-    per_work = scale * mem.pending_works_bytes(100_000, shape, layout) / 100_000
-    inp = mass_backlog_input(target, traffic, per_work)
+    per_work = queue_bytes(target, traffic, measured, layout, 100_000) / 100_000
+    live_per_work = (queue_bytes(target, traffic, measured, layout, 0, 100_000) / 100_000
+                     if traffic.live_indexing_works_per_s else 0.0)
+    inp = mass_backlog_input(target, traffic, per_work, live_bytes_per_work=live_per_work)
     res = simulate(inp)
-    peak_n = int(math.ceil(res.peak_backlog)) + mo.threads_per_node * nodes
-    mass_bytes = scale * mem.pending_works_bytes(peak_n, shape, layout)
+    timeline = res.points[["t_s", "backlog", "live_pending", "running"]].copy()
+    timeline["queue_bytes"] = [queue_bytes(target, traffic, measured, layout, m + r, lv)
+                               for m, lv, r in zip(timeline["backlog"], timeline["live_pending"],
+                                                   timeline["running"])]
+    i_peak = int(timeline["queue_bytes"].idxmax())
+    mass_bytes = float(timeline.loc[i_peak, "queue_bytes"])
     mass_rate = inp.phases[0][1]
     lag = live_lag(inp)
     summary = {"name": mo.name, **res.to_dict(), "bytes_per_work": per_work, "peak_bytes": mass_bytes,
+               "live_bytes_per_work": live_per_work, "peak_bytes_t_s": float(timeline.loc[i_peak, "t_s"]),
+               "peak_bytes_mass_works": float(timeline.loc[i_peak, "backlog"] + timeline.loc[i_peak, "running"]),
+               "peak_bytes_live_works": float(timeline.loc[i_peak, "live_pending"]),
                "works": math.ceil(mo.documents / mo.docs_per_work), "arrival_works_per_s": mass_rate,
                "requested_works_per_s": mo.schedule_docs_per_s / mo.docs_per_work,
                "scheduling_cap_works_per_s": scheduling_cap_per_s(nodes, 1, mo.scheduling_rtt_ms / 1000),
                "live_indexing_works_per_s": inp.live_works_per_s, "live_lag_max_s": lag.max_lag_s,
                "live_lag_max_t_s": lag.max_t_s, "live_lagging_s": lag.lagging_s,
                "live_lag_threshold_s": lag.threshold_s}
-    return MassOperationEstimate(summary, mass_bytes, mass_rate, res.service_rate_per_s)
+    return MassOperationEstimate(summary, mass_bytes, mass_rate, res.service_rate_per_s, timeline)
 
 
 @dataclass
@@ -407,8 +462,7 @@ def estimate(target: TargetLoad, measured: Measured, layout: mem.RedisLayout) ->
     return Estimates(traffic, mass, memory, cpu, network)
 
 
-def size(target: TargetLoad, runs: Sequence | None = None, catalog_path: str | None = None,
-         sensitivity: tuple[float, ...] = (2.0,)) -> Recommendation:
+def size(target: TargetLoad, runs: Sequence | None = None, catalog_path: str | None = None) -> Recommendation:
     """Size a deployment for ``target`` (see the module docstring)."""
     measured = measured_from_runs(runs)
     d = target.deployment
@@ -497,13 +551,7 @@ def size(target: TargetLoad, runs: Sequence | None = None, catalog_path: str | N
     maxmem, node_ram = rec.maxmemory_bytes, topo.node_ram_bytes
     disk = estimate_disk(d, maxmem).to_dict()
 
-    sens = {}
-    for f in sensitivity:
-        e2 = estimate(target.scaled(f), measured, layout)
-        r2 = e2.memory.recommendation
-        label = "docs/s ×%g" % f if target.business is not None else "rates ×%g" % f
-        sens[label] = {"maxmemory_bytes": r2.maxmemory_bytes, "node_ram_bytes": r2.node_ram_bytes,
-                       "utilization_peak": e2.cpu.utilization_peak, "link_gbps": e2.network.link_gbps}
+    cases = [w.to_dict() for w in what_ifs(target, what_if_engine(measured, layout, catalog_path), models, maxmem)]
 
     memory = {"dataset_bytes": rec.dataset_bytes, "maxmemory_bytes": maxmem, "node_ram_bytes": node_ram,
               "parts": models.memory.parts,
@@ -512,7 +560,18 @@ def size(target: TargetLoad, runs: Sequence | None = None, catalog_path: str | N
               "memory_scale": measured.memory_scale, "memory_scale_ci": measured.memory_scale_ci}
     tr = {k: v for k, v in asdict(traffic).items() if k != "notes"}
     return Recommendation(target.name, target.level, measured.source, tr, memory, mass, cpu, network, disk,
-                          topo.topology, topo.instances, sens, flags, assumptions, keys_scans)
+                          topo.topology, topo.instances, cases, flags, assumptions, keys_scans)
+
+
+def what_if_engine(measured: Measured, layout: mem.RedisLayout, catalog_path: str | None = None) -> Engine:
+    """The models ``analysis.whatif`` replays each case with: the recommendation's measured parameters and
+    server layout, the topology rules for the RAM per node."""
+    return Engine(
+        estimate=lambda t: estimate(t, measured, layout),
+        node_ram_bytes=lambda t, e: estimate_topology(t.deployment, e.memory, e.network.link_gbps,
+                                                      catalog_path).node_ram_bytes,
+        queue_bytes=lambda t, traffic, m, lv: queue_bytes(t, traffic, measured, layout, m, lv),
+        layout=layout, memory_scale=measured.memory_scale)
 
 
 def _keys_scans(target: TargetLoad, traffic: Traffic, runs: Sequence | None) -> dict | None:

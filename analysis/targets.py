@@ -59,6 +59,8 @@ class MassOperation:
     nodes: int | None = None  # default: the business level's nodes (or 1)
     scheduling_rtt_ms: float = 0.5  # one scheduling-work round trip: caps λ per node (spec Corrections 4)
     live_indexing: bool = True  # live IndexingWorkers share elasticSearchIndexing (spec Corrections 10)
+    documents_growth_per_year: float | None = None  # repository growth, fraction per year (0.2 = +20 %); the what-ifs
+    # size the reindex of the grown repository in 1 and 3 years (None: not given, no growth figure shown)
 
 
 @dataclass(frozen=True)

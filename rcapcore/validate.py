@@ -38,6 +38,7 @@ BOUNDS: dict[str, float] = {
     "processing_ms": 3_600_000, "work_processing_ms": 3_600_000,
     # target loads (analysis only, but they feed int() and exp())
     "documents": 1e12,
+    "documents_growth_per_year": 10,  # a fraction per year: ×11 a year at most
 }
 
 

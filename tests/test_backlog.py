@@ -94,3 +94,38 @@ def test_live_indexing_shares_the_queue_and_waits_behind_the_buckets():
     quiet = live_lag(BacklogInput(((0, 0),), 4, 1, 2.0, bytes_per_work=1, live_works_per_s=10,
                                   live_processing_s=0.1, horizon_s=60))
     assert quiet.max_lag_s == 0 and quiet.lagging_s == 0
+
+
+def test_shared_queue_matches_a_discrete_fifo_simulation():
+    """Buckets and live works in one FIFO list (spec Corrections 10): the fluid split of what is pending
+    agrees with a work-by-work simulation of 4 threads taking works in arrival order."""
+    import heapq
+
+    import numpy as np
+
+    inp = BacklogInput(((0, 100), (100, 0)), 4, 1, 2.0, bytes_per_work=3.0, live_works_per_s=10,
+                       live_processing_s=0.1, live_bytes_per_work=1.0)
+    r = simulate(inp)
+    arrivals = sorted([(i / 100, 0, 2.0) for i in range(100 * 100)] + [(i / 10, 1, 0.1) for i in range(10 * 7000)])
+    free, starts = [0.0] * 4, []
+    for t, _kind, service in arrivals:
+        start = max(t, heapq.heappop(free))
+        heapq.heappush(free, start + service)
+        starts.append(start)
+    a, s, kind = (np.array(x) for x in zip(*[(t, st, k) for (t, k, _), st in zip(arrivals, starts)]))
+    for t in (50, 100, 1000, 4000, 4900):
+        waiting = (a <= t) & (s > t)
+        for col, k in (("backlog", 0), ("live_pending", 1)):
+            assert np.interp(t, r.points["t_s"], r.points[col]) == pytest.approx((waiting & (kind == k)).sum(),
+                                                                                  rel=0.01, abs=5)
+    # memory counts the waiting live works: 3 bytes per bucket (pending + 4 running) + 1 per live work
+    i = int(r.points["memory_bytes"].idxmax())
+    row = r.points.loc[i]
+    assert row["memory_bytes"] == pytest.approx(3 * (row["backlog"] + 4) + row["live_pending"])
+    # the buckets peak when scheduling ends; the live works when the last bucket starts (t = 100 + 19,700 / 4)
+    assert r.peak_t_s == 100 and r.peak_backlog == pytest.approx(r.points["backlog"].max())
+    assert r.peak_live_waiting == pytest.approx(10 * 19_700 / 4)
+    assert r.drained_t_s == pytest.approx(100 + (19_700 - 0) / (4 - 1))  # the whole queue empty
+    # without live works the queue is the plain fluid model
+    alone = simulate(BacklogInput(((0, 100), (100, 0)), 4, 1, 2.0, bytes_per_work=3.0))
+    assert alone.peak_backlog == pytest.approx((100 - 2) * 100)

@@ -53,14 +53,24 @@ def test_memory_adds_up_and_follows_the_mass_operation():
     parts = r.memory["parts"]
     assert r.memory["dataset_bytes"] == pytest.approx(sum(parts.values()))
     mo = t.mass_operation
-    # fluid model: arrivals 40 works/s for 500 s against μ = (4 threads × 4 nodes − 0.8 thread kept by the
-    # live IndexingWorkers of the same queue: 40 docs/s × 20 ms) / 2.5 s = 6.08 works/s (spec Corrections 10)
-    mu = (4 * 4 - 40 * 0.020) / 2.5
-    assert r.mass_operation["peak_backlog"] == pytest.approx((40 - mu) * 500)
+    # one FIFO queue (spec Corrections 10): buckets 40/s × 2.5 s and live IndexingWorkers 40/s × 20 ms arrive
+    # for 500 s on 16 threads, so pending thread-seconds grow at 100 + 0.8 − 16 = 84.8 /s; a work arriving at
+    # s starts at s + 84.8 s / 16, so at t = 500 s what arrived after 500 / 6.3 s still waits: as many buckets
+    # as live works, 40 × (500 − 500 / 6.3) each
+    waiting = 40 * (500 - 500 / 6.3)
+    assert r.mass_operation["peak_bytes_t_s"] == pytest.approx(500)
+    assert r.mass_operation["peak_bytes_mass_works"] == pytest.approx(waiting + 16)  # + 16 running
+    assert r.mass_operation["peak_bytes_live_works"] == pytest.approx(waiting)
     layout = mem.RedisLayout.for_version("7.2", mem.Allocator.parse("jemalloc"))
-    expect = mem.pending_works_bytes(int((40 - mu) * 500) + 16, mem.WorkShape(
-        mo.payload_bytes, payload_mix=((1.0, mo.payload_bytes, mo.payload_sd_bytes),)), layout)
-    assert parts["mass operation peak"] == pytest.approx(expect, rel=1e-6)
+    n_mass, n_live = int(waiting) + 1 + 16, int(waiting) + 1
+    shape = mem.WorkShape(round((n_mass * mo.payload_bytes + n_live * 1700) / (n_mass + n_live)), payload_mix=(
+        (n_mass, mo.payload_bytes, mo.payload_sd_bytes), (n_live, 1700, 0)))  # IndexingWorker: 1,700 bytes
+    expect = mem.pending_works_bytes(n_mass + n_live, shape, layout)
+    assert parts["mass operation peak"] == pytest.approx(expect, rel=1e-3)
+    assert r.mass_operation["peak_t_s"] == pytest.approx(500)
+    assert r.mass_operation["peak_backlog"] == pytest.approx(waiting)
+    # the most live works wait when the last bucket starts (t = 500 × 6.3 s): those of the last 2,650 s
+    assert r.mass_operation["peak_live_waiting_works"] == pytest.approx(40 * 84.8 * 500 / 16)
     assert r.memory["maxmemory_bytes"] >= r.memory["dataset_bytes"] / (1 - t.deployment.headroom)
     assert "documented defaults" in r.parameters_source
     # a live document indexed at the peak waits behind every bucket: pending thread-seconds / threads
@@ -68,8 +78,10 @@ def test_memory_adds_up_and_follows_the_mass_operation():
     assert r.traffic["nuxeo_version"] == "2021" and "Nuxeo version" in r.table()
     assert r.traffic["clients"] == 4 * 7  # Sentinel: Jedis's default pool of 8, one held by PubSub
     assert any("Sentinel mode ignores" in f for f in r.flags)
-    doubled = r.sensitivity["docs/s ×2"]
-    assert doubled["utilization_peak"] > r.cpu["utilization_peak"]
+    by = {w["label"]: w for w in r.what_ifs}
+    # twice the steady load: twice the live works waiting behind the buckets
+    assert by["docs/s ×2"]["peak_memory_bytes"] > by["reindex ×1"]["peak_memory_bytes"] == r.memory["dataset_bytes"]
+    assert r.sensitivity == {}  # superseded by what_ifs, no second derivation
 
 
 def test_reserved_memory_rules_pick_instances():
@@ -145,8 +157,8 @@ def test_sizing_on_recorded_reference_runs():
 
 
 def test_size_composes_the_estimators():
-    """``size`` reports what each model's estimator returns (one number per quantity), and the sensitivity
-    row is the same estimators on the scaled target."""
+    """``size`` reports what each model's estimator returns (one number per quantity), and the what-ifs
+    are the same estimators on the changed target."""
     target = load_target("data/targets/example.yaml")
     rec = sizing.size(target)
     measured = sizing.measured_from_runs(None)
@@ -161,10 +173,10 @@ def test_size_composes_the_estimators():
     topo = sizing.estimate_topology(target.deployment, est.memory, est.network.link_gbps)
     assert rec.topology == topo.topology and rec.instances == topo.instances
     assert set(topo.flags) <= set(rec.flags)
-    (label, row), = rec.sensitivity.items()
+    row = next(w for w in rec.what_ifs if w["label"] == "docs/s ×2")
     scaled = sizing.estimate(target.scaled(2.0), measured, layout)
-    assert row["utilization_peak"] == scaled.cpu.utilization_peak > est.cpu.utilization_peak
-    assert row["link_gbps"] == scaled.network.link_gbps > est.network.link_gbps
+    assert row["maxmemory_needed_bytes"] == scaled.memory.recommendation.maxmemory_bytes
+    assert row["peak_memory_bytes"] == scaled.memory.dataset_bytes
 
 
 def test_no_mass_operation_estimate_is_empty():

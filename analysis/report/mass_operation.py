@@ -94,7 +94,8 @@ def mass_operation_section(ctx: Context) -> Section:
     nodes = mo_spec.nodes or (ctx.target.business.nodes if ctx.target.business else 1)
     base = rec.memory["dataset_bytes"] - rec.memory["parts"]["mass operation peak"]
     maxmem = rec.memory["maxmemory_bytes"]
-    res = simulate(mass_backlog_input(ctx.target, traffic_of(ctx.target), mo["bytes_per_work"], base, maxmem))
+    res = simulate(mass_backlog_input(ctx.target, traffic_of(ctx.target), mo["bytes_per_work"], base, maxmem,
+                                      live_bytes_per_work=mo.get("live_bytes_per_work", 0.0)))
     pts = res.points.rename(columns={"backlog": "backlog_works", "memory_bytes": "used_memory_bytes"})
     sec.figure(plots.mass_operation_timeline(pts, maxmemory_bytes=maxmem, oom_at_s=res.oom_t_s,
                                              title=f"{mo['name']}: predicted backlog and memory"),
