@@ -27,7 +27,7 @@ REFERENCE = REPO / "data/reference"
 PASSWORD = "rcap-report-" + secrets.token_urlsafe(12)
 SECTIONS = ("Summary", "Inputs and assumptions", "Measured results", "Throughput and latency against load",
             "Memory against backlog", "The mass operation over time", "PubSub fan-out", "Model validation",
-            "HA and failover", "Risks", "Glossary", "Appendix A: environment and runs")
+            "HA and failover", "Risks", "What if", "Go-live checklist", "Glossary", "Appendix A: environment and runs")
 
 
 @pytest.fixture(scope="module")

@@ -62,7 +62,7 @@ figure.rcap-figure { margin: 0.6em 0 0.9em 0; }
 figure.rcap-figure img { max-height: 118mm; width: auto; }
 figcaption { font-size: 9pt; color: #333; margin-top: 0.2em; }
 img { max-width: 100%; height: auto; }
-table.dataframe { font-size: 9pt; border-collapse: collapse; }
+table.dataframe { font-size: 9pt; border-collapse: collapse; table-layout: auto !important; margin-left: 0 !important; }
 table.dataframe td, table.dataframe th { padding: 2px 6px; text-align: left !important; vertical-align: top; }
 table.dataframe td { max-width: 34em; }
 .jp-OutputArea-output pre { white-space: pre-wrap; }

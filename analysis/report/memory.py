@@ -49,10 +49,11 @@ def memory_section(ctx: Context) -> Section:
     if pts.empty:
         return sec.md("_No WorkManager run with a backlog in the run set: memory growth was not measured._")
     fit = memory_fit(pts)
-    peak = ctx_value(ctx, "peak_backlog_works")
     rec = ctx.recommendation
-    m = rec.memory
-    backlog_model = m["parts"].get("mass operation peak") or None
+    m, mo = rec.memory, rec.mass_operation or {}
+    # the reindex works alone at the memory peak: the works the recorded run also held (one work type)
+    peak = mo.get("peak_bytes_mass_works") or ctx_value(ctx, "peak_backlog_works")
+    backlog_model = peak * mo["bytes_per_work"] if peak and mo.get("bytes_per_work") else None
     top = max(float(pts["backlog_works"].max()), peak or 0.0) * 1.05
     xs = np.geomspace(1, top, 80) if peak and peak > 10 * pts["backlog_works"].max() else np.linspace(0, top, 80)
     band = [fit.predict(x) for x in xs]
@@ -77,7 +78,7 @@ def memory_section(ctx: Context) -> Section:
         rows["target peak backlog"] = f"{peak:,.0f} works ({peak / max(pts['backlog_works'].max(), 1):,.0f}× the largest measured)"
         if backlog_model:
             slope_only = y - fit.intercept
-            rows["pending works alone at the peak (memory model, used by the sizing)"] = plots.human_bytes(backlog_model)
+            rows["the mass operation's works alone at the peak (memory model)"] = plots.human_bytes(backlog_model)
             rows["cross-check: the fit's projection of the same"] = (
                 f"{plots.human_bytes(slope_only)} (95% prediction {plots.human_bytes(lo - fit.intercept)}–"
                 f"{plots.human_bytes(hi - fit.intercept)}; model {100 * (backlog_model - slope_only) / slope_only:+.1f}%)")
@@ -124,7 +125,7 @@ def memory_parts(rec) -> list[tuple[str, float, str]]:
     ``memory.node_parts``). ``kind`` is ``part`` or ``total``."""
     m = rec.memory
     p, n = m["parts"], m["node_parts"]
-    rows = [(DATASET_LABELS.get(k, k), v, "part") for k, v in p.items()]
+    rows = [(_dataset_label(rec, k), v, "part") for k, v in p.items()]
     rows.append(("= used_memory at the peak (dataset)", m["dataset_bytes"], "total"))
     rows += [(NODE_LABELS.get(k, k), v, "part") for k, v in n.items() if k != "dataset"
              and k in ("backlog + client buffers", "headroom")]
@@ -136,6 +137,18 @@ def memory_parts(rec) -> list[tuple[str, float, str]]:
                      rec_node_ram_sum(rec), "part"))
     rows.append(("= RAM per data node", m["node_ram_bytes"], "total"))
     return rows
+
+
+def _dataset_label(rec, key: str) -> str:
+    """A dataset part's label; the mass operation's says which works its queue holds at the peak (live
+    indexing works wait in the same queue, spec Corrections 10)."""
+    mo = rec.mass_operation or {}
+    if key == "mass operation peak" and mo.get("peak_bytes_live_works"):
+        return (f"queue of the mass operation at the memory peak: {mo['peak_bytes_mass_works']:,.0f} of its works + "
+                f"{mo['peak_bytes_live_works']:,.0f} live indexing works behind them")
+    if key == "mass operation peak" and mo.get("peak_bytes_mass_works"):
+        return f"queue of the mass operation at the memory peak: {mo['peak_bytes_mass_works']:,.0f} works"
+    return DATASET_LABELS.get(key, key)
 
 
 def rec_node_ram_sum(rec) -> float:

@@ -109,8 +109,10 @@ def summary_section(ctx: Context, rec=None) -> Section:
     if mo:
         drain = (f"drains {mo['time_to_drain_s'] / 60:,.0f} min after its peak" if mo.get("time_to_drain_s")
                  else "does not drain within the horizon")
-        text += (f" The {mo['name']} peaks at **{mo['peak_backlog']:,.0f} pending works**, whose memory is "
-                 f"{_gib2(m['parts']['mass operation peak'])} of that peak, and {drain}"
+        live = (f" with {mo['peak_bytes_live_works']:,.0f} live indexing works queued behind them"
+                if mo.get("peak_bytes_live_works") else "")
+        text += (f" The {mo['name']} peaks at **{mo['peak_backlog']:,.0f} pending works**{live}; that queue holds "
+                 f"{_gib2(m['parts']['mass operation peak'])} at the memory peak, and the operation {drain}"
                  + (f"; it reaches maxmemory at t = {mo['oom_t_s']:,.0f} s." if mo.get("oom_t_s") is not None
                     else "; it stays below maxmemory."))
     if n_risks:
