@@ -63,14 +63,15 @@ ENTERPRISE_MIN_RAM_BYTES = 8 * GIB
 ENTERPRISE_RECOMMENDED_RAM_BYTES = 32 * GIB
 ENTERPRISE_FREE_RAM = 0.30  # keep 30 % of each node's RAM free
 ENTERPRISE_SHARD_MAX_BYTES = 25 * 1000 ** 3  # clustering needed beyond 25 GB per shard
-ENTERPRISE_REPLICATION_FACTOR = 2  # "enabling replication doubles memory consumption"
+ENTERPRISE_REPLICAS = 1  # one replica shard per master shard
+ENTERPRISE_REPLICATION_FACTOR = 1 + ENTERPRISE_REPLICAS  # "enabling replication doubles memory consumption"
 ENTERPRISE_PERSISTENT_DISK_FACTOR = 3  # persistent disk ≥ RAM × 3
 
 # -- persistence -----------------------------------------------------------------------------------------
 PERSISTENT_DISK_FACTOR = {"none": 0.0, "rdb": 2.0, "aof": 3.0}  # × maxmemory
 DISK_RULE = {"none": "no persistence", "rdb": "dump + its temporary copy during BGSAVE (2 × maxmemory)",
-             "aof": "AOF base + increments + rewrite (3 × maxmemory, as Redis Enterprise's persistent-disk "
-                    "rule of 3 × RAM)"}
+             "aof": "the AOF base, its increments and a rewrite (3 × maxmemory, like Redis Enterprise's "
+                    "persistent disk of 3 × RAM)"}
 ADVISED_PERSISTENCE = "aof"
 
 
@@ -214,8 +215,8 @@ class SentinelPlan:
 
     @property
     def placement(self) -> str:
-        on = min(self.sentinels, self.data_nodes)
-        text = f"one Sentinel on each of the {on} Redis nodes"
+        text = (f"one Sentinel on each of the {self.data_nodes} Redis nodes" if self.sentinels >= self.data_nodes
+                else f"one Sentinel on {self.sentinels} of the {self.data_nodes} Redis nodes")
         if self.sentinels_elsewhere:
             text += (f", {self.sentinels_elsewhere} more on hosts outside them (for example Nuxeo nodes), "
                      "each in its own failure domain")

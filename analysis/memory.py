@@ -979,10 +979,9 @@ def cow_assumption(o: NodeOverheads, rec: MemoryRecommendation) -> str:
     cow = rec.parts["fork copy-on-write"]
     if not cow:
         return "fork copy-on-write: none (no persistence and no replicas: nothing forks)"
-    return (f"fork copy-on-write: {o.cow_write_fraction:.0%} of the node's pages at maxmemory "
-            f"(maxmemory × fragmentation {o.fragmentation_ratio:.2f}) written while a BGSAVE, AOF rewrite or "
-            f"replica full resync child lives = {cow / GIB:.2f} GiB of node RAM (every page written: 2 × memory, "
-            "Redis's worst case)")
+    return (f"fork copy-on-write: {cow / GIB:.2f} GiB of node RAM = {o.cow_write_fraction:.0%} of the node's pages "
+            f"at maxmemory (maxmemory × fragmentation {o.fragmentation_ratio:.2f}), assumed written while a BGSAVE, "
+            "AOF rewrite or replica full-resync child lives (Redis's worst case: every page, 2 × the memory)")
 
 
 def fragmentation_from_samples(rss_bytes: Sequence[float], used_bytes: Sequence[float],

@@ -314,11 +314,11 @@ def estimate_memory(target: TargetLoad, traffic: Traffic, measured: Measured, la
 
 def planned_replicas(d) -> int:
     """The replicas the recommendation is sized for: Sentinel's plan (at least 2, :func:`analysis.ha.sentinel_plan`),
-    the target's on other HA topologies, 0 without HA."""
+    Redis Enterprise's one replica shard (:func:`analysis.ha.enterprise_plan`), 0 without HA."""
     f = facts(d.topology)
     if not f.ha:
         return 0
-    return ha.sentinel_plan(d.replicas, d.sentinels).replicas if f.sizing == "sentinel" else d.replicas
+    return ha.sentinel_plan(d.replicas, d.sentinels).replicas if f.sizing == "sentinel" else ha.ENTERPRISE_REPLICAS
 
 
 def _other_ops_per_s(traffic: Traffic) -> float:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from analysis.ha import DEFAULT_FAILOVER_OBJECTIVE_S
+from analysis.ha import ADVISED_PERSISTENCE, DEFAULT_FAILOVER_OBJECTIVE_S
 from rcapcore.errors import BadInput
 from rcapcore.nuxeo.mix import BusinessLoad
 from rcapcore.paths import resolve as resolve_path, shipped
@@ -73,10 +73,10 @@ class Deployment:
     first retry to its retry budget); the report suggests the Sentinel ``down-after-milliseconds`` that meets it."""
 
     topology: str = "sentinel"
-    replicas: int = 1
+    replicas: int = 2  # Sentinel: 3 Redis nodes (analysis.ha.sentinel_plan)
     sentinels: int = 3
     enterprise_nodes: int = 3
-    persistence: str = "rdb"
+    persistence: str = ADVISED_PERSISTENCE  # AOF everysec (analysis.ha.persistence_advice)
     tls: bool = False
     headroom: float = 0.25
     latency_slo_p99_us: float = 2000.0
