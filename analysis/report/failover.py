@@ -179,7 +179,7 @@ def ha_advice(ctx: Context) -> dict:
     return {
         "topology": rec.topology.get("kind"),
         "sentinel_plan": plan.to_dict(),
-        "sentinel_flags": list(plan.flags),
+        "sentinel_flags": list(plan.flags) if rec.topology.get("kind") == "sentinel" else [],
         "enterprise_option": enterprise,
         "promotion_overhead_ms": overhead_ms,
         "promotion_measured": bool(promoted),
@@ -249,7 +249,7 @@ def failover_notes_section(ctx: Context) -> Section:
 
 def _figure(f: dict) -> str:
     if f["unit"] == "bytes":
-        return human_bytes(f["value"])
+        return ha.gib(f["value"])
     return f"{f['value']:,.0f}"
 
 
@@ -352,7 +352,7 @@ def _loss_text(v: dict, results: list[dict], ctx: Context) -> str:
 
 def _persistence_text(pa: dict, results: list[dict]) -> str:
     text = (f"**Persistence: AOF every second on the master and the replicas** (`{'`, `'.join(pa['settings'])}`). "
-            f"{pa['reason']} Disk: {human_bytes(pa['disk_bytes'])} per node, for {pa['disk_rule']}. {pa['backups']}")
+            f"{pa['reason']} Disk: {ha.gib(pa['disk_bytes'])} per node, for {pa['disk_rule']}. {pa['backups']}")
     ran = sorted({r.get("persistence") for r in results if r.get("persistence")})
     if ran and ran != [pa["mode"]]:
         text += (f" The recorded failover experiment ran with persistence {', '.join(ran)}: its losses show what "
