@@ -379,13 +379,15 @@ class PersistenceAdvice:
 
 
 PERSISTENCE_REASON = (
-    "Pending works are the only copy of what Nuxeo still has to do, and Nuxeo uses Redis so that they survive "
-    "restarts. Without persistence a Redis process that restarts (a crash with auto-restart, a reboot, a "
-    "restart of all nodes) comes back empty, and its replicas copy the empty dataset: every pending work, "
-    "transient-store entry and lock is gone. RDB alone loses everything written since the last snapshot "
-    "(minutes under the default save points). AOF with fsync every second loses at most about 1 s, on the "
-    "master and on each replica, for the price of 3 × maxmemory of disk, a write per second to the disk and "
-    "AOF rewrites (forks, whose copy-on-write the node RAM already includes).")
+    "Pending works are the only copy of what Nuxeo still has to do: Nuxeo keeps them in Redis so that they "
+    "survive Nuxeo restarts (its Redis configuration page), so Redis must keep them across its own. Without "
+    "persistence a Redis process that restarts (a crash with auto-restart, a reboot, a restart of all nodes) "
+    "comes back empty, and its replicas copy the empty dataset: every pending work, transient-store entry and "
+    "lock is gone. RDB alone loses everything written since the last snapshot (up to a minute or more under "
+    "the default save points 3600 1 / 300 100 / 60 10000). AOF with an fsync every second loses at most about "
+    "1 s, on the master and on each replica (on Redis Enterprise: the database's AOF persistence, fsync every "
+    "second), for the price of 3 × maxmemory of disk, a write per second to the disk and AOF rewrites (forks, "
+    "whose copy-on-write the node RAM already includes).")
 PERSISTENCE_SETTINGS = ("appendonly yes", "appendfsync everysec", "aof-use-rdb-preamble yes")
 PERSISTENCE_BACKUPS = ("Backups: as Nuxeo's Redis configuration page asks, keep RDB snapshots as backups and copy "
                        "them off-site (BGSAVE on a replica, then copy its dump.rdb). A restored backup brings back "

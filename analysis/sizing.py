@@ -591,8 +591,8 @@ def _topology(d, rec: mem.MemoryRecommendation, frag: float, flags: list[str]) -
 def _single_node(d, rec: mem.MemoryRecommendation, frag: float, flags: list[str]) -> dict:
     lost = {"none": "everything it holds", "rdb": "the works since the last snapshot",
             "aof": "about the last second of works"}[d.persistence]
-    flags.append(f"standalone: no failover (Nuxeo's Redis page asks for at least three nodes for HA); a crash "
-                 f"stops every Nuxeo node until Redis is back, and a restart loses {lost}")
+    flags.append(f"standalone: no failover (Nuxeo's Redis page asks for at least three nodes for HA); while Redis is down "
+                 f"every Nuxeo call to it waits and retries, and a restart loses {lost}")
     return {"kind": "standalone", "data_nodes": 1, "summary": "1 Redis node, no HA",
             "enterprise_option": ha.enterprise_plan(rec.maxmemory_bytes, frag).to_dict()}
 
