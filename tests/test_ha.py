@@ -169,6 +169,15 @@ def test_notes_values_follow_the_recorded_experiment(ctx):
     # min-replicas-to-write is advised with the 2 replicas of the plan, never next to a single replica
     assert v["sentinel_plan"]["replicas"] >= 2 and "min-replicas-to-write 1" in text
     assert sec.tables[0].index.size == len(ha.enterprise_plan(1, 1).figures)
+    for t in sec.tables:  # the tables follow the same artefact rules as the text
+        cells = " ".join(map(str, [*t.columns, *t.index, *t.to_numpy().ravel()]))
+        assert "(s)" not in cells and not re.search(r"\bnan\b", cells, re.I)
+
+
+def test_ha_and_node_stop_sections_have_no_template_plurals(ctx):
+    for sec in (failover.failover_timeline_section(ctx), failover.node_stop_section(ctx)):
+        text = "\n".join(i for i in sec.items if isinstance(i, str))
+        assert "(s)" not in text
 
 
 def test_one_value_is_not_a_range():

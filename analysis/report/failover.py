@@ -131,6 +131,10 @@ def replication_lag_window(runs: RunSet) -> dict | None:
     return worst
 
 
+def _runs(n: int) -> str:
+    return f"{n} run" if n == 1 else f"{n} runs"
+
+
 def _range_ms(values: list[float]) -> str:
     """``"2,045 ms"`` for one value (or equal values), ``"2,045–3,281 ms"`` otherwise."""
     lo, hi = min(values), max(values)
@@ -237,8 +241,8 @@ def failover_notes_section(ctx: Context) -> Section:
     sec.add(table([{"down-after-milliseconds": f"{row['down_after_ms']:,.0f}"
                     + (" (Sentinel default)" if row["down_after_ms"] == ha.SENTINEL_DEFAULT_DOWN_AFTER_MS else "")
                     + (" (suggested)" if row["down_after_ms"] == v["suggested_down_after_ms"] else ""),
-                    "Redis unavailable (s)": f"{row['redis_unavailable_s']:.1f}",
-                    "Nuxeo resumes after (s)": _s(row["nuxeo_outage_s"]).removesuffix(" s"),
+                    "Redis unavailable": f"{row['redis_unavailable_s']:.1f} s",
+                    "Nuxeo resumes after": _s(row["nuxeo_outage_s"]),
                     f"within {v['failover_objective_s']:g} s": "yes" if row["meets_objective"] else "no"}
                    for row in v["outage_table"]], index="down-after-milliseconds"))
     sec.md(_loss_text(v, results, ctx))
@@ -384,7 +388,7 @@ def node_stop_section(ctx: Context) -> Section:
         "**Graceful stop.** Nuxeo's `shutdownAndSuspend` deactivates the queues, puts every running work back with "
         "`cancelled-running-work` (counted as *canceled*) and stops the threads: nothing is lost; a work whose "
         "side effects were already done runs again on another node."
-        + (f" Measured (`rcap node-stop --mode graceful`, {g['runs']} run(s)): median {g['rescheduled']:g} works "
+        + (f" Measured (`rcap node-stop --mode graceful`, {_runs(g['runs'])}): median {g['rescheduled']:g} works "
            f"rescheduled, {g['orphaned']} orphaned, {g['lost']} lost, median {g['completed_twice']:g} run twice."
            if g else " _No graceful run in the run set (`rcap node-stop --mode graceful`)._"))
     rows = {"Nuxeo nodes": "1 (a Redis-level target: all works on one node)" if c["nodes_assumed"] else c["nodes"],
@@ -400,7 +404,7 @@ def node_stop_section(ctx: Context) -> Section:
            "data and state hashes forever; nothing requeues them. Expected per crash at the target's rates "
            "(works running on the node = its completion rate × processing time):").add(table(rows))
     if k:
-        sec.md(f"Measured (`rcap node-stop --mode crash`, {k['runs']} run(s)): median {k['orphaned']:g} orphaned works holding "
+        sec.md(f"Measured (`rcap node-stop --mode crash`, {_runs(k['runs'])}): median {k['orphaned']:g} orphaned works holding "
                f"{human_bytes(k['orphaned_bytes'])}, {k['lost']} lost. Their ids stay counted as running, so "
                f"`awaitCompletion`-style waits (reindex scripts) "
                f"{'finished' if k['await_completion_finishes'] else 'never finish'} while they remain. "
