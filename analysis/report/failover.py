@@ -192,6 +192,8 @@ def ha_advice(ctx: Context) -> dict:
         "down_after_ms": chosen.down_after_ms,
         "nuxeo_outage_s": chosen.nuxeo_outage_s,
         "nuxeo_outage_at_default_down_after_s": default.nuxeo_outage_s,
+        "nuxeo_outage_one_step_more_s": (ha.production_outage(suggested + ha.DOWN_AFTER_STEP_MS, overhead_ms,
+                                                              objective_s).nuxeo_outage_s if suggested else None),
         "outage_table": [row.to_dict() for row in table],
         "works_per_s_steady": steady,
         "works_per_s_peak": peak,
@@ -280,7 +282,7 @@ def _outage_text(v: dict, results: list[dict]) -> str:
     if suggested:
         text += (f" For the objective of {objective:g} s (`deployment.failover_objective_s`), set "
                  f"`down-after-milliseconds {suggested}`: Nuxeo resumes after {_s(v['nuxeo_outage_s'])}; 1 s more "
-                 "misses the next retry and doubles the wait.")
+                 f"misses that retry and Nuxeo resumes after {_s(v['nuxeo_outage_one_step_more_s'])}.")
         if suggested < ha.FALSE_FAILOVER_BELOW_MS:
             text += (f" Below {ha.FALSE_FAILOVER_BELOW_MS:,} ms a master that only stalls (a fork of a large "
                      "dataset, a blocking KEYS, a network hiccup) can trigger a needless failover, and every "
