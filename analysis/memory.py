@@ -931,7 +931,7 @@ class NodeOverheads:
     normal_clients: int = 50
     client_buffer_bytes: int = 40 * KIB
     persistence: str = "none"  # none | rdb | aof
-    cow_write_fraction: float = 0.5  # share of the dataset written while a fork child lives
+    cow_write_fraction: float = 0.5  # share of the resident memory at maxmemory written while a fork child lives
     os_reserve_bytes: int = 1 * GIB
     headroom: float = 0.25  # free share of maxmemory kept for bursts
 
@@ -954,7 +954,11 @@ def recommend_memory(dataset_bytes: float, o: NodeOverheads) -> MemoryRecommenda
     node RAM adds fragmentation, replica output buffers, fork copy-on-write and the OS reserve.
 
     Copy-on-write: a fork (BGSAVE, AOF rewrite, full resync — the latter whenever there are replicas)
-    can copy every page written while the child lives: up to ``cow_write_fraction × dataset``.
+    copies each page written while the child lives; Redis's documentation warns it can reach 2 × the memory
+    used. The worst moment is a fork with the node full, at maxmemory, whose pages in RAM are
+    ``maxmemory × fragmentation_ratio``; ``cow_write_fraction`` of those pages are assumed written while the
+    child lives: COW = ``cow_write_fraction × maxmemory × fragmentation_ratio`` (0 when nothing forks: no
+    persistence and no replicas). :func:`cow_assumption` states it with the number.
     """
     buffers = (o.repl_backlog_bytes + o.pubsub_subscribers * o.pubsub_buffer_bytes
                + o.normal_clients * o.client_buffer_bytes)
@@ -968,6 +972,16 @@ def recommend_memory(dataset_bytes: float, o: NodeOverheads) -> MemoryRecommenda
              "headroom": maxmemory - dataset_bytes - buffers, "fragmentation": frag,
              "replica output buffers": replica_bufs, "fork copy-on-write": cow, "OS reserve": o.os_reserve_bytes}
     return MemoryRecommendation(dataset_bytes, maxmemory, ram, parts)
+
+
+def cow_assumption(o: NodeOverheads, rec: MemoryRecommendation) -> str:
+    """The copy-on-write assumption as the report states it, with the bytes :func:`recommend_memory` added."""
+    cow = rec.parts["fork copy-on-write"]
+    if not cow:
+        return "fork copy-on-write: none (no persistence and no replicas: nothing forks)"
+    return (f"fork copy-on-write: {cow / GIB:.2f} GiB of node RAM = {o.cow_write_fraction:.0%} of the node's pages "
+            f"at maxmemory (maxmemory × fragmentation {o.fragmentation_ratio:.2f}), assumed written while a BGSAVE, "
+            "AOF rewrite or replica full-resync child lives (Redis's worst case: every page, 2 × the memory)")
 
 
 def fragmentation_from_samples(rss_bytes: Sequence[float], used_bytes: Sequence[float],

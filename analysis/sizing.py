@@ -16,7 +16,7 @@ import math
 from dataclasses import asdict, dataclass, field, replace
 from typing import Sequence
 
-from analysis import keyscans
+from analysis import ha, keyscans
 from analysis import memory as mem
 from analysis import network as net
 from analysis import servers
@@ -35,9 +35,6 @@ GIB = 1024 ** 3
 BASE_USED_MEMORY_BYTES = 1 * mem.MIB  # an empty Redis 7 (≈ 0.9 MB used_memory at start)
 POLL_WAIT_S = 0.5  # mean wait of a work for an idle thread's 1 s ± 0.2 s poll (spec §1.4)
 KV_KEY_BYTES = 40
-ENTERPRISE_SHARD_MAX_BYTES = 25 * 1000 ** 3
-ENTERPRISE_FREE_RAM = 0.30
-PERSISTENT_DISK_FACTOR = {"none": 0.0, "rdb": 2.0, "aof": 3.0}  # × maxmemory (RE: persistent disk ≥ RAM×3)
 
 
 @dataclass
@@ -363,11 +360,20 @@ def estimate_memory(target: TargetLoad, traffic: Traffic, measured: Measured, la
     dataset = BASE_USED_MEMORY_BYTES + steady_bytes + kv_bytes + mass.peak_bytes
     overheads = mem.NodeOverheads(
         fragmentation_ratio=measured.fragmentation_ratio or mem.NodeOverheads.fragmentation_ratio,
-        replicas=d.replicas if facts(d.topology).ha else 0, pubsub_subscribers=traffic.subscribers,
+        replicas=planned_replicas(d), pubsub_subscribers=traffic.subscribers,
         normal_clients=traffic.clients, persistence=d.persistence, headroom=d.headroom)
     parts = {"base": BASE_USED_MEMORY_BYTES, "steady works": steady_bytes, "mass operation peak": mass.peak_bytes,
              "kv keys": kv_bytes}
     return MemoryEstimate(parts, overheads, mem.recommend_memory(dataset, overheads))
+
+
+def planned_replicas(d) -> int:
+    """The replicas the recommendation is sized for: Sentinel's plan (at least 2, :func:`analysis.ha.sentinel_plan`),
+    Redis Enterprise's one replica shard (:func:`analysis.ha.enterprise_plan`), 0 without HA."""
+    f = facts(d.topology)
+    if not f.ha:
+        return 0
+    return ha.sentinel_plan(d.replicas, d.sentinels).replicas if f.sizing == "sentinel" else ha.ENTERPRISE_REPLICAS
 
 
 def _other_ops_per_s(traffic: Traffic) -> float:
@@ -482,7 +488,7 @@ def size(target: TargetLoad, runs: Sequence | None = None, catalog_path: str | N
         + (f", scaled ×{measured.memory_scale:.3f} by the runs" if runs else "")
         + f"; fragmentation {overheads.fragmentation_ratio:.2f}"
         + (" (measured)" if measured.fragmentation_ratio else " (default)"),
-        f"fork copy-on-write: {overheads.cow_write_fraction:.0%} of the dataset rewritten while a child lives",
+        mem.cow_assumption(overheads, rec),
         "p99 estimate: M/M/1 at the peak main-thread load, server side only (network round trip excluded)",
         f"steady pending works: Little's law, processing time + {POLL_WAIT_S} s mean poll wait",
         "CPU ceiling: one main thread (the WorkManager's Lua scripts run there); io-threads not modelled",
@@ -603,14 +609,9 @@ class DiskEstimate:
         return asdict(self)
 
 
-DISK_RULE = {"none": "no persistence", "rdb": "dump + its temporary copy during BGSAVE (2 × maxmemory)",
-             "aof": "AOF base + increments + rewrite (3 × maxmemory, Redis Enterprise's persistent-disk rule)"}
-
-
 def estimate_disk(d, maxmemory_bytes: float) -> DiskEstimate:
-    """Persistent disk = ``PERSISTENT_DISK_FACTOR`` × maxmemory."""
-    return DiskEstimate(d.persistence, PERSISTENT_DISK_FACTOR[d.persistence] * maxmemory_bytes,
-                        DISK_RULE[d.persistence])
+    """Persistent disk for the target's persistence mode (``analysis.ha.disk_bytes``: a factor × maxmemory)."""
+    return DiskEstimate(d.persistence, ha.disk_bytes(d.persistence, maxmemory_bytes), ha.DISK_RULE[d.persistence])
 
 
 @dataclass
@@ -634,47 +635,38 @@ def estimate_topology(d, memory: MemoryEstimate, link_gbps: float, catalog_path:
                                              tuple(d.providers) or None)]
     if facts(d.topology).self_managed:
         insts = [i for i in insts if not i["managed"]]  # Redis Enterprise runs on VMs
-    return TopologyEstimate(topo, node_ram, insts, flags)
+    persistence = ha.persistence_flag(d.persistence, rec.maxmemory_bytes)
+    return TopologyEstimate(topo, node_ram, insts, flags + ([persistence] if persistence else []))
 
 
 def _topology(d, rec: mem.MemoryRecommendation, frag: float, flags: list[str]) -> dict:
-    """Topology rules: Sentinel ≥ 3 with a majority quorum; Redis Enterprise odd ≥ 3 nodes, 30 % RAM free,
-    replicas double memory, ≤ 25 GB per shard (the WorkManager needs a single shard). The rule is the
-    topology's ``sizing`` fact (``rcapcore.topologies``)."""
+    """Topology rules (:mod:`analysis.ha`): Sentinel on 3 nodes at least (1 master + 2 replicas, one Sentinel
+    on each, quorum = majority); Redis Enterprise odd ≥ 3 nodes, 30 % RAM free, replication doubles memory,
+    ≤ 25 GB per shard (the WorkManager needs a single shard). The rule is the topology's ``sizing`` fact
+    (``rcapcore.topologies``)."""
     return _TOPOLOGY_RULES[facts(d.topology).sizing](d, rec, frag, flags)
 
 
 def _single_node(d, rec: mem.MemoryRecommendation, frag: float, flags: list[str]) -> dict:
-    flags.append("standalone: no failover; a crash loses pending works since the last save")
-    return {"kind": "standalone", "data_nodes": 1, "summary": "1 Redis node, no HA"}
+    lost = {"none": "everything it holds", "rdb": "the works since the last snapshot",
+            "aof": "about the last second of works"}[d.persistence]
+    flags.append(f"standalone: no failover (Nuxeo's Redis page asks for at least three nodes for HA); while Redis is down "
+                 f"every Nuxeo call to it waits and retries, and a restart loses {lost}")
+    return {"kind": "standalone", "data_nodes": 1, "summary": "1 Redis node, no HA",
+            "enterprise_option": ha.enterprise_plan(rec.maxmemory_bytes, frag).to_dict()}
 
 
 def _sentinel(d, rec: mem.MemoryRecommendation, frag: float, flags: list[str]) -> dict:
-    sentinels = max(3, d.sentinels)
-    if d.sentinels < 3:
-        flags.append(f"{d.sentinels} sentinels requested: at least 3 on independent failure domains are needed")
-    if d.replicas < 1:
-        flags.append("sentinel without replicas: nothing to fail over to")
-    quorum = sentinels // 2 + 1
-    return {"kind": "sentinel", "data_nodes": 1 + d.replicas, "sentinels": sentinels, "quorum": quorum,
-            "summary": f"1 master + {d.replicas} replica(s), {sentinels} sentinels, quorum {quorum}"}
+    plan = ha.sentinel_plan(d.replicas, d.sentinels)
+    flags.extend(plan.flags)
+    # the supported alternative (Nuxeo's Redis page), sized for the same maxmemory
+    return {**plan.to_dict(), "enterprise_option": ha.enterprise_plan(rec.maxmemory_bytes, frag).to_dict()}
 
 
 def _enterprise(d, rec: mem.MemoryRecommendation, frag: float, flags: list[str]) -> dict:
-    nodes = max(3, d.enterprise_nodes)
-    if nodes % 2 == 0:
-        nodes += 1
-    if nodes != d.enterprise_nodes:
-        flags.append(f"Redis Enterprise needs an odd number of nodes, at least 3: {nodes} instead of {d.enterprise_nodes}")
-    db_bytes = rec.maxmemory_bytes * (1 + d.replicas)  # a replica doubles memory
-    # the single shard and its replica sit on different nodes; each must keep 30 % of its RAM free
-    node_ram = max(8 * GIB, rec.maxmemory_bytes * frag / (1 - ENTERPRISE_FREE_RAM))  # RE minimum 8 GB
-    if rec.maxmemory_bytes > ENTERPRISE_SHARD_MAX_BYTES:
-        flags.append(f"maxmemory {rec.maxmemory_bytes / 1e9:.1f} GB exceeds Redis Enterprise's 25 GB per shard and the "
-                     "WorkManager cannot be sharded: split workloads across databases or move to Nuxeo Stream")
-    return {"kind": "enterprise", "nodes": nodes, "database_bytes": db_bytes, "node_ram_bytes": node_ram,
-            "summary": f"{nodes} nodes, 1 shard + {d.replicas} replica, database {db_bytes / GIB:.2f} GiB, "
-                       f"≥ {node_ram / GIB:.1f} GiB RAM per node (30 % free)"}
+    plan = ha.enterprise_plan(rec.maxmemory_bytes, frag, d.enterprise_nodes, d.replicas)
+    flags.extend(plan.flags)
+    return plan.to_dict()
 
 
 _TOPOLOGY_RULES = {"single-node": _single_node, "sentinel": _sentinel, "enterprise": _enterprise}

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+from analysis.ha import ADVISED_PERSISTENCE, DEFAULT_FAILOVER_OBJECTIVE_S
 from rcapcore.errors import BadInput
 from rcapcore.nuxeo.mix import BusinessLoad
 from rcapcore.paths import resolve as resolve_path, shipped
@@ -69,13 +70,15 @@ class Deployment:
     main-thread busy share not to exceed; ``providers``: restrict instance suggestions (aws, azure, gcp).
     ``server``: the server the customer will run (``redis-7.2``, ``redis-7.4``, ``redis-8.x``, ``valkey-8.x``;
     see ``analysis.memory.SERVERS``); empty = ``redis-<redis_version>``. ``nuxeo_lts``: the Nuxeo LTS
-    (``2019``, ``2021`` …), to check the server against Nuxeo's documented range; empty = not checked."""
+    (``2019``, ``2021`` …), to check the server against Nuxeo's documented range; empty = not checked.
+    ``failover_objective_s``: the longest outage a Nuxeo node may see when the master fails (s; 2–300: Nuxeo's
+    first retry to its retry budget); the report suggests the Sentinel ``down-after-milliseconds`` that meets it."""
 
     topology: str = "sentinel"
-    replicas: int = 1
+    replicas: int = 2  # Sentinel: 3 Redis nodes (analysis.ha.sentinel_plan)
     sentinels: int = 3
     enterprise_nodes: int = 3
-    persistence: str = "rdb"
+    persistence: str = ADVISED_PERSISTENCE  # AOF everysec (analysis.ha.persistence_advice)
     tls: bool = False
     headroom: float = 0.25
     latency_slo_p99_us: float = 2000.0
@@ -85,6 +88,7 @@ class Deployment:
     providers: tuple[str, ...] = ()
     server: str = ""
     nuxeo_lts: str = ""
+    failover_objective_s: float = DEFAULT_FAILOVER_OBJECTIVE_S
 
     @property
     def server_id(self) -> str:
@@ -149,6 +153,9 @@ def _check(t: TargetLoad) -> list[tuple[str, str]]:
         errs.append(("deployment.headroom", "must be in [0, 1)"))
     if not 0 < d.max_cpu_utilization <= 1:
         errs.append(("deployment.max_cpu_utilization", "must be in (0, 1]"))
+    if not 2 <= d.failover_objective_s <= 300:
+        errs.append(("deployment.failover_objective_s", "must be in [2, 300] s (Nuxeo's first retry to its "
+                                                        "nuxeo.redis.ha.timeout budget)"))
     from analysis.memory import SERVERS  # noqa: PLC0415
     from analysis.servers import NUXEO_LTS  # noqa: PLC0415
 

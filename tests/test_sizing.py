@@ -21,6 +21,9 @@ def test_sentinel_rules():
     r = sizing.size(_redis_target(topology="sentinel", sentinels=2, replicas=1))
     assert r.topology["sentinels"] == 3 and r.topology["quorum"] == 2
     assert any("at least 3" in f for f in r.flags)
+    # Nuxeo's Redis page: Sentinel needs 3 Redis nodes; 1 replica asked → 3 nodes sized, deviation flagged
+    assert r.topology["data_nodes"] == 3 and r.topology["replicas"] == 2
+    assert any("split-brain" in f for f in r.flags)
     r5 = sizing.size(_redis_target(topology="sentinel", sentinels=5, replicas=2))
     assert r5.topology["quorum"] == 3 and r5.topology["data_nodes"] == 3
 
@@ -130,10 +133,14 @@ def test_tls_and_replication_cost():
     assert tls.cpu["cpu_us_per_work_light_load"] == pytest.approx(plain.cpu["cpu_us_per_work_light_load"] * TLS_CPU_FACTOR)
     assert tls.cpu["ceiling_works_per_s"] == pytest.approx(plain.cpu["ceiling_works_per_s"] / TLS_CPU_FACTOR)
     assert tls.cpu["utilization_steady"] > plain.cpu["utilization_steady"]
+    # Sentinel is sized for 2 replicas at least (analysis.ha.sentinel_plan): 1 requested = 2 planned
     two = sizing.size(_redis_target(topology="sentinel", replicas=2))
-    assert two.network["replication_bytes_per_s"] == pytest.approx(2 * plain.network["replication_bytes_per_s"])
-    # 100 works/s of 1000 B: each lifecycle replicates the payload twice plus the scripts' effects
-    assert plain.network["replication_bytes_per_s"] >= 100 * (2 * 1000 + 7660)
+    assert two.network["replication_bytes_per_s"] == pytest.approx(plain.network["replication_bytes_per_s"])
+    four = sizing.size(_redis_target(topology="sentinel", replicas=4))
+    assert four.network["replication_bytes_per_s"] == pytest.approx(2 * two.network["replication_bytes_per_s"])
+    # 100 works/s of 1000 B to each of 2 replicas: each lifecycle replicates the payload twice plus the
+    # scripts' effects
+    assert plain.network["replication_bytes_per_s"] >= 2 * 100 * (2 * 1000 + 7660)
 
 
 def test_sizing_on_recorded_reference_runs():

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import redis
 
+from analysis.ha import nuxeo_outage_s
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -115,18 +117,8 @@ def unavailability_windows(outcomes: list[Outcome]) -> list[Window]:
     return windows
 
 
-def nuxeo_retry_delay_ms(unavailable_ms: float, budget_s: float = 300.0) -> float | None:
-    """When Nuxeo's client would see Redis again after an outage of ``unavailable_ms``.
-
-    Nuxeo's ``RedisFailoverExecutor`` retries a failed call after 2 s, 4 s, 8 s… (cumulative 2, 6,
-    14 s…) within a 300 s budget (nuxeo.redis.ha.timeout); the first retry at or after the end of
-    the outage succeeds. Returns that delay in ms, or None if the budget is exhausted first.
-    """
-    delay_s, waited_s = 2.0, 0.0
-    while True:
-        waited_s += delay_s
-        if waited_s > budget_s:
-            return None
-        if waited_s * 1000.0 >= unavailable_ms:
-            return waited_s * 1000.0
-        delay_s *= 2
+def nuxeo_retry_delay_ms(unavailable_ms: float) -> float | None:
+    """When Nuxeo's client would see Redis again after an outage of ``unavailable_ms`` (ms; None if its
+    retry budget runs out first): :func:`analysis.ha.nuxeo_outage_s`, the one back-off computation."""
+    outage_s = nuxeo_outage_s(unavailable_ms / 1000.0)
+    return None if outage_s is None else outage_s * 1000.0
