@@ -16,7 +16,7 @@ types come from the catalog (``analysis.catalog.candidates``: the smallest row t
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from analysis import memory as mem
 from analysis import servers
@@ -474,16 +474,13 @@ def _self_managed(rec, target: TargetLoad, mm: MemoryModel, catalog, lts: str, d
 
 
 def _enterprise(rec, target: TargetLoad, mm: MemoryModel, catalog, lts: str) -> GoLiveChecklist:
-    from analysis import sizing  # noqa: PLC0415  (its topology rule, not a copy of it)
+    from analysis import ha  # noqa: PLC0415
 
     d = target.deployment
     cl = GoLiveChecklist("enterprise", "Redis Enterprise Software", True)
-    topo = rec.topology
-    if topo.get("kind") != "enterprise":
-        frag = 1 + rec.memory["node_parts"]["fragmentation"] / mm.maxmemory_bytes
-        r = mem.MemoryRecommendation(rec.memory["dataset_bytes"], mm.maxmemory_bytes, mm.node_ram_bytes,
-                                     dict(rec.memory["node_parts"]))
-        topo = sizing._TOPOLOGY_RULES["enterprise"](replace(d, topology="enterprise"), r, frag, [])
+    # the Enterprise sizing is the HA section's (analysis.ha.enterprise_plan): the topology itself, or the
+    # option the sizing attaches to a Sentinel or standalone recommendation
+    topo = rec.topology if rec.topology.get("kind") == "enterprise" else rec.topology["enterprise_option"]
     cl.items.append(_eviction_item(
         "Set the database's eviction policy to noeviction (database configuration); check the database's default "
         "eviction policy rather than assume it.", _src("re_memory_limit")))
@@ -519,7 +516,7 @@ def _enterprise(rec, target: TargetLoad, mm: MemoryModel, catalog, lts: str) -> 
                          for s in ("ec2", "vm", "compute-engine")) for it in it]
     for it in vms:
         cl.items.append(_instance_item(it, f"a node's {_gib(topo['node_ram_bytes'])} RAM (30 % free)", rec))
-        cl.maxmemory_bytes[it["name"]] = (it["memory_gib"] * GIB * (1 - sizing.ENTERPRISE_FREE_RAM)
+        cl.maxmemory_bytes[it["name"]] = (it["memory_gib"] * GIB * (1 - ha.ENTERPRISE_FREE_RAM)
                                           / (1 + rec.memory["node_parts"]["fragmentation"] / mm.maxmemory_bytes))
     cl.instances = vms
     cl.items.append(ChecklistItem(

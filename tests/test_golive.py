@@ -2,6 +2,7 @@
 the figures agree with the sizing, the chosen nodes are the catalog's smallest fits (read from the CSV here)."""
 
 import csv
+import dataclasses
 import re
 from pathlib import Path
 
@@ -65,16 +66,16 @@ def test_managed_eviction_items_say_how_to_set_noeviction(example):
 def test_min_replicas_to_write_only_with_two_replicas():
     target = load_target(EXAMPLE)
 
-    def redis_conf(t):
-        cl = _by(golive.checklists(sizing.size(t), t))["self-managed"]
+    def redis_conf(t, rec):
+        cl = _by(golive.checklists(rec, t))["self-managed"]
         conf = next(it for it in cl.items if it.title.startswith("redis.conf")).snippet
         return [line for line in conf.splitlines() if line.strip() and not line.startswith("#")]
 
-    one = target.deployment.replicas
-    assert one == 1
-    assert not any(line.startswith("min-replicas-to-write") for line in redis_conf(target))
-    two = sizing.with_deployment(target, replicas=2)
-    assert "min-replicas-to-write 1" in redis_conf(two)
+    rec = sizing.size(target)
+    assert rec.topology["data_nodes"] == 3  # the HA plan: 1 master + 2 replicas, whatever the target asked
+    assert "min-replicas-to-write 1" in redis_conf(target, rec)
+    two_nodes = dataclasses.replace(rec, topology={**rec.topology, "data_nodes": 2})  # 1 replica
+    assert not any(line.startswith("min-replicas-to-write") for line in redis_conf(target, two_nodes))
 
 
 def test_redis_conf_and_sentinel_lines_follow_the_sizing(example):
@@ -83,7 +84,11 @@ def test_redis_conf_and_sentinel_lines_follow_the_sizing(example):
     conf = next(it for it in cl.items if it.title.startswith("redis.conf")).snippet
     mb = int(re.search(r"^maxmemory (\d+)mb", conf, re.M).group(1))
     assert mb * 1024 ** 2 <= rec.memory["maxmemory_bytes"] < (mb + 1) * 1024 ** 2
-    assert "maxmemory-policy noeviction" in conf and re.search(r"^save \d", conf, re.M)  # rdb persistence
+    assert "maxmemory-policy noeviction" in conf
+    if rec.disk["persistence"] == "aof":
+        assert "appendonly yes" in conf and "appendfsync everysec" in conf
+    else:
+        assert re.search(r"^save \d", conf, re.M)
     sentinel = next(it for it in cl.items if it.title.startswith("sentinel.conf")).snippet
     assert re.search(rf"sentinel monitor mymaster \S+ 6379 {rec.topology['quorum']}$", sentinel, re.M)
     assert "down-after-milliseconds" in sentinel

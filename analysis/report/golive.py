@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from analysis import sizing
 from analysis.golive import DERIVED, GoLiveChecklist, checklists
+from analysis.report.failover import ha_advice
 from analysis.report.runset import Context
 from analysis.report.section import Section, table
 
@@ -19,7 +20,8 @@ def golive_section(ctx: Context, rec=None) -> Section:
     """One table per deployment option, for ``rec`` (default: the context's recommendation)."""
     rec = rec or ctx.recommendation
     sec = Section()
-    lists = checklists(rec, _target(ctx))
+    # Sentinel's down-after is the HA section's (the value that meets the failover objective): one number
+    lists = checklists(rec, _target(ctx), down_after_ms=ha_advice(ctx).get("down_after_ms"))
     sec.md("Before go-live, work through the checklist of the option you deploy. Figures marked \"this sizing\" "
            "come from this report's sizing; vendor facts cite the page they were read on (numbered sources under "
            "each table). Node types are the smallest catalog rows that hold the node; where no public price was "
