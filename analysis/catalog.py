@@ -101,21 +101,34 @@ def load_catalog(path: str | Path | None = None) -> list[InstanceType]:
     return out
 
 
+NO_PERSISTENCE_TIERS = {"cache-for-redis": ("Basic", "Standard")}
+"""Managed tiers that offer no persistence: Azure Cache for Redis Basic and Standard (Premium only;
+https://learn.microsoft.com/azure/azure-cache-for-redis/cache-how-to-premium-persistence)."""
+
+
+def offers_persistence(it: InstanceType) -> bool:
+    """Whether the node type can persist its dataset (RDB/AOF or the service's own)."""
+    return not it.name.startswith(NO_PERSISTENCE_TIERS.get(it.service, ()))
+
+
 def candidates(catalog: list[InstanceType], maxmemory_bytes: float, node_ram_bytes: float,
                network_gbps: float = 0.0, providers: tuple[str, ...] | None = None,
-               single_shard: bool = True) -> list[InstanceType]:
+               single_shard: bool = True, persistence: bool = False) -> list[InstanceType]:
     """The smallest fitting node type per (provider, service): least memory, then fewest vCPUs, then the
     lowest recorded price (rows without a price after priced ones), then the catalog's order.
 
     A managed node fits when its usable memory holds ``maxmemory_bytes`` (the vendor's reserve covers the
     rest); a VM fits when its RAM holds ``node_ram_bytes``. Cluster-only services are skipped when the
-    workload needs a single shard (the WorkManager).
+    workload needs a single shard (the WorkManager). With ``persistence``, tiers that cannot persist
+    (:func:`offers_persistence`) are skipped.
     """
     best: dict[tuple[str, str], InstanceType] = {}
     for it in catalog:
         if providers and it.provider not in providers:
             continue
         if single_shard and it.cluster_only:
+            continue
+        if persistence and not offers_persistence(it):
             continue
         need = maxmemory_bytes if it.managed else node_ram_bytes
         if it.usable_memory_bytes < need:

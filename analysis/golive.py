@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from analysis import memory as mem
 from analysis import servers
-from analysis.catalog import GIB, InstanceType, candidates, load_catalog
+from analysis.catalog import GIB, InstanceType, candidates, load_catalog, offers_persistence
 from analysis.targets import TargetLoad
 
 MB = 1024 ** 2
@@ -532,9 +532,8 @@ def _managed(option: str, rec, target: TargetLoad, mm: MemoryModel, catalog, lts
     d = target.deployment
     providers = tuple(d.providers) or None
     p = rec.disk["persistence"]
-    premium_only = option == "cache-for-redis" and p != "none"  # Basic/Standard have no persistence
     insts = _pick(catalog, rec, mm.maxmemory_bytes, mm.node_ram_bytes, option, providers,
-                  (lambda it: it.name.startswith("Premium")) if premium_only else None)
+                  offers_persistence if p != "none" else None)  # the sizing's rule (analysis.catalog)
     nx = ["nuxeo.templates=<your templates>,redis", "nuxeo.redis.enabled=true",
           "nuxeo.redis.host=<primary endpoint>", "nuxeo.redis.port=6379",
           "nuxeo.redis.password=<from your secret store>", "nuxeo.redis.prefix=nuxeo:"] + (

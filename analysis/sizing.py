@@ -632,7 +632,7 @@ def estimate_topology(d, memory: MemoryEstimate, link_gbps: float, catalog_path:
     topo = _topology(d, rec, memory.overheads.fragmentation_ratio, flags)
     node_ram = topo.get("node_ram_bytes", rec.node_ram_bytes)
     insts = [i.to_dict() for i in candidates(load_catalog(catalog_path), rec.maxmemory_bytes, node_ram, link_gbps,
-                                             tuple(d.providers) or None)]
+                                             tuple(d.providers) or None, persistence=d.persistence != "none")]
     if facts(d.topology).self_managed:
         insts = [i for i in insts if not i["managed"]]  # Redis Enterprise runs on VMs
     persistence = ha.persistence_flag(d.persistence, rec.maxmemory_bytes)
