@@ -62,6 +62,9 @@ def ceilings_text(rec) -> str:
             "(op = one client request: one command or one script call)")
 
 
+PERSISTENCE_NAMES = {"aof": "AOF, fsync every second", "rdb": "RDB snapshots", "none": "none"}
+
+
 def summary_rows(rec) -> dict:
     """The recommendation as label → value (the report's first table and the PDF's first page)."""
     m, t, c, d = rec.memory, rec.topology, rec.cpu, rec.disk
@@ -81,7 +84,9 @@ def summary_rows(rec) -> dict:
         "maxmemory": f"{_gib2(m['maxmemory_bytes'])}, policy noeviction (Nuxeo cannot run with eviction)",
         "used_memory at the peak": f"{_gib2(m['dataset_bytes'])} ({m['dataset_bytes'] / m['maxmemory_bytes']:.0%} of "
                                    "maxmemory; parts in the memory table below)",
-        "Persistence": f"{d['persistence']}: {d['rule']}" + (f", disk {_gib2(d['bytes'])}" if d["bytes"] else ""),
+        "Persistence": (PERSISTENCE_NAMES.get(d["persistence"], d["persistence"]) + f": disk {_gib2(d['bytes'])} per "
+                        f"data node ({d['rule']}); why: see HA and failover" if d["bytes"] else
+                        "none: a restart of every node loses every pending work (see HA and failover)"),
         "Network": f"{rec.network['link_gbps']:.2f} Gbit/s planned "
                    f"({rec.network['out_bytes_per_s'] / 1e6:.1f} MB/s out at peak)",
         "Main thread": f"{c['utilization_steady']:.0%} steady, {c['utilization_peak']:.0%} at peak "
@@ -104,7 +109,7 @@ def summary_section(ctx: Context, rec=None) -> Section:
             + (f" (target '{target.name}')" if (target.description or "").strip() else "")
             + f", run Redis as **{t['summary']}**, each data node with **{_gib2(m['node_ram_bytes'])} of RAM** and "
             f"**2 vCPU**, `maxmemory` **{_gib2(m['maxmemory_bytes'])}** with `noeviction`, persistence "
-            f"**{rec.disk['persistence']}**. At the peak Redis holds **{_gib2(m['dataset_bytes'])}** "
+            f"**{PERSISTENCE_NAMES.get(rec.disk['persistence'], rec.disk['persistence'])}**. At the peak Redis holds **{_gib2(m['dataset_bytes'])}** "
             f"({m['dataset_bytes'] / m['maxmemory_bytes']:.0%} of maxmemory).")
     if mo:
         drain = (f"drains {mo['time_to_drain_s'] / 60:,.0f} min after its peak" if mo.get("time_to_drain_s")
