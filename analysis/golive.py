@@ -22,6 +22,7 @@ from analysis import memory as mem
 from analysis import servers
 from analysis.catalog import GIB, InstanceType, candidates, load_catalog, offers_persistence
 from analysis.targets import TargetLoad
+from rcapcore.units import human_bytes
 
 MB = 1024 ** 2
 DERIVED = "derived from this sizing"
@@ -165,7 +166,7 @@ class MemoryModel:
 # ---------------------------------------------------------------------------------------------- formatting
 
 def _gib(b: float) -> str:
-    return f"{b / GIB:.2f} GiB" if b >= GIB / 4 else f"{b / MB:,.0f} MiB"
+    return human_bytes(b)  # one spelling of bytes across the report
 
 
 def _mb(b: float) -> int:

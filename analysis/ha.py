@@ -22,6 +22,8 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
+from rcapcore.units import human_bytes
+
 GIB = 1024 ** 3
 
 # -- sources ---------------------------------------------------------------------------------------------
@@ -76,8 +78,8 @@ ADVISED_PERSISTENCE = "aof"
 
 
 def gib(n_bytes: float) -> str:
-    """Bytes as the HA advice prints them everywhere (``"2.03 GiB"``)."""
-    return f"{n_bytes / GIB:.2f} GiB"
+    """Bytes as the whole report prints them (``rcapcore.units.human_bytes``: ``"2.0 GiB"``)."""
+    return human_bytes(n_bytes)
 
 
 def disk_bytes(persistence: str, maxmemory_bytes: float) -> float:

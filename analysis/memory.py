@@ -23,6 +23,7 @@ import numpy as np
 from scipy import stats
 
 from rcapcore.errors import BadInput
+from rcapcore.units import human_bytes
 
 KIB = 1024
 MIB = 1024 * 1024
@@ -979,7 +980,7 @@ def cow_assumption(o: NodeOverheads, rec: MemoryRecommendation) -> str:
     cow = rec.parts["fork copy-on-write"]
     if not cow:
         return "fork copy-on-write: none (no persistence and no replicas: nothing forks)"
-    return (f"fork copy-on-write: {cow / GIB:.2f} GiB of node RAM = {o.cow_write_fraction:.0%} of the node's pages "
+    return (f"fork copy-on-write: {human_bytes(cow)} of node RAM = {o.cow_write_fraction:.0%} of the node's pages "
             f"at maxmemory (maxmemory × fragmentation {o.fragmentation_ratio:.2f}), assumed written while a BGSAVE, "
             "AOF rewrite or replica full-resync child lives (Redis's worst case: every page, 2 × the memory)")
 

@@ -18,6 +18,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, MultipleLocator, ScalarFormatter
 
+from rcapcore.units import human_bytes  # noqa: F401  (the figures' labels; callers import it from here too)
+
 # Okabe-Ito: distinguishable for colour-blind readers and in greyscale with the markers below.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X")
@@ -43,16 +45,6 @@ REPORT_STYLE = {
 def use_report_style() -> None:
     """Apply the report's matplotlib settings (figure size in inches, fonts in points)."""
     plt.rcParams.update(REPORT_STYLE)
-
-
-def human_bytes(n: float) -> str:
-    """``1536`` → ``'1.5 KiB'``; binary units, as Redis's ``used_memory_human``."""
-    n = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    raise AssertionError("unreachable")
 
 
 def _bytes_axis(ax, axis: str = "y") -> None:

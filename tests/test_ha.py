@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from rcapcore.units import human_bytes
+
 from analysis import ha, sizing
 from analysis import memory as mem
 from analysis.report import failover, runset
@@ -126,7 +128,7 @@ def test_cow_text_shows_the_number_the_code_adds():
     cow = 0.5 * rec.memory["maxmemory_bytes"] * frag  # half the node's pages at maxmemory
     assert rec.memory["node_parts"]["fork copy-on-write"] == pytest.approx(cow)
     (text,) = [a for a in rec.assumptions if a.startswith("fork copy-on-write")]
-    assert f"{cow / GIB:.2f} GiB" in text and "50%" in text and f"fragmentation {frag:.2f}" in text
+    assert human_bytes(cow) in text and "50%" in text and f"fragmentation {frag:.2f}" in text
     o = mem.NodeOverheads(persistence="none", replicas=0)
     assert "none" in mem.cow_assumption(o, mem.recommend_memory(GIB, o))
 
