@@ -244,6 +244,10 @@ def cluster_what_if(shards: int, works_per_s_ceiling: float, kv_ops_per_s_ceilin
 # IDENTIFIABLE_UTILIZATION; the output then says the ceiling is extrapolated (docs/models.md).
 DEFAULT_TURN_SHARE = 0.62
 IDENTIFIABLE_UTILIZATION = 0.6  # below this top utilization, busy and turn costs cannot be told apart
+MAX_TURN_SHARE = 0.85
+"""Largest share of the light-load CPU per request a free fit may put on the per-turn cost: above it the
+saturated cost (busy) nears zero and the ceiling (1 / busy) runs to absurd values (2.4e14 works/s was
+printed once); the fixed reference share is used instead, and the method says why."""
 MAX_IDLE_UTILIZATION = 0.05  # load-independent CPU (hz 10 cron, 1 INFO/s sampling) is ≈ 1 %: a larger
 # fitted intercept is noise (start-up work inside a short step), not idle cost
 SATURATED_UTILIZATION = 0.9  # a probe step at or above this main-thread utilization measures saturation
@@ -398,12 +402,17 @@ def fit_cpu_model(per_s: Sequence[float], utilization: Sequence[float], unit: st
     if not len(x):
         raise BadInput(f"no run with {unit}s completed: cannot model CPU per {unit}")
     u_max, x_max = float(u.max()), float(x.max() * 1e6)
+    note = ""
     if u_max >= IDENTIFIABLE_UTILIZATION and len(x) >= 3:
         a = np.column_stack([np.ones_like(x), x, x * (1 - u)])
         res = lsq_linear(a, u, bounds=([0, 1e-9, 0], [MAX_IDLE_UTILIZATION, np.inf, np.inf]))
         u0, busy, turn = map(float, res.x)
-        return CpuModel(unit, busy, turn, u0, f"fixed per-turn cost model fitted over {len(x)} runs "
-                        f"(up to {100 * u_max:.0f} % main-thread utilization)", len(x), u_max, x_max)
+        share = turn / (busy + turn)
+        if share <= MAX_TURN_SHARE:
+            return CpuModel(unit, busy, turn, u0, f"fixed per-turn cost model fitted over {len(x)} runs "
+                            f"(up to {100 * u_max:.0f} % main-thread utilization)", len(x), u_max, x_max)
+        # noisy points (a shared machine) can put nearly all the cost on turns, i.e. a ceiling near infinity
+        note = f"; the free fit put {share:.0%} of the cost on turns, which no saturation showed"
     # busy and turn are collinear here: fix their split (turn = share · Z, busy = (1 − share) · Z, Z the
     # zero-load demand) and fit Z and U0 on the model's own equation, U − U0 = Z · X · (1 − share · U),
     # so the points' different utilizations are read through the model rather than a straight line
@@ -417,7 +426,7 @@ def fit_cpu_model(per_s: Sequence[float], utilization: Sequence[float], unit: st
         how = "one run, model with a fixed turn share"
     return CpuModel(unit, (1 - turn_share) * zero_load, turn_share * zero_load, u0,
                     f"{how} (up to {100 * u_max:.0f} % main-thread utilization; turn share {turn_share:.2f} "
-                    f"from the reference saturation): extrapolated", len(x), u_max, x_max)
+                    f"from the reference saturation{note}): extrapolated", len(x), u_max, x_max)
 
 
 def _documented(light_us: float, unit: str, why: str = "no runs given") -> CpuModel:

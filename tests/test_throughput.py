@@ -108,3 +108,16 @@ def test_rcap_model_ceiling_states_its_method_and_extrapolation(capsys):
     assert out["works_per_s"] > out["measured_up_to"]["works"]["works_per_s"]
     assert out["cpu_us_per_work"]["saturated"] < out["cpu_us_per_work"]["light_load"]
     assert "op" in out and "validation" not in out  # no saturation probe to check against
+
+
+def test_a_fit_that_puts_every_cost_on_turns_falls_back_to_the_reference_share():
+    """Points where utilization follows U = X·t·(1 − U) exactly (no saturated cost at all) made the free fit
+    return busy ≈ 0, i.e. a ceiling of 2.4e14 works/s in a report; the fixed reference share is used instead."""
+    turn_s = 50e-6
+    xs = [5_000.0, 15_000.0, 30_000.0, 45_000.0]
+    us = [x * turn_s / (1 + x * turn_s) for x in xs]
+    assert max(us) >= tp.IDENTIFIABLE_UTILIZATION
+    m = tp.fit_cpu_model(xs, us, "op")
+    assert "no saturation showed" in m.method
+    assert m.turn_us / (m.busy_us + m.turn_us) == pytest.approx(tp.DEFAULT_TURN_SHARE)
+    assert m.ceiling_per_s < 1e6  # a finite, plausible ceiling (1 / busy)
