@@ -187,6 +187,9 @@ def test_summary_numbers_are_sizing_json_and_the_memory_table_adds_up(built):
     assert m["dataset_bytes"] + p["backlog + client buffers"] + p["headroom"] == pytest.approx(m["maxmemory_bytes"])
     for label in ("= used_memory at the peak (dataset)", "= maxmemory", "= RAM per data node"):
         assert label in summary_text, label
+    cv = c.get("ceiling_validation")
+    if cv:  # the validation table's ceiling check is the sizing's own, not a second fit
+        assert f"{100 * cv['error']:+.1f}%" in text
     # one ceiling per unit: no other works/s or ops/s "ceiling" figure anywhere in the report
     ceilings = set(re.findall(r"ceiling[^.]{0,80}?([\d,]{4,}) (works/s|ops/s)", text))
     assert ceilings <= {(f"{c['ceiling_works_per_s']:,.0f}", "works/s"), (f"{c['ceiling_ops_per_s']:,.0f}", "ops/s")}, ceilings

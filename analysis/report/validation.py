@@ -57,15 +57,11 @@ def _backlog_row(ctx: Context) -> dict | None:
 
 def _ceiling_row(ctx: Context) -> dict | None:
     """The works/s ceiling model fitted on the light-load WorkManager sweep alone, predicting the saturation
-    probe's throughput at the main-thread utilization the probe reached (``analysis.throughput.Ceilings``)."""
-    runs = [r for s in ctx.runs.sweeps_of("workmanager") + ctx.runs.sweeps_of(tp.PROBE_WORKLOAD)
-            for r in s.runs if r.status == "complete"]
-    if not runs:
+    probe's throughput at the main-thread utilization the probe reached: the sizing's own check
+    (``sizing.json`` ``cpu.ceiling_validation``, ``analysis.throughput.Ceilings.validation``), not a second fit."""
+    if not (ctx.runs.sweeps_of("workmanager") or ctx.runs.sweeps_of(tp.PROBE_WORKLOAD)):
         return None
-    try:
-        v = tp.ceilings_from_runs(runs).validation()
-    except RcapError:
-        return None
+    v = ctx.recommendation.cpu.get("ceiling_validation")
     if v is None:
         return {"check": "single-shard works/s ceiling", "predicted": None, "measured": None, "error_pct": None,
                 "goal_pct": 100 * CEILING_GOAL,
