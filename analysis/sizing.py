@@ -177,12 +177,6 @@ class Recommendation:
     def to_dict(self) -> dict:
         return asdict(self)
 
-    @property
-    def sensitivity(self) -> dict:
-        """Superseded by :attr:`what_ifs` (docs/s ×2 alone changed nothing: the reindex dominates); empty,
-        so older readers show no second derivation."""
-        return {}
-
     def table(self) -> str:
         """A plain-text summary (what ``rcap size`` prints)."""
         m, c, n, d, t = self.memory, self.cpu, self.network, self.disk, self.topology
