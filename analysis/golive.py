@@ -165,10 +165,6 @@ class MemoryModel:
 
 # ---------------------------------------------------------------------------------------------- formatting
 
-def _gib(b: float) -> str:
-    return human_bytes(b)  # one spelling of bytes across the report
-
-
 def _mb(b: float) -> int:
     """Whole MiB, rounded down (a maxmemory never above what was computed)."""
     return int(b // MB)
@@ -299,7 +295,7 @@ def _monitoring_items(rec, target: TargetLoad, mm: MemoryModel, maxmemory_bytes:
     """Alerts whose thresholds follow from the sizing, with their INFO field names (Redis 7)."""
     steady = math.ceil(rec.traffic.get("steady_pending_works") or 0.0)
     out = [("memory", f"used_memory (INFO memory) above {_pct(mm.sized_peak_bytes / maxmemory_bytes)} of {of} "
-                      f"({_gib(mm.sized_peak_bytes)}): the sized peak, past which the {_pct(mm.headroom)} headroom is "
+                      f"({human_bytes(mm.sized_peak_bytes)}): the sized peak, past which the {_pct(mm.headroom)} headroom is "
                       "being used" + (f"; {memory_metric}" if memory_metric else ""))]
     if mm.bytes_per_work:
         out.append(("pending works", f"HLEN nuxeo:work:data (all queues) above {math.ceil(mm.sized_pending_works):,} "
@@ -319,7 +315,7 @@ def _monitoring_items(rec, target: TargetLoad, mm: MemoryModel, maxmemory_bytes:
         backlog = mem.NodeOverheads().repl_backlog_bytes
         out.append(("replication", f"master_link_status:up on each replica and connected_slaves:{replicas} on the "
                                    "master; replica lag (master_repl_offset minus the replica's offset) above "
-                                   f"repl-backlog-size ({_gib(backlog)}): a reconnect would need a full resync (a fork)"))
+                                   f"repl-backlog-size ({human_bytes(backlog)}): a reconnect would need a full resync (a fork)"))
     clients = int(rec.traffic.get("clients") or 0) + int(rec.traffic.get("subscribers") or 0)
     out.append(("connections", f"connected_clients far from {clients} (Nuxeo's pools); any increase of "
                                "rejected_connections"))
@@ -336,8 +332,8 @@ def _maxmemory_item(mm: MemoryModel, rows: list[tuple[str, float]], managed: boo
         works = (f", which absorbs about {extra:,.0f} more pending works than the sized peak at the same "
                  "headroom" if extra is not None else "")
         if managed:
-            parts.append(f"{name}: usable memory {_gib(allowed)} (the vendor sets maxmemory and reserves the rest) "
-                         f"vs {_gib(mm.maxmemory_bytes)} sized{works}")
+            parts.append(f"{name}: usable memory {human_bytes(allowed)} (the vendor sets maxmemory and reserves the rest) "
+                         f"vs {human_bytes(mm.maxmemory_bytes)} sized{works}")
         else:
             parts.append(f"{name}: maxmemory {_mb(allowed)}mb fits its RAM (sized {_mb(mm.maxmemory_bytes)}mb)"
                          f"{works}")
@@ -395,7 +391,7 @@ def _self_managed(rec, target: TargetLoad, mm: MemoryModel, catalog, lts: str, d
     cl.items.append(ChecklistItem(
         "persistence", f"Persistence: {disk['persistence']}",
         f"The sizing's persistence is {disk['persistence']}: "
-        + (f"plan {_gib(disk['bytes'])} of disk per data node ({disk['rule']})." if disk["bytes"] else
+        + (f"plan {human_bytes(disk['bytes'])} of disk per data node ({disk['rule']})." if disk["bytes"] else
            "no disk for persistence; a restart or a crash of every node loses the pending works.")
         + " Nuxeo recommends persistence for the required service level and RDB copies as "
         "backups; master/replica replication gives fast recovery (Nuxeo never reads replicas).",
@@ -465,7 +461,7 @@ def _self_managed(rec, target: TargetLoad, mm: MemoryModel, catalog, lts: str, d
         "in place, start Redis.", _src("nuxeo_redis_conf", "redis_persistence")))
     vms = [it for it in (_pick(catalog, rec, 0, mm.node_ram_bytes, s, tuple(d.providers) or None)
                          for s in ("ec2", "vm", "compute-engine")) for it in it]
-    need = f"a data node's {_gib(mm.node_ram_bytes)} RAM"
+    need = f"a data node's {human_bytes(mm.node_ram_bytes)} RAM"
     for it in vms:
         cl.items.append(_instance_item(it, need, rec))
         cl.maxmemory_bytes[it["name"]] = mm.maxmemory_for_ram(it["memory_gib"] * GIB)
@@ -498,7 +494,7 @@ def _enterprise(rec, target: TargetLoad, mm: MemoryModel, catalog, lts: str) -> 
     cl.items.append(ChecklistItem(
         "config", "Database settings",
         f"{topo['nodes']} nodes; one database, 1 shard + {_count(d.replicas, 'replica')}, memory limit "
-        f"{_gib(topo['database_bytes'])} (replication doubles memory); each node keeps 30 % of its RAM free, "
+        f"{human_bytes(topo['database_bytes'])} (replication doubles memory); each node keeps 30 % of its RAM free, "
         "≥ 8 GB RAM and ≥ 2 cores.", DERIVED + " ; " + _src("re_hardware", "re_memory_limit"),
         "\n".join(["nuxeo.templates=<your templates>,redis", "nuxeo.redis.enabled=true",
                    "nuxeo.redis.host=<database endpoint>", "nuxeo.redis.port=<database port>",
@@ -516,13 +512,13 @@ def _enterprise(rec, target: TargetLoad, mm: MemoryModel, catalog, lts: str) -> 
     vms = [it for it in (_pick(catalog, rec, 0, topo["node_ram_bytes"], s, tuple(d.providers) or None)
                          for s in ("ec2", "vm", "compute-engine")) for it in it]
     for it in vms:
-        cl.items.append(_instance_item(it, f"a node's {_gib(topo['node_ram_bytes'])} RAM (30 % free)", rec))
+        cl.items.append(_instance_item(it, f"a node's {human_bytes(topo['node_ram_bytes'])} RAM (30 % free)", rec))
         cl.maxmemory_bytes[it["name"]] = (it["memory_gib"] * GIB * (1 - ha.ENTERPRISE_FREE_RAM)
                                           / (1 + rec.memory["node_parts"]["fragmentation"] / mm.maxmemory_bytes))
     cl.instances = vms
     cl.items.append(ChecklistItem(
         "maxmemory", "Database memory limit for the nodes bought",
-        "; ".join(f"{n}: a shard up to {_gib(b)} keeps 30 % of the node free"
+        "; ".join(f"{n}: a shard up to {human_bytes(b)} keeps 30 % of the node free"
                   + (f" (about {mm.extra_works(b):,.0f} more pending works than the sized peak)"
                      if mm.extra_works(b) is not None else "")
                   for n, b in cl.maxmemory_bytes.items()) + ".", DERIVED + " ; " + _src("re_hardware")))
@@ -635,11 +631,11 @@ def _managed(option: str, rec, target: TargetLoad, mm: MemoryModel, catalog, lts
     else:
         raise ValueError(option)
     for it in insts:
-        cl.items.append(_instance_item(it, f"maxmemory {_gib(mm.maxmemory_bytes)} in its usable memory", rec))
+        cl.items.append(_instance_item(it, f"maxmemory {human_bytes(mm.maxmemory_bytes)} in its usable memory", rec))
         cl.maxmemory_bytes[it["name"]] = it["usable_memory_gib"] * GIB
     if not insts:
         cl.items.append(ChecklistItem("instance", "Node type",
-                                      f"No catalog row holds maxmemory {_gib(mm.maxmemory_bytes)}.", DERIVED))
+                                      f"No catalog row holds maxmemory {human_bytes(mm.maxmemory_bytes)}.", DERIVED))
     cl.instances = insts
     cl.items.append(_maxmemory_item(mm, list(cl.maxmemory_bytes.items()), True, source))
     return cl

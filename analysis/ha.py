@@ -77,11 +77,6 @@ DISK_RULE = {"none": "no persistence", "rdb": "dump + its temporary copy during 
 ADVISED_PERSISTENCE = "aof"
 
 
-def gib(n_bytes: float) -> str:
-    """Bytes as the whole report prints them (``rcapcore.units.human_bytes``: ``"2.0 GiB"``)."""
-    return human_bytes(n_bytes)
-
-
 def disk_bytes(persistence: str, maxmemory_bytes: float) -> float:
     """Persistent disk for ``persistence`` (``none``, ``rdb``, ``aof``): ``PERSISTENT_DISK_FACTOR`` × maxmemory."""
     return PERSISTENT_DISK_FACTOR[persistence] * maxmemory_bytes
@@ -310,8 +305,8 @@ class EnterprisePlan:
 
     @property
     def summary(self) -> str:
-        return (f"{self.nodes} nodes, 1 shard + 1 replica, database {gib(self.database_bytes)}, "
-                f"≥ {gib(self.node_ram_bytes)} RAM and ≥ {self.cores_min} cores per node "
+        return (f"{self.nodes} nodes, 1 shard + 1 replica, database {human_bytes(self.database_bytes)}, "
+                f"≥ {human_bytes(self.node_ram_bytes)} RAM and ≥ {self.cores_min} cores per node "
                 f"({ENTERPRISE_FREE_RAM:.0%} RAM free)")
 
     def to_dict(self) -> dict:
@@ -403,8 +398,8 @@ def persistence_flag(target_mode: str, maxmemory_bytes: float) -> str | None:
     return (f"persistence '{target_mode}' requested; the advice is AOF everysec on the master and the replicas "
             f"(a restart loses at most about 1 s of works; {target_mode}: "
             + ("everything since the last snapshot" if target_mode == "rdb" else "everything") + "). "
-            f"The disk here is sized for '{target_mode}' ({gib(disk_bytes(target_mode, maxmemory_bytes))}); "
-            f"AOF needs {gib(disk_bytes(ADVISED_PERSISTENCE, maxmemory_bytes))}")
+            f"The disk here is sized for '{target_mode}' ({human_bytes(disk_bytes(target_mode, maxmemory_bytes))}); "
+            f"AOF needs {human_bytes(disk_bytes(ADVISED_PERSISTENCE, maxmemory_bytes))}")
 
 
 def persistence_advice(target: _Target, rec: _Sized) -> PersistenceAdvice:

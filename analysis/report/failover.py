@@ -150,6 +150,10 @@ def ha_advice(ctx: Context) -> dict:
     Enterprise option, the outage Nuxeo sees per ``down-after`` and the suggestion for the target's objective,
     the loss windows in the target's works, PubSub messages a node misses, and the persistence advice.
     ``failover_notes_section`` renders it; its ``values`` are this dict."""
+    return ctx.once("ha_advice", lambda: _ha_advice(ctx))
+
+
+def _ha_advice(ctx: Context) -> dict:
     rec, d = ctx.recommendation, ctx.target.deployment
     results = [r for _, r in failover_results(ctx.runs)]
     # the measured failover: promotion time beyond the lab's down-after (the worst experiment)
@@ -255,7 +259,7 @@ def failover_notes_section(ctx: Context) -> Section:
 
 def _figure(f: dict) -> str:
     if f["unit"] == "bytes":
-        return ha.gib(f["value"])
+        return human_bytes(f["value"])
     return f"{f['value']:,.0f}"
 
 
@@ -358,7 +362,7 @@ def _loss_text(v: dict, results: list[dict], ctx: Context) -> str:
 
 def _persistence_text(pa: dict, results: list[dict]) -> str:
     text = (f"**Persistence: AOF every second on the master and the replicas** (`{'`, `'.join(pa['settings'])}`). "
-            f"{pa['reason']} Disk: {ha.gib(pa['disk_bytes'])} per node, for {pa['disk_rule']}. {pa['backups']}")
+            f"{pa['reason']} Disk: {human_bytes(pa['disk_bytes'])} per node, for {pa['disk_rule']}. {pa['backups']}")
     ran = sorted({r.get("persistence") for r in results if r.get("persistence")})
     if ran and ran != [pa["mode"]]:
         text += (f" The recorded failover experiment ran with persistence {', '.join(ran)}: its losses show what "

@@ -146,6 +146,13 @@ class Context:
     target: object  # analysis.targets.TargetLoad
     runs: RunSet
     topology: str
+    memo: dict = field(default_factory=dict, init=False, repr=False)  # per context: a copy (replace) starts empty
+
+    def once(self, key: str, compute):
+        """``compute()`` the first time ``key`` is asked for in this context, the stored result after."""
+        if key not in self.memo:
+            self.memo[key] = compute()
+        return self.memo[key]
 
     @property
     def name(self) -> str:

@@ -16,7 +16,6 @@ from analysis.report.validation import validation_rows
 from rcapcore.errors import RcapError
 from rcapcore.validate import load_yaml
 
-GIB = 2**30
 DISTRIBUTION = "rcap-nuxeo-redis"
 
 
@@ -25,7 +24,7 @@ def recommendation(ctx: Context):
     return ctx.recommendation
 
 
-def _gib2(n) -> str:
+def _size(n) -> str:
     """Bytes as the memory table writes them (one spelling per quantity)."""
     return "—" if n is None else human_bytes(n)
 
@@ -79,12 +78,12 @@ def summary_rows(rec) -> dict:
     rows = {
         "Recommended topology": t["summary"],
         "Node count": f"{plural(nodes, 'Redis data node')}{extra}",
-        "RAM per data node": _gib2(m["node_ram_bytes"]),
+        "RAM per data node": _size(m["node_ram_bytes"]),
         "vCPU": _vcpu_line(rec),
-        "maxmemory": f"{_gib2(m['maxmemory_bytes'])}, policy noeviction (Nuxeo cannot run with eviction)",
-        "used_memory at the peak": f"{_gib2(m['dataset_bytes'])} ({m['dataset_bytes'] / m['maxmemory_bytes']:.0%} of "
+        "maxmemory": f"{_size(m['maxmemory_bytes'])}, policy noeviction (Nuxeo cannot run with eviction)",
+        "used_memory at the peak": f"{_size(m['dataset_bytes'])} ({m['dataset_bytes'] / m['maxmemory_bytes']:.0%} of "
                                    "maxmemory; parts in the memory table below)",
-        "Persistence": (PERSISTENCE_NAMES.get(d["persistence"], d["persistence"]) + f": disk {_gib2(d['bytes'])} per "
+        "Persistence": (PERSISTENCE_NAMES.get(d["persistence"], d["persistence"]) + f": disk {_size(d['bytes'])} per "
                         f"data node ({d['rule']}); why: see HA and failover" if d["bytes"] else
                         "none: a restart of every node loses every pending work (see HA and failover)"),
         "Network": f"{rec.network['link_gbps']:.2f} Gbit/s planned "
@@ -107,9 +106,9 @@ def summary_section(ctx: Context, rec=None) -> Section:
     n_risks = len(risk_lines(ctx, rec))
     text = (f"**For {target_label(target)}**"
             + (f" (target '{target.name}')" if (target.description or "").strip() else "")
-            + f", run Redis as **{t['summary']}**, each data node with **{_gib2(m['node_ram_bytes'])} of RAM** and "
-            f"**2 vCPU**, `maxmemory` **{_gib2(m['maxmemory_bytes'])}** with `noeviction`, persistence "
-            f"**{PERSISTENCE_NAMES.get(rec.disk['persistence'], rec.disk['persistence'])}**. At the peak Redis holds **{_gib2(m['dataset_bytes'])}** "
+            + f", run Redis as **{t['summary']}**, each data node with **{_size(m['node_ram_bytes'])} of RAM** and "
+            f"**2 vCPU**, `maxmemory` **{_size(m['maxmemory_bytes'])}** with `noeviction`, persistence "
+            f"**{PERSISTENCE_NAMES.get(rec.disk['persistence'], rec.disk['persistence'])}**. At the peak Redis holds **{_size(m['dataset_bytes'])}** "
             f"({m['dataset_bytes'] / m['maxmemory_bytes']:.0%} of maxmemory).")
     if mo:
         drain = (f"drains {mo['time_to_drain_s'] / 60:,.0f} min after its peak" if mo.get("time_to_drain_s")
@@ -117,7 +116,7 @@ def summary_section(ctx: Context, rec=None) -> Section:
         live = (f" with {mo['peak_bytes_live_works']:,.0f} live indexing works queued behind them"
                 if mo.get("peak_bytes_live_works") else "")
         text += (f" The {mo['name']} peaks at **{mo['peak_backlog']:,.0f} pending works**{live}; that queue holds "
-                 f"{_gib2(m['parts']['mass operation peak'])} at the memory peak, and the operation {drain}"
+                 f"{_size(m['parts']['mass operation peak'])} at the memory peak, and the operation {drain}"
                  + (f"; it reaches maxmemory at t = {mo['oom_t_s']:,.0f} s." if mo.get("oom_t_s") is not None
                     else "; it stays below maxmemory."))
     if n_risks:
@@ -222,7 +221,11 @@ def keys_scans_section(ctx: Context, rec=None) -> Section:
 def risk_lines(ctx: Context, rec=None) -> list[str]:
     """Every risk the report lists: the sizing engine's flags plus what the measurements warn about.
     The summary counts these, the *Risks* section shows these."""
-    rec = rec or ctx.recommendation
+    return ctx.once("risk_lines", lambda: _risk_lines(ctx, rec or ctx.recommendation))
+
+
+def _risk_lines(ctx: Context, rec) -> list[str]:
+    rows = validation_rows(ctx)
     lines = list(rec.flags)
     for _, r in failover_results(ctx.runs):
         if (r.get("acked_lost") or 0) > 0:
@@ -238,9 +241,9 @@ def risk_lines(ctx: Context, rec=None) -> list[str]:
         factor = peak / max(float(pts["backlog_works"].max()), 1.0)
         if factor > 10:
             lines.append(f"The memory projection extrapolates {factor:,.0f}× beyond the largest measured backlog: "
-                         f"it rests on the analytic memory model, {_memory_validation_text(ctx)}, not on a "
+                         f"it rests on the analytic memory model, {_memory_validation_text(rows)}, not on a "
                          "measurement at that scale.")
-    missed = [r for r in validation_rows(ctx) if r.get("error_pct") is not None and r.get("goal_pct") is not None
+    missed = [r for r in rows if r.get("error_pct") is not None and r.get("goal_pct") is not None
               and abs(r["error_pct"]) > r["goal_pct"]]
     if missed:
         lines.append("Model validation missed its goal for " + "; ".join(
@@ -258,9 +261,9 @@ def risk_lines(ctx: Context, rec=None) -> list[str]:
     return lines
 
 
-def _memory_validation_text(ctx: Context) -> str:
+def _memory_validation_text(validation: list[dict]) -> str:
     """"validated within its ±3 % goal (…)" or "which missed its ±3 % goal (…)" from the validation rows."""
-    rows = [r for r in validation_rows(ctx) if r["check"].startswith("memory model") and r.get("error_pct") is not None]
+    rows = [r for r in validation if r["check"].startswith("memory model") and r.get("error_pct") is not None]
     if not rows:
         return "not validated on these runs"
     worst = max(rows, key=lambda r: abs(r["error_pct"]))

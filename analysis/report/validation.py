@@ -98,6 +98,10 @@ def _ops_ceiling_row(ctx: Context) -> dict | None:
 def validation_rows(ctx: Context) -> list[dict]:
     """Every prediction checked against a measurement the model was not fitted on:
     ``check``, ``predicted``, ``measured``, ``error_pct`` (signed), ``goal_pct``, ``source``."""
+    return ctx.once("validation_rows", lambda: _validation_rows(ctx))
+
+
+def _validation_rows(ctx: Context) -> list[dict]:
     rows = [r for r in (_memory_extrapolation_row(ctx), _backlog_row(ctx), _ceiling_row(ctx), _ops_ceiling_row(ctx))
             if r is not None]
     for run, r in memory_wall_results(ctx.runs):
